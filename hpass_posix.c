@@ -1,0 +1,437 @@
+/*
+** hpass_posix.c - the POSIX implementation of hpass_sys.h.
+**
+** Handles are file descriptors.  Everything hpass creates is close-on-exec
+** from birth, and children are started with posix_spawn, whose file
+** actions make exactly the passed descriptors (renumbered to 3, 4, ...)
+** survive exec and close everything else.
+*/
+#ifndef _WIN32
+
+#if !defined(_GNU_SOURCE)
+#define _GNU_SOURCE     /* pipe2, pwritev2, posix_spawn_*_np, F_DUPFD_CLOEXEC */
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hpass_sys.h"
+
+extern char **environ;
+
+/* The lowest descriptor number handed to a child. */
+#define FIRSTCHILD 3
+
+
+/*
+** {======================================================
+** Errors
+** =======================================================
+*/
+
+const char *hp_strerror (int code, char *buf, size_t size) {
+  const char *msg = strerror(code);  /* glibc's is thread-safe for codes */
+  size_t n = strlen(msg);
+  if (n >= size) n = size - 1;
+  memcpy(buf, msg, n);
+  buf[n] = '\0';
+  return buf;
+}
+
+int hp_err_badf (void) { return EBADF; }
+int hp_err_pipe (void) { return EPIPE; }
+int hp_err_srch (void) { return ESRCH; }
+int hp_err_inval (void) { return EINVAL; }
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Writing without SIGPIPE
+** =======================================================
+**
+** A write to a pipe or socket whose reader has gone raises SIGPIPE, which
+** kills the process unless it is ignored or blocked.  hpass must report
+** EPIPE instead, yet must not change how SIGPIPE behaves for any other
+** code in the process or for children (so no process-wide SIG_IGN).
+**
+** Linux 6.18 added RWF_NOSIGNAL for pwritev2: one system call, no signal,
+** for pipes and sockets alike.  Where the kernel rejects the flag we fall
+** back to send(MSG_NOSIGNAL) for sockets and, for everything else, to
+** blocking SIGPIPE in this thread around the write and discarding the
+** signal that the write queued.  That costs two or three extra system
+** calls per write, so it is only the fallback.
+*/
+
+#if defined(__linux__) && !defined(RWF_NOSIGNAL)
+#define RWF_NOSIGNAL 0x00000100
+#endif
+
+enum { NOSIG_UNKNOWN = 0, NOSIG_YES = 1, NOSIG_NO = 2 };
+
+/* Whether the kernel knows RWF_NOSIGNAL; decided once, by hp_init. */
+static int nosig_mode = NOSIG_UNKNOWN;
+
+static int getmode (void) {
+#if defined(__GNUC__)
+  return __atomic_load_n(&nosig_mode, __ATOMIC_RELAXED);
+#else
+  return nosig_mode;
+#endif
+}
+
+static void setmode (int m) {
+#if defined(__GNUC__)
+  __atomic_store_n(&nosig_mode, m, __ATOMIC_RELAXED);
+#else
+  nosig_mode = m;
+#endif
+}
+
+
+#if defined(RWF_NOSIGNAL)
+/*
+** Probe with an empty write to a private pipe: the flags are checked
+** before anything is written, so an old kernel says EOPNOTSUPP at once.
+*/
+static int probe_nosignal (void) {
+  int p[2];
+  int ok;
+  char c = 0;
+  struct iovec iov;
+  if (pipe2(p, O_CLOEXEC) != 0) return NOSIG_NO;
+  iov.iov_base = &c;
+  iov.iov_len = 0;
+  ok = (pwritev2(p[1], &iov, 1, -1, RWF_NOSIGNAL) == 0);
+  close(p[0]);
+  close(p[1]);
+  return ok ? NOSIG_YES : NOSIG_NO;
+}
+#endif
+
+
+int hp_init (void) {
+  if (getmode() == NOSIG_UNKNOWN) {
+#if defined(RWF_NOSIGNAL)
+    setmode(getenv("HPASS_NO_RWF_NOSIGNAL") ? NOSIG_NO : probe_nosignal());
+#else
+    setmode(NOSIG_NO);
+#endif
+  }
+  return 0;
+}
+
+
+/* write(2) with SIGPIPE blocked in this thread (the portable fallback). */
+static ssize_t write_masked (int fd, const void *buf, size_t n) {
+  sigset_t pipeset, old, pending;
+  ssize_t r;
+  int saved, was_pending;
+  sigemptyset(&pipeset);
+  sigaddset(&pipeset, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipeset, &old);
+  /* a SIGPIPE that was already pending belongs to someone else */
+  was_pending = (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE));
+  r = write(fd, buf, n);
+  saved = errno;
+  if (r < 0 && saved == EPIPE && !was_pending) {
+    /* take back the signal our write queued before unblocking */
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipeset, NULL, &zero) < 0 && errno == EINTR)
+      ;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = saved;
+  return r;
+}
+
+
+static ssize_t write_nosig (int fd, const void *buf, size_t n) {
+#if defined(RWF_NOSIGNAL)
+  if (getmode() == NOSIG_YES) {
+    struct iovec iov;
+    ssize_t r;
+    iov.iov_base = (void *)buf;
+    iov.iov_len = n;
+    r = pwritev2(fd, &iov, 1, -1, RWF_NOSIGNAL);
+    /* some character devices take no flags: use the general path */
+    if (r >= 0 || errno != EOPNOTSUPP) return r;
+  }
+#endif
+#if defined(MSG_NOSIGNAL)
+  {
+    ssize_t r = send(fd, buf, n, MSG_NOSIGNAL);
+    if (r >= 0 || errno != ENOTSOCK) return r;
+  }
+#endif
+  return write_masked(fd, buf, n);
+}
+
+
+int hp_write (hp_os h, const void *buf, size_t n, size_t *done) {
+  ssize_t r;
+  do {
+    r = write_nosig((int)h, buf, n);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) { *done = 0; return errno; }
+  *done = (size_t)r;
+  return 0;
+}
+
+
+int hp_read (hp_os h, void *buf, size_t n, size_t *done) {
+  ssize_t r;
+  do {
+    r = read((int)h, buf, n);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) { *done = 0; return errno; }
+  *done = (size_t)r;
+  return 0;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Handles
+** =======================================================
+*/
+
+int hp_pipe (hp_os p[2]) {
+  int fd[2];
+  if (pipe2(fd, O_CLOEXEC) != 0) return errno;
+  p[0] = fd[0];
+  p[1] = fd[1];
+  return 0;
+}
+
+
+int hp_socketpair (hp_os p[2]) {
+  int fd[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fd) != 0)
+    return errno;
+  p[0] = fd[0];
+  p[1] = fd[1];
+  return 0;
+}
+
+
+int hp_check (hp_os h) {
+  if (h < 0 || h > 0x7fffffff) return EBADF;
+  return fcntl((int)h, F_GETFD) == -1 ? errno : 0;
+}
+
+
+int hp_noinherit (hp_os h) {
+  int flags = fcntl((int)h, F_GETFD);
+  if (flags == -1) return errno;
+  if ((flags & FD_CLOEXEC) == 0 &&
+      fcntl((int)h, F_SETFD, flags | FD_CLOEXEC) == -1)
+    return errno;
+  return 0;
+}
+
+
+int hp_close (hp_os h) {
+  /*
+  ** On Linux the descriptor is released even when close reports EINTR,
+  ** so retrying could close a descriptor another thread just opened.
+  */
+  if (close((int)h) != 0 && errno != EINTR) return errno;
+  return 0;
+}
+
+
+int hp_fromfile (FILE *f, hp_os *h) {
+  int fd = fileno(f);
+  if (fd < 0) return errno ? errno : EBADF;
+  *h = fd;
+  return 0;
+}
+
+
+FILE *hp_tofile (hp_os h, const char *mode, int *err) {
+  FILE *f = fdopen((int)h, mode);
+  if (f == NULL) *err = errno;
+  return f;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Processes
+** =======================================================
+*/
+
+void hp_child_numbers (const hp_os *h, size_t n, long long *out) {
+  size_t i;
+  (void)h;
+  for (i = 0; i < n; i++) out[i] = FIRSTCHILD + (long long)i;
+}
+
+
+/*
+** The child's descriptors are set up by dup2(src[i], dst[i]) in order:
+** standard streams first (if redirected), then the passed handles on 3,
+** 4, ...  A source that is also the target of another dup2 could be
+** overwritten before its own turn, so such sources are first copied
+** (close-on-exec, in the parent) to a number above every target.
+*/
+static int clobbered (const int *src, const int *dst, size_t m, size_t i) {
+  size_t j;
+  for (j = 0; j < m; j++)
+    if (j != i && dst[j] == src[i]) return 1;
+  return 0;
+}
+
+
+int hp_spawn (const hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  sigset_t none, dflt;
+  int *src, *dst, *tmp;
+  size_t i, m = 0, n = req->nhandles;
+  int top = FIRSTCHILD + (int)n;  /* lowest descriptor the child must not get */
+  pid_t pid;
+  int err;
+  char *const *envp = req->envp ? (char *const *)req->envp : environ;
+  src = (int *)alloc(ud, (n + 3) * sizeof(int));
+  dst = (int *)alloc(ud, (n + 3) * sizeof(int));
+  tmp = (int *)alloc(ud, (n + 3) * sizeof(int));
+  if (src == NULL || dst == NULL || tmp == NULL) return ENOMEM;
+  for (i = 0; i < 3; i++) {
+    if (req->stdio[i] == HP_NOHANDLE) continue;
+    src[m] = (int)req->stdio[i];
+    dst[m++] = (int)i;
+  }
+  for (i = 0; i < n; i++) {
+    src[m] = (int)req->handles[i];
+    dst[m++] = FIRSTCHILD + (int)i;
+  }
+  for (i = 0; i < m; i++) tmp[i] = -1;
+  for (i = 0; i < m; i++) {
+    if (!clobbered(src, dst, m, i)) continue;
+    tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, top);
+    if (tmp[i] < 0) {
+      err = errno;
+      goto out_tmp;
+    }
+    src[i] = tmp[i];
+  }
+  if ((err = posix_spawn_file_actions_init(&fa)) != 0) goto out_tmp;
+  if ((err = posix_spawnattr_init(&attr)) != 0) goto out_fa;
+  /*
+  ** dup2 onto 3, 4, ...: the copy in the child is not close-on-exec even
+  ** when source and target are the same number (glibc >= 2.29 clears the
+  ** flag for dup2(fd, fd) in file actions).  Then close everything above,
+  ** which also removes descriptors other code opened without O_CLOEXEC.
+  */
+  for (i = 0; i < m && err == 0; i++)
+    err = posix_spawn_file_actions_adddup2(&fa, src[i], dst[i]);
+  if (err == 0)
+    err = posix_spawn_file_actions_addclosefrom_np(&fa, top);
+  if (err == 0 && req->cwd)
+    err = posix_spawn_file_actions_addchdir_np(&fa, req->cwd);
+  /*
+  ** The child starts with no blocked signals and with SIGPIPE (and
+  ** SIGXFSZ) at their defaults, whatever this process did with them, so
+  ** pipelines behave in children as they would from a shell.
+  */
+  sigemptyset(&none);
+  sigemptyset(&dflt);
+  sigaddset(&dflt, SIGPIPE);
+#if defined(SIGXFSZ)
+  sigaddset(&dflt, SIGXFSZ);
+#endif
+  if (err == 0) err = posix_spawnattr_setsigmask(&attr, &none);
+  if (err == 0) err = posix_spawnattr_setsigdefault(&attr, &dflt);
+  if (err == 0)
+    err = posix_spawnattr_setflags(&attr,
+                                   POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  if (err == 0) {
+    /* a name without '/' is searched in PATH, as execvp does */
+    if (strchr(req->argv[0], '/') != NULL)
+      err = posix_spawn(&pid, req->argv[0], &fa, &attr,
+                        (char *const *)req->argv, envp);
+    else
+      err = posix_spawnp(&pid, req->argv[0], &fa, &attr,
+                         (char *const *)req->argv, envp);
+  }
+  if (err == 0) {
+    p->pid = pid;
+    p->sys = NULL;
+  }
+  posix_spawnattr_destroy(&attr);
+out_fa:
+  posix_spawn_file_actions_destroy(&fa);
+out_tmp:
+  for (i = 0; i < m; i++) if (tmp[i] >= 0) close(tmp[i]);
+  return err;
+}
+
+
+int hp_wait (hp_proc *p, int block, int *done, int *how, long long *code) {
+  int status;
+  pid_t r;
+  do {
+    r = waitpid((pid_t)p->pid, &status, block ? 0 : WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  *done = 0;
+  if (r < 0) return errno;
+  if (r == 0) return 0;  /* still running */
+  *done = 1;
+  if (WIFSIGNALED(status)) {
+    *how = HP_SIGNALED;
+    *code = WTERMSIG(status);
+  }
+  else {
+    *how = HP_EXITED;
+    *code = WEXITSTATUS(status);
+  }
+  return 0;
+}
+
+
+int hp_kill (hp_proc *p, int sig) {
+  return kill((pid_t)p->pid, sig) == 0 ? 0 : errno;
+}
+
+
+int hp_release (hp_proc *p) {
+  (void)p;  /* nothing to free, but the pid must be reaped later */
+  return 1;
+}
+
+
+int hp_signum (const char *name) {
+  static const struct { const char *name; int sig; } sigs[] = {
+    {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"PIPE", SIGPIPE},
+    {"ALRM", SIGALRM}, {"TERM", SIGTERM}, {"CHLD", SIGCHLD},
+    {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP},
+    {"ABRT", SIGABRT}, {"SEGV", SIGSEGV}, {NULL, 0}
+  };
+  int i;
+  if (strncmp(name, "SIG", 3) == 0) name += 3;
+  for (i = 0; sigs[i].name != NULL; i++)
+    if (strcmp(name, sigs[i].name) == 0) return sigs[i].sig;
+  return -1;
+}
+
+/* }====================================================== */
+
+#endif

@@ -1,0 +1,143 @@
+/*
+** hpass_sys.h - the internal OS interface of hpass.
+**
+** lua_hpass.c (the Lua binding) talks to the operating system only through
+** the functions declared here.  There is one implementation per platform:
+** hpass_posix.c and hpass_win32.c.  Each of them compiles to nothing on the
+** other platform, so a build that lists both files still works.
+**
+** Nothing here knows about Lua.  Every function that can fail returns 0 on
+** success or a platform error code (errno on POSIX, a GetLastError() or
+** WSAGetLastError() value on Windows); hp_strerror turns such a code into
+** text.  Scratch memory comes from the caller's allocator so that the
+** binding can hand out garbage-collected memory and nothing here has to be
+** freed on an error path.
+*/
+#ifndef HPASS_SYS_H
+#define HPASS_SYS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/*
+** An OS handle: a file descriptor on POSIX, the value of a HANDLE (or
+** SOCKET) on Windows.  Both fit in a long long, and -1 is never valid.
+*/
+typedef long long hp_os;
+#define HP_NOHANDLE (-1LL)
+
+/* Internal symbols stay out of the shared object's export table. */
+#if defined(__GNUC__) && !defined(_WIN32)
+#define HP_INTERNAL __attribute__((visibility("hidden")))
+#else
+#define HP_INTERNAL
+#endif
+
+/* Allocator for scratch memory that lives until the binding returns. */
+typedef void *(*hp_alloc)(void *ud, size_t size);
+
+/* A started child process. */
+typedef struct hp_proc {
+  long long pid;        /* process id */
+  void *sys;            /* platform data (the process HANDLE on Windows) */
+} hp_proc;
+
+/* How a child ended (see hp_wait). */
+enum { HP_EXITED = 0, HP_SIGNALED = 1 };
+
+/* What to start (see hp_spawn). */
+typedef struct hp_spawn_req {
+  const char *const *argv;  /* program and arguments, NULL-terminated */
+  const char *const *envp;  /* "NAME=value" strings, NULL-terminated;
+                               NULL keeps the parent's environment */
+  const char *cwd;          /* directory to start in; NULL keeps the parent's */
+  const hp_os *handles;     /* what the child inherits */
+  size_t nhandles;
+  hp_os stdio[3];           /* the child's standard input, output, error;
+                               HP_NOHANDLE inherits the parent's */
+} hp_spawn_req;
+
+
+/* Text for an error code, as UTF-8, in buf (always NUL-terminated). */
+HP_INTERNAL const char *hp_strerror (int code, char *buf, size_t size);
+
+/* Error codes the binding needs to name. */
+HP_INTERNAL int hp_err_badf (void);    /* not an open handle */
+HP_INTERNAL int hp_err_pipe (void);    /* reader has gone */
+HP_INTERNAL int hp_err_srch (void);    /* no such process */
+HP_INTERNAL int hp_err_inval (void);   /* invalid argument */
+
+/* Load-time set-up (0 or an error code); safe to call more than once. */
+HP_INTERNAL int hp_init (void);
+
+/* A pipe, p[0] for reading and p[1] for writing, both non-inheritable. */
+HP_INTERNAL int hp_pipe (hp_os p[2]);
+
+/* A connected pair of local stream sockets, both non-inheritable. */
+HP_INTERNAL int hp_socketpair (hp_os p[2]);
+
+/* 0 when h is an open handle, else an error code. */
+HP_INTERNAL int hp_check (hp_os h);
+
+/* Make an adopted (inherited) handle non-inheritable again. */
+HP_INTERNAL int hp_noinherit (hp_os h);
+
+HP_INTERNAL int hp_close (hp_os h);
+
+/*
+** One read or write system call (retried on EINTR).  *done gets the number
+** of bytes moved; a read of 0 bytes with result 0 is the end of the stream.
+** hp_write never raises SIGPIPE: a write to a pipe or socket whose reader
+** has gone fails with hp_err_pipe(), and the signal state of the process
+** is the same afterwards as before.
+*/
+HP_INTERNAL int hp_read (hp_os h, void *buf, size_t n, size_t *done);
+HP_INTERNAL int hp_write (hp_os h, const void *buf, size_t n, size_t *done);
+
+/*
+** The number each of the n handles will have in the child, in order.  The
+** binding appends these to the command line before calling hp_spawn.
+*/
+HP_INTERNAL void hp_child_numbers (const hp_os *h, size_t n, long long *out);
+
+/*
+** Start a child that inherits exactly req->handles plus the standard
+** input, output and error, and nothing else.  A program name without a
+** directory separator is searched in PATH.  A program that cannot be
+** started is reported here, as an error code, not as a child exit status.
+*/
+HP_INTERNAL int hp_spawn (const hp_spawn_req *req, hp_proc *p,
+                          hp_alloc alloc, void *ud);
+
+/*
+** Collect a child.  With block == 0 it only polls: *done tells whether the
+** child has ended.  When it has, *how is HP_EXITED or HP_SIGNALED and *code
+** the exit status or signal number.  The process is collected at most once.
+*/
+HP_INTERNAL int hp_wait (hp_proc *p, int block, int *done, int *how,
+                         long long *code);
+
+/* Send signal sig (POSIX) or terminate with exit code sig (Windows). */
+HP_INTERNAL int hp_kill (hp_proc *p, int sig);
+
+/*
+** Forget a process that is still running (its object was collected).
+** Frees platform data.  Returns nonzero when the process must still be
+** collected later with hp_wait(p, 0, ...) so that it leaves no zombie
+** (POSIX); 0 when nothing more is needed (Windows).
+*/
+HP_INTERNAL int hp_release (hp_proc *p);
+
+/* Signal number for a name such as "TERM" or "SIGTERM"; -1 if unknown. */
+HP_INTERNAL int hp_signum (const char *name);
+
+/* Handle behind a C stream, for Lua io files. */
+HP_INTERNAL int hp_fromfile (FILE *f, hp_os *h);
+
+/*
+** A C stream that takes over handle h (on success h belongs to the stream;
+** on failure it is untouched).
+*/
+HP_INTERNAL FILE *hp_tofile (hp_os h, const char *mode, int *err);
+
+#endif

@@ -1,0 +1,2 @@
+-- Print the command-line arguments, separated by spaces.
+print(table.concat(arg, " ", 1))

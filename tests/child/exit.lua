@@ -1,0 +1,2 @@
+-- Exit with the code given as the first argument.
+os.exit(tonumber(arg[1]))

@@ -1,0 +1,424 @@
+-- The core API: pipes, handles, spawning, the integer protocol, errors.
+local hpass = require "hpass"
+local H = require "helpers"
+
+local EBADF, EPIPE = 9, 32
+
+describe("hpass", function()
+  after_each(H.cleanup)
+
+  it("has a version", function()
+    assert.is_string(hpass._VERSION)
+    assert.matches("^hpass %d+%.%d+%.%d+", hpass._VERSION)
+  end)
+
+  describe("pipe()", function()
+    it("returns two open handles, close-on-exec", function()
+      local r, w = hpass.pipe()
+      assert.equal("handle", hpass.type(r))
+      assert.equal("handle", hpass.type(w))
+      assert.is_true(r:fileno() >= 0 and w:fileno() >= 0)
+      assert.are_not.equal(r:fileno(), w:fileno())
+      -- /proc shows FD_CLOEXEC in the flags of fdinfo (octal 02000000)
+      for _, h in ipairs({r, w}) do
+        local info = H.readfile("/proc/self/fdinfo/" .. h:fileno())
+        local flags = tonumber(info:match("flags:%s*(%d+)"), 8)
+        assert.is_true(flags & 0x80000 ~= 0, "O_CLOEXEC missing")
+      end
+      r:close(); w:close()
+    end)
+
+    it("carries integers in order, including the extremes", function()
+      local r, w = hpass.pipe()
+      local values = {0, 1, -1, 1000, 2147483647, -2147483648, 42.0}
+      for _, v in ipairs(values) do assert.is_true(w:write_int(v)) end
+      for _, v in ipairs(values) do
+        local got = r:read_int()
+        assert.equal(v, got)
+        assert.equal("integer", math.type(got))
+      end
+      w:close()
+      assert.is_nil(r:read_int())        -- clean end of stream
+      assert.is_nil(select(2, r:read_int()))
+      r:close()
+    end)
+  end)
+
+  describe("handles", function()
+    it("close idempotently and say so in tostring", function()
+      local r, w = hpass.pipe()
+      assert.matches("^hpass%.handle %(%d+%)$", tostring(r))
+      assert.is_true(r:close())
+      assert.is_true(r:close())
+      assert.equal("hpass.handle (closed)", tostring(r))
+      assert.equal("closed handle", hpass.type(r))
+      w:close()
+    end)
+
+    it("raise when used after close", function()
+      local r, w = hpass.pipe()
+      r:close(); w:close()
+      assert.matches("closed handle", H.raises(r.read_int, r))
+      assert.matches("closed handle", H.raises(hpass.write_int, w, 1))
+      assert.matches("closed handle", H.raises(r.fileno, r))
+    end)
+
+    it("close on garbage collection", function()
+      local before = H.nfds()
+      for _ = 1, 50 do hpass.pipe() end
+      collectgarbage(); collectgarbage()
+      assert.equal(before, H.nfds())
+    end)
+
+    it("close as to-be-closed variables", function()
+      local before = H.nfds()
+      local fd
+      local chunk = assert(load([[
+        local hpass = ...
+        local r0, w0 = hpass.pipe()
+        do
+          local r <close> = r0
+          local w <close> = w0
+        end
+        return r0:fileno(), r0, w0
+      ]]))
+      local ok, n = pcall(chunk, hpass)
+      assert.is_false(ok)               -- fileno of a closed handle raises
+      assert.matches("closed handle", n)
+      chunk = assert(load([[
+        local hpass = ...
+        local r0, w0 = hpass.pipe()
+        local fd = r0:fileno()
+        do
+          local r <close> = r0
+          local w <close> = w0
+        end
+        return fd, r0, w0
+      ]]))
+      local n2, r, w = chunk(hpass)
+      fd = n2
+      assert.equal("closed handle", hpass.type(r))
+      assert.equal("closed handle", hpass.type(w))
+      assert.is_number(fd)
+      assert.equal(before, H.nfds())
+    end)
+
+    it("functions and methods are the same", function()
+      local r, w = hpass.pipe()
+      assert.equal(hpass.read_int, r.read_int)
+      assert.equal(hpass.write_int, w.write_int)
+      hpass.write_int(w, 7)
+      assert.equal(7, r:read_int())
+      w:write_int(8)
+      assert.equal(8, hpass.read_int(r))
+      r:close(); w:close()
+    end)
+
+    it("adopt a descriptor by number or decimal string", function()
+      local r, w = hpass.pipe()
+      -- a second owner of the same pipe, made by a child-like adoption
+      local f = assert(io.open("/dev/null"))
+      local h = assert(hpass.handle(tostring(r:fileno())))
+      assert.equal(r:fileno(), h:fileno())
+      w:write_int(99)
+      assert.equal(99, h:read_int())
+      -- adopting sets close-on-exec again
+      local info = H.readfile("/proc/self/fdinfo/" .. h:fileno())
+      assert.is_true(tonumber(info:match("flags:%s*(%d+)"), 8) & 0x80000 ~= 0)
+      -- h and r share the descriptor: forget r's ownership first
+      h:close()
+      assert.is_nil(select(1, pcall(r.close, r)) and nil)
+      w:close(); f:close()
+    end)
+
+    it("hpass.handle fails with EBADF for a closed descriptor", function()
+      local r, w = hpass.pipe()
+      local n = r:fileno()
+      r:close(); w:close()
+      local h, msg, code = hpass.handle(n)
+      assert.is_nil(h)
+      assert.is_string(msg)
+      assert.equal(EBADF, code)
+      h, msg, code = hpass.handle(tostring(n))
+      assert.is_nil(h); assert.equal(EBADF, code); assert.is_string(msg)
+    end)
+
+    it("hpass.handle rejects what is not a descriptor number", function()
+      assert.matches("bad argument #1 to '[%w.]*handle'", H.raises(hpass.handle, "abc"))
+      assert.matches("bad argument #1 to '[%w.]*handle'", H.raises(hpass.handle, ""))
+      assert.matches("bad argument #1 to '[%w.]*handle'", H.raises(hpass.handle, -1))
+      assert.matches("bad argument #1 to '[%w.]*handle'", H.raises(hpass.handle, 1.5))
+      assert.matches("bad argument #1 to '[%w.]*handle'", H.raises(hpass.handle, nil))
+      assert.matches("bad argument #1 to '[%w.]*handle'", H.raises(hpass.handle, {}))
+    end)
+  end)
+
+  describe("write_int", function()
+    local r, w
+    before_each(function() r, w = hpass.pipe() end)
+    after_each(function() r:close(); w:close() end)
+
+    it("refuses values that are not 32-bit integers", function()
+      local cases = {
+        {2^31, "32%-bit range"}, {-2^31 - 1, "32%-bit range"},
+        {math.maxinteger, "32%-bit range"}, {2^63, "32%-bit range"},
+        {1.5, "no integer representation"}, {0/0, "no integer representation"},
+        {math.huge, "no integer representation"}, {-math.huge, "no integer representation"},
+        {"5", "number expected, got string"}, {nil, "number expected, got"},
+        {true, "number expected, got boolean"},
+      }
+      for _, c in ipairs(cases) do
+        local err = H.raises(hpass.write_int, w, c[1])
+        assert.matches("bad argument #2 to '[%w.]*write_int'", err)
+        assert.matches(c[2], err)
+      end
+      -- nothing was written by any of them
+      w:close()
+      assert.is_nil(r:read_int())
+    end)
+
+    it("returns nil, message, EPIPE when the reader is gone", function()
+      r:close()
+      local ok, msg, code = w:write_int(1)
+      assert.is_nil(ok)
+      assert.matches("[Bb]roken pipe", msg)
+      assert.equal(EPIPE, code)
+    end)
+
+    it("reports OS failures on descriptor numbers", function()
+      local ok, msg, code = hpass.write_int(r:fileno(), 1)  -- read end
+      assert.is_nil(ok); assert.is_string(msg); assert.equal(EBADF, code)
+      local n, msg2, code2 = hpass.read_int(w:fileno())     -- write end
+      assert.is_nil(n); assert.is_string(msg2); assert.equal(EBADF, code2)
+    end)
+  end)
+
+  describe("read_int", function()
+    it("reports an integer cut short by the end of the stream", function()
+      local r, w = hpass.pipe()
+      local fw = assert(w:tofile("w"))
+      fw:write("\1\2"); fw:close()
+      local v, msg = r:read_int()
+      assert.is_nil(v)
+      assert.matches("truncated", msg)
+      assert.matches("2 of 4", msg)
+      r:close()
+    end)
+
+    it("accepts every handle form", function()
+      local r, w = hpass.pipe()
+      w:write_int(1); w:write_int(2); w:write_int(3)
+      assert.equal(1, hpass.read_int(r))
+      assert.equal(2, hpass.read_int(r:fileno()))
+      local f = r:tofile("r")
+      assert.equal(3, hpass.read_int(f))
+      assert.equal("closed handle", hpass.type(r))
+      w:close()
+      assert.is_nil(hpass.read_int(f))
+      f:close()
+      assert.matches("closed file", H.raises(hpass.read_int, f))
+    end)
+
+    it("rejects what is not a handle", function()
+      for _, bad in ipairs({"x", true, {}, -1, 2.5, print}) do
+        assert.matches("bad argument #1 to '[%w.]*read_int'", H.raises(hpass.read_int, bad))
+      end
+      assert.matches("bad argument #1 to '[%w.]*read_int'", H.raises(hpass.read_int))
+    end)
+
+    it("uses objects with a getfd() method", function()
+      local r, w = hpass.pipe()
+      local sock = {getfd = function() return r:fileno() end}
+      w:write_int(5)
+      assert.equal(5, hpass.read_int(sock))
+      local closed = {getfd = function() return -1 end}
+      assert.matches("closed socket", H.raises(hpass.read_int, closed))
+      r:close(); w:close()
+    end)
+  end)
+
+  describe("spawn_with_handle", function()
+    it("runs the seed protocol with a Lua child", function()
+      local r, w = hpass.pipe()
+      local out = H.tmpname()
+      local f = assert(io.open(out, "w"))
+      local proc = assert(hpass.spawn_with_handle({H.lua, H.child("sqrt"), "8"}, r,
+                                                  {stdout = f}))
+      f:close(); r:close()
+      for n = 1000, 8000, 1000 do assert.is_true(w:write_int(n)) end
+      w:close()
+      assert.same({true, "exit", 0}, {proc:wait()})
+      local lines = H.lines(H.readfile(out))
+      assert.equal(8, #lines)
+      assert.equal("Dad, the square root of 1000 is 31.62.", lines[1])
+      assert.equal("Dad, the square root of 8000 is 89.44.", lines[8])
+    end)
+
+    it("appends the child's handle numbers to argv", function()
+      local r1, w1 = hpass.pipe()
+      local r2, w2 = hpass.pipe()
+      local out = H.capture({H.lua, H.child("args"), "x"}, {r1, w2})
+      assert.equal("x 3 4\n", out)
+      r1:close(); w1:close(); r2:close(); w2:close()
+    end)
+
+    it("gives the child only 0, 1, 2 and the passed handles", function()
+      local keep = {}
+      for _ = 1, 5 do local a, b = hpass.pipe(); keep[#keep + 1] = a; keep[#keep + 1] = b end
+      keep[#keep + 1] = assert(io.open("/dev/null"))       -- a Lua file
+      -- a descriptor opened without close-on-exec by other code
+      local shell = io.popen("true")                        -- popen's pipe
+      local r, w = hpass.pipe()
+      local out = H.capture({H.cpeer, "fds"}, w)
+      assert.same({"0", "1", "2", "3"}, H.lines(out))
+      out = H.capture({H.cpeer, "fds"}, {})
+      assert.same({"0", "1", "2"}, H.lines(out))
+      shell:close()
+      for _, h in ipairs(keep) do h:close() end
+      r:close(); w:close()
+    end)
+
+    it("feeds a C child that reads native ints", function()
+      local r, w = hpass.pipe()
+      local out = H.tmpname()
+      local f = assert(io.open(out, "w"))
+      local proc = assert(hpass.spawn_with_handle({H.cpeer, "read", "5"}, r, {stdout = f}))
+      f:close(); r:close()
+      for _, v in ipairs({1000, -1, 0, 2147483647, -2147483648}) do w:write_int(v) end
+      w:close()
+      assert.is_true((proc:wait()))
+      assert.same({"1000", "-1", "0", "2147483647", "-2147483648"}, H.lines(H.readfile(out)))
+    end)
+
+    it("reads what a C child writes as native ints", function()
+      local r, w = hpass.pipe()
+      local proc = assert(hpass.spawn_with_handle({H.cpeer, "write", "1000", "1000", "8"}, w))
+      w:close()
+      for n = 1000, 8000, 1000 do assert.equal(n, r:read_int()) end
+      assert.is_nil(r:read_int())
+      assert.is_true((proc:wait()))
+      r:close()
+    end)
+
+    it("passes Lua files and plain descriptors", function()
+      local name = H.tmpname()
+      local f = assert(io.open(name, "wb"))
+      f:write("head:")                     -- buffered in the FILE: flushed first
+      local proc = assert(hpass.spawn_with_handle({H.cpeer, "write", "7", "1", "3"}, f))
+      assert.is_true((proc:wait()))
+      f:close()
+      local data = H.readfile(name)
+      assert.equal("head:", data:sub(1, 5))
+      assert.equal(5 + 12, #data)
+      local r, w = hpass.pipe()
+      proc = assert(hpass.spawn_with_handle({H.cpeer, "write", "9", "0", "1"}, w:fileno()))
+      w:close()
+      assert.equal(9, r:read_int())
+      assert.is_true((proc:wait()))
+      r:close()
+    end)
+
+    it("reports a program that cannot start as nil, message, errno", function()
+      local proc, msg, code = hpass.spawn_with_handle({"/nonexistent/prog"}, {})
+      assert.is_nil(proc)
+      assert.matches("^/nonexistent/prog: ", msg)
+      assert.equal(2, code)   -- ENOENT
+      proc, msg, code = hpass.spawn_with_handle({"no-such-program-hpass"}, {})
+      assert.is_nil(proc); assert.matches("no%-such%-program%-hpass", msg); assert.equal(2, code)
+      proc, msg, code = hpass.spawn_with_handle({"/tmp"}, {})
+      assert.is_nil(proc); assert.matches("^/tmp: ", msg); assert.equal(13, code) -- EACCES
+      local name = H.tmpname()   -- exists, not executable
+      proc, msg, code = hpass.spawn_with_handle({name}, {})
+      assert.is_nil(proc); assert.equal(13, code); assert.is_string(msg)
+    end)
+
+    it("searches PATH for names without a slash", function()
+      local out, ok = H.capture({"echo", "hi"}, {})
+      assert.equal("hi\n", out)
+      assert.is_true(ok)
+    end)
+
+    it("honours env and cwd", function()
+      local out = H.capture({"/usr/bin/env"}, {}, {env = {A = "1", B = "two"}})
+      local lines = H.lines(out)
+      table.sort(lines)
+      assert.same({"A=1", "B=two"}, lines)
+      out = H.capture({"/bin/pwd"}, {}, {cwd = "/usr"})
+      assert.equal("/usr\n", out)
+      local proc, msg, code = hpass.spawn_with_handle({"/bin/pwd"}, {}, {cwd = "/nonexistent"})
+      assert.is_nil(proc); assert.is_string(msg); assert.equal(2, code)
+    end)
+
+    it("raises for misuse, naming the argument", function()
+      local spawn = hpass.spawn_with_handle
+      local function bad(n, pat, ...)
+        local err = H.raises(spawn, ...)
+        assert.matches("bad argument #" .. n .. " to '[%w.]*spawn_with_handle'", err)
+        if pat then assert.matches(pat, err) end
+      end
+      bad(1, "table expected", "ls", {})
+      bad(1, "argv is empty", {}, {})
+      bad(1, "zero byte", {"ls\0x"}, {})
+      bad(1, "argv%[2%] must be a string", {"ls", {}}, {})
+      bad(2, "handle expected", {"true"})
+      bad(2, nil, {"true"}, "x")
+      bad(2, nil, {"true"}, {"x"})
+      bad(3, "unknown option 'bogus'", {"true"}, {}, {bogus = 1})
+      bad(3, "'env' must be a table", {"true"}, {}, {env = "A=1"})
+      bad(3, "'cwd' must be a string", {"true"}, {}, {cwd = 1})
+      bad(3, "zero byte", {"true"}, {}, {env = {A = "x\0y"}})
+      bad(3, "contains '='", {"true"}, {}, {env = {["A=B"] = "x"}})
+      bad(3, "zero byte", {"true"}, {}, {cwd = "/\0"})
+      local r, w = hpass.pipe(); r:close()
+      bad(2, "closed handle", {"true"}, r)
+      bad(2, "closed handle", {"true"}, {w, r})
+      w:close()
+    end)
+  end)
+
+  describe("processes", function()
+    it("wait returns the os.execute triple, twice", function()
+      local proc = assert(hpass.spawn_with_handle({H.lua, H.child("exit"), "3"}, {}))
+      assert.is_number(proc.pid)
+      assert.same({nil, "exit", 3}, {proc:wait()})
+      assert.same({nil, "exit", 3}, {proc:wait()})
+      proc = assert(hpass.spawn_with_handle({"true"}, {}))
+      assert.same({true, "exit", 0}, {proc:wait()})
+      assert.matches("^hpass%.process %(%d+, exit 0%)$", tostring(proc))
+    end)
+
+    it("kill sends a signal; wait reports it", function()
+      local proc = assert(hpass.spawn_with_handle({"sleep", "30"}, {}))
+      assert.is_false(proc:poll())
+      assert.is_true(proc:kill())
+      assert.same({nil, "signal", 15}, {proc:wait()})
+      proc = assert(hpass.spawn_with_handle({"sleep", "30"}, {}))
+      assert.is_true(proc:kill("KILL"))
+      assert.same({nil, "signal", 9}, {proc:wait()})
+      local ok, msg, code = proc:kill()
+      assert.is_nil(ok); assert.matches("already been waited", msg); assert.equal(3, code)
+      -- called as a method, Lua counts arguments after self
+      assert.matches("bad argument #1 to 'kill' %(unknown signal name%)",
+                     H.raises(function() return proc:kill("NOPE") end))
+      assert.matches("bad argument #1 to 'kill' %(invalid signal number%)",
+                     H.raises(function() return proc:kill(-1) end))
+    end)
+
+    it("are reaped when collected without wait", function()
+      local function zombies()
+        local p = io.popen("ps -o stat= --ppid " .. H.pid())
+        local n = 0
+        for l in p:lines() do if l:match("^Z") then n = n + 1 end end
+        p:close()
+        return n
+      end
+      for _ = 1, 20 do hpass.spawn_with_handle({"true"}, {}) end
+      collectgarbage(); collectgarbage()
+      -- children that were still running when collected are reaped later
+      os.execute("sleep 0.2")
+      local proc = assert(hpass.spawn_with_handle({"true"}, {}))
+      proc:wait()
+      assert.equal(0, zombies())
+    end)
+  end)
+end)

@@ -1,0 +1,94 @@
+-- Shared helpers for the hpass test suite.
+local hpass = require "hpass"
+
+local H = {}
+
+H.lua = os.getenv("HPASS_TEST_LUA") or "lua5.4"
+H.dir = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$")) or "tests"
+H.cpeer = H.dir .. "/bin/cpeer"
+
+--- Path of a child script in tests/child/.
+function H.child(name)
+  return H.dir .. "/child/" .. name .. ".lua"
+end
+
+--- A fresh temporary file name (removed by H.cleanup).
+local temps = {}
+function H.tmpname()
+  local name = os.tmpname()
+  temps[#temps + 1] = name
+  return name
+end
+
+function H.cleanup()
+  for i = #temps, 1, -1 do
+    os.remove(temps[i])
+    temps[i] = nil
+  end
+end
+
+function H.readfile(name)
+  local f = assert(io.open(name, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+--- Run argv with the given handle(s), its standard output captured;
+-- returns the output and the wait triple.
+function H.capture(argv, handles, options)
+  local out = H.tmpname()
+  local f = assert(io.open(out, "wb"))
+  options = options or {}
+  options.stdout = f
+  local proc = assert(hpass.spawn_with_handle(argv, handles or {}, options))
+  f:close()
+  local ok, how, code = proc:wait()
+  return H.readfile(out), ok, how, code
+end
+
+--- Lines of s as an array.
+function H.lines(s)
+  local t = {}
+  for l in s:gmatch("[^\n]+") do t[#t + 1] = l end
+  return t
+end
+
+--- Descriptors open in this process (Linux /proc).
+function H.openfds()
+  local p = io.popen("ls /proc/" .. H.pid() .. "/fd")
+  local t = {}
+  for l in p:lines() do t[#t + 1] = tonumber(l) end
+  p:close()
+  table.sort(t)
+  return t
+end
+
+--- This process's pid, from /proc/self/stat read by this process.
+function H.pid()
+  local f = assert(io.open("/proc/self/stat"))
+  local pid = f:read("*n")
+  f:close()
+  return pid
+end
+
+--- Count of descriptors open in this process, without spawning anything.
+function H.nfds()
+  local n = 0
+  local p = io.open("/proc/self/fd")
+  if p then p:close() end
+  for fd = 0, 1023 do
+    local f = io.open("/proc/self/fd/" .. fd)
+    if f then n = n + 1; f:close() end
+  end
+  return n
+end
+
+--- Error message of a call that must raise.
+function H.raises(f, ...)
+  local ok, err = pcall(f, ...)
+  assert(not ok, "expected an error")
+  return tostring(err)
+end
+
+return H
