@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <spawn.h>
@@ -252,6 +253,12 @@ int hp_close (hp_os h) {
   if (close((int)h) != 0 && errno != EINTR) return errno;
   return 0;
 }
+
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+void hp_lock (void) { pthread_mutex_lock(&lock); }
+void hp_unlock (void) { pthread_mutex_unlock(&lock); }
 
 
 int hp_fromfile (FILE *f, hp_os *h) {

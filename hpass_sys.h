@@ -131,6 +131,13 @@ HP_INTERNAL int hp_release (hp_proc *p);
 /* Signal number for a name such as "TERM" or "SIGTERM"; -1 if unknown. */
 HP_INTERNAL int hp_signum (const char *name);
 
+/*
+** One process-wide lock, for the little state hpass keeps per process (the
+** list of buffered handles flushed at exit).  Statically initialised.
+*/
+HP_INTERNAL void hp_lock (void);
+HP_INTERNAL void hp_unlock (void);
+
 /* Handle behind a C stream, for Lua io files. */
 HP_INTERNAL int hp_fromfile (FILE *f, hp_os *h);
 

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lua.h"
@@ -160,6 +161,7 @@ typedef struct Handle {
   size_t size;           /* buffer size in "full" mode; 0 = unbuffered */
   size_t wlen;           /* bytes in wbuf */
   size_t rpos, rlen;     /* unread input is rbuf[rpos .. rlen) */
+  struct Handle *prev, *next;  /* in the exit list while buffered */
 } Handle;
 
 #define isclosed(h)   ((h)->os == HP_NOHANDLE)
@@ -175,6 +177,7 @@ static Handle *newhandle (lua_State *L) {
   h->os = HP_NOHANDLE;
   h->wbuf = h->rbuf = NULL;
   h->size = h->wlen = h->rpos = h->rlen = 0;
+  h->prev = h->next = NULL;
   luaL_getmetatable(L, HANDLE_T);
   lua_setmetatable(L, -2);
   return h;
@@ -192,9 +195,7 @@ static void freebuf (lua_State *L, unsigned char **b, size_t size) {
 static unsigned char *allocbuf (lua_State *L, size_t size) {
   void *ud;
   lua_Alloc f = lua_getallocf(L, &ud);
-  unsigned char *b = (unsigned char *)f(ud, NULL, 0, size);
-  if (b == NULL) luaL_error(L, "not enough memory");
-  return b;
+  return (unsigned char *)f(ud, NULL, 0, size);
 }
 
 
@@ -227,6 +228,69 @@ static int flushbuf (Handle *h) {
 
 
 /*
+** {------------------------------------------------------
+** Buffered output at exit
+**
+** Like C stdio, buffered output must survive a plain exit: os.exit(n)
+** does not close the Lua state, so no __gc runs.  Handles with a write
+** buffer are kept in one process-wide list that an atexit handler
+** flushes.  (Should the library be unloaded first, the state was closed
+** and the list is empty; glibc also runs the handler of an unloaded
+** library at unload.)
+** -------------------------------------------------------
+*/
+
+static Handle *buffered = NULL;
+static int atexit_set = 0;
+
+static void flushall (void) {
+  Handle *h;
+  hp_lock();
+  for (h = buffered; h != NULL; h = h->next) {
+    size_t n = h->wlen;
+    const unsigned char *b = h->wbuf;
+    h->wlen = 0;
+    while (n > 0 && h->os != HP_NOHANDLE) {
+      size_t done;
+      if (hp_write(h->os, b, n, &done) != 0) break;
+      b += done;
+      n -= done;
+    }
+  }
+  hp_unlock();
+}
+
+static void listhandle (Handle *h) {
+  hp_lock();
+  if (!atexit_set) atexit_set = (atexit(flushall) == 0);
+  h->prev = NULL;
+  h->next = buffered;
+  if (buffered != NULL) buffered->prev = h;
+  buffered = h;
+  hp_unlock();
+}
+
+static void unlisthandle (Handle *h) {
+  hp_lock();
+  if (h->prev != NULL) h->prev->next = h->next;
+  else if (buffered == h) buffered = h->next;
+  if (h->next != NULL) h->next->prev = h->prev;
+  h->prev = h->next = NULL;
+  hp_unlock();
+}
+
+/* Back to unbuffered: free the buffers and leave the exit list. */
+static void unbuffer (lua_State *L, Handle *h) {
+  if (h->size > 0) unlisthandle(h);
+  freebuf(L, &h->wbuf, h->size);
+  freebuf(L, &h->rbuf, h->size);
+  h->size = h->wlen = h->rpos = h->rlen = 0;
+}
+
+/* }------------------------------------------------------ */
+
+
+/*
 ** The one close, used by close, __gc and __close: flush, free the
 ** buffers, release the OS handle.  Safe to call any number of times.
 */
@@ -235,10 +299,8 @@ static int closehandle (lua_State *L, Handle *h) {
   hp_os os = h->os;
   if (os == HP_NOHANDLE) return 0;
   err = flushbuf(h);
+  unbuffer(L, h);
   h->os = HP_NOHANDLE;
-  freebuf(L, &h->wbuf, h->size);
-  freebuf(L, &h->rbuf, h->size);
-  h->size = h->rpos = h->rlen = 0;
   err2 = hp_close(os);
   return err != 0 ? err : err2;
 }
@@ -435,13 +497,19 @@ static int h_setvbuf (lua_State *L) {
   err = flushbuf(h);
   if (unread(h) > 0)
     luaL_error(L, "cannot change the buffering of a handle with unread input");
-  freebuf(L, &h->wbuf, h->size);
-  freebuf(L, &h->rbuf, h->size);
-  h->size = h->rpos = h->rlen = 0;
+  unbuffer(L, h);
   if (mode == 1) {
+    unsigned char *wb = allocbuf(L, (size_t)size);
+    unsigned char *rb = allocbuf(L, (size_t)size);
+    if (wb == NULL || rb == NULL) {
+      freebuf(L, &wb, (size_t)size);
+      freebuf(L, &rb, (size_t)size);
+      return luaL_error(L, "not enough memory");
+    }
+    h->wbuf = wb;
+    h->rbuf = rb;
     h->size = (size_t)size;
-    h->wbuf = allocbuf(L, h->size);
-    h->rbuf = allocbuf(L, h->size);  /* freed with the handle if this raises */
+    listhandle(h);
   }
   return okresult(L, err);
 }
@@ -491,10 +559,8 @@ static int h_tofile (lua_State *L) {
   return luaL_error(L, "tofile needs Lua 5.2 or later");
 #endif
   /* the stream owns the descriptor now */
+  unbuffer(L, h);
   h->os = HP_NOHANDLE;
-  freebuf(L, &h->wbuf, h->size);
-  freebuf(L, &h->rbuf, h->size);
-  h->size = h->wlen = h->rpos = h->rlen = 0;
   return 1;
 }
 
