@@ -43,7 +43,8 @@ RUN_ENV = LUA_PATH='$(CURDIR)/lua/?.lua;;' LUA_CPATH='$(CURDIR)/$(BUILD)/?.so;;'
           HPASS_TEST_LUA='$(LUA)'
 
 BUSTED = /usr/bin/busted
-TEST_PKGS = gcc:gcc make:make lua-busted:busted lua-socket:/usr/share/lua/5.1/socket.lua
+TEST_PKGS = gcc:gcc make:make perl:prove procps:ps lua-busted:busted \
+            lua-socket:/usr/share/lua/5.1/socket.lua
 TESTS ?= tests/*_spec.lua
 PROVE = prove --exec '$(LUA) $(BUSTED) -o TAP'
 
