@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -32,6 +33,12 @@ extern char **environ;
 
 /* The lowest descriptor number handed to a child. */
 #define FIRSTCHILD 3
+
+/*
+** A handle number that an int cannot hold is no descriptor: the cast
+** would turn it into another one (2^32 + 1 into 1), so it is EBADF.
+*/
+#define NOTFD(h)  ((h) < 0 || (h) > 0x7fffffff)
 
 
 /*
@@ -180,12 +187,36 @@ static ssize_t write_nosig (int fd, const void *buf, size_t n) {
 }
 
 
+/*
+** hpass calls block until done, also on descriptors that someone made
+** non-blocking (LuaSocket keeps all its sockets so, and a passed copy
+** shares that mode): EAGAIN waits in poll for the descriptor to be ready.
+*/
+static int waitready (int fd, short events) {
+  struct pollfd p;
+  p.fd = fd;
+  p.events = events;
+  p.revents = 0;
+  while (poll(&p, 1, -1) < 0)
+    if (errno != EINTR) return errno;
+  return 0;
+}
+
+#define WOULDBLOCK(e)   ((e) == EAGAIN || (e) == EWOULDBLOCK)
+
 int hp_write (hp_os h, const void *buf, size_t n, size_t *done) {
   ssize_t r;
-  do {
+  *done = 0;
+  if (NOTFD(h)) return EBADF;
+  for (;;) {
+    int err;
     r = write_nosig((int)h, buf, n);
-  } while (r < 0 && errno == EINTR);
-  if (r < 0) { *done = 0; return errno; }
+    if (r >= 0) break;
+    err = errno;
+    if (err == EINTR) continue;
+    if (!WOULDBLOCK(err)) return err;
+    if ((err = waitready((int)h, POLLOUT)) != 0) return err;
+  }
   *done = (size_t)r;
   return 0;
 }
@@ -193,10 +224,17 @@ int hp_write (hp_os h, const void *buf, size_t n, size_t *done) {
 
 int hp_read (hp_os h, void *buf, size_t n, size_t *done) {
   ssize_t r;
-  do {
+  *done = 0;
+  if (NOTFD(h)) return EBADF;
+  for (;;) {
+    int err;
     r = read((int)h, buf, n);
-  } while (r < 0 && errno == EINTR);
-  if (r < 0) { *done = 0; return errno; }
+    if (r >= 0) break;
+    err = errno;
+    if (err == EINTR) continue;
+    if (!WOULDBLOCK(err)) return err;
+    if ((err = waitready((int)h, POLLIN)) != 0) return err;
+  }
   *done = (size_t)r;
   return 0;
 }
@@ -284,13 +322,6 @@ FILE *hp_tofile (hp_os h, const char *mode, int *err) {
 ** =======================================================
 */
 
-void hp_child_numbers (const hp_os *h, size_t n, long long *out) {
-  size_t i;
-  (void)h;
-  for (i = 0; i < n; i++) out[i] = FIRSTCHILD + (long long)i;
-}
-
-
 /*
 ** The child's descriptors are set up by dup2(src[i], dst[i]) in order:
 ** standard streams first (if redirected), then the passed handles on 3,
@@ -316,10 +347,26 @@ int hp_spawn (const hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   pid_t pid;
   int err;
   char *const *envp = req->envp ? (char *const *)req->envp : environ;
+  char **argv;
+  size_t argc;
+  for (argc = 0; req->argv[argc] != NULL; argc++) ;
   src = (int *)alloc(ud, (n + 3) * sizeof(int));
   dst = (int *)alloc(ud, (n + 3) * sizeof(int));
   tmp = (int *)alloc(ud, (n + 3) * sizeof(int));
-  if (src == NULL || dst == NULL || tmp == NULL) return ENOMEM;
+  argv = (char **)alloc(ud, (argc + n + 1) * sizeof(char *));
+  if (src == NULL || dst == NULL || tmp == NULL || argv == NULL) return ENOMEM;
+  /* the command line: the caller's arguments, then 3, 4, ... */
+  for (i = 0; i < argc; i++) argv[i] = (char *)req->argv[i];
+  for (i = 0; i < n; i++) {
+    if ((argv[argc + i] = (char *)alloc(ud, 24)) == NULL) return ENOMEM;
+    snprintf(argv[argc + i], 24, "%d", FIRSTCHILD + (int)i);
+    if (req->child != NULL) req->child[i] = FIRSTCHILD + (long long)i;
+  }
+  argv[argc + n] = NULL;
+  for (i = 0; i < n + 3; i++) {
+    hp_os h = i < n ? req->handles[i] : req->stdio[i - n];
+    if (NOTFD(h) && (i < n || h != HP_NOHANDLE)) return EBADF;
+  }
   for (i = 0; i < 3; i++) {
     if (req->stdio[i] == HP_NOHANDLE) continue;
     src[m] = (int)req->stdio[i];
@@ -372,11 +419,9 @@ int hp_spawn (const hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   if (err == 0) {
     /* a name without '/' is searched in PATH, as execvp does */
     if (strchr(req->argv[0], '/') != NULL)
-      err = posix_spawn(&pid, req->argv[0], &fa, &attr,
-                        (char *const *)req->argv, envp);
+      err = posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
     else
-      err = posix_spawnp(&pid, req->argv[0], &fa, &attr,
-                         (char *const *)req->argv, envp);
+      err = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp);
   }
   if (err == 0) {
     p->pid = pid;
@@ -437,6 +482,144 @@ int hp_signum (const char *name) {
   for (i = 0; sigs[i].name != NULL; i++)
     if (strcmp(name, sigs[i].name) == 0) return sigs[i].sig;
   return -1;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Passing handles to running processes
+** =======================================================
+**
+** A message is one byte, the number of descriptors, with the descriptors
+** attached as SCM_RIGHTS.  The byte is needed (Linux drops control data
+** sent with no payload) and lets the receiver check that what arrived is
+** what was sent: bytes written by anything else carry no descriptors, and
+** a count that does not match means the message was not ours.  The
+** control buffers are sized with CMSG_SPACE, which includes the padding
+** the kernel expects; CMSG_LEN would be short on some ABIs.
+*/
+
+#if !defined(MSG_CMSG_CLOEXEC)
+#define MSG_CMSG_CLOEXEC 0   /* set FD_CLOEXEC after the fact, below */
+#endif
+#if !defined(MSG_NOSIGNAL)
+#define MSG_NOSIGNAL 0
+#endif
+
+/*
+** Room for other control messages next to SCM_RIGHTS (credentials, when
+** SO_PASSCRED is on), so that a full message of descriptors never comes
+** back truncated for want of space.
+*/
+#define CTLSLACK  64
+
+
+int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
+                hp_alloc alloc, void *ud) {
+  struct msghdr msg;
+  struct iovec iov;
+  struct cmsghdr *c;
+  unsigned char count = (unsigned char)n;
+  size_t space, i;
+  unsigned char *ctl;
+  ssize_t r;
+  if (n == 0 || n > HP_MAXFDS) return EINVAL;
+  if (NOTFD(chan)) return EBADF;
+  space = CMSG_SPACE(n * sizeof(int));
+  if ((ctl = (unsigned char *)alloc(ud, space)) == NULL) return ENOMEM;
+  memset(ctl, 0, space);
+  memset(&msg, 0, sizeof(msg));
+  iov.iov_base = &count;
+  iov.iov_len = 1;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl;
+  msg.msg_controllen = space;
+  c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(n * sizeof(int));
+  for (i = 0; i < n; i++) {
+    int fd = (int)h[i];
+    if (h[i] < 0 || h[i] > 0x7fffffff) return EBADF;
+    memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
+  }
+  do {
+    r = sendmsg((int)chan, &msg, MSG_NOSIGNAL);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return errno;
+  return r == 1 ? 0 : EIO;  /* a 1-byte send is never short, but be sure */
+}
+
+
+/* Close h[0 .. n-1]: the handles of a message that is refused. */
+static void closeall (hp_os *h, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    close((int)h[i]);
+    h[i] = HP_NOHANDLE;
+  }
+}
+
+
+int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
+                hp_alloc alloc, void *ud) {
+  struct msghdr msg;
+  struct iovec iov;
+  struct cmsghdr *c;
+  unsigned char count = 0;
+  size_t space = CMSG_SPACE(HP_MAXFDS * sizeof(int)) + CTLSLACK;
+  size_t got = 0, kept = 0;
+  unsigned char *ctl;
+  ssize_t r;
+  int err = 0;
+  *n = 0;
+  if (NOTFD(chan)) return EBADF;
+  if ((ctl = (unsigned char *)alloc(ud, space)) == NULL) return ENOMEM;
+  memset(&msg, 0, sizeof(msg));
+  iov.iov_base = &count;
+  iov.iov_len = 1;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl;
+  msg.msg_controllen = space;
+  /* close-on-exec from birth: no window for a concurrent spawn to leak them */
+  do {
+    r = recvmsg((int)chan, &msg, MSG_CMSG_CLOEXEC);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return errno;
+  /*
+  ** Take every descriptor that arrived, whatever else is wrong with the
+  ** message, so that none stays open unowned: up to max into h, the rest
+  ** closed at once.
+  */
+  for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+    size_t k, i;
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (i = 0; i < k; i++, got++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (MSG_CMSG_CLOEXEC == 0) (void)hp_noinherit(fd);
+      if (kept < max) h[kept++] = fd;
+      else close(fd);
+    }
+  }
+  if (r == 0 && got == 0) return 0;  /* clean end of stream */
+  if (msg.msg_flags & MSG_CTRUNC)
+    err = EMFILE;  /* the buffer has room for any message: the limit was hit */
+  else if (got == 0 || (msg.msg_flags & MSG_TRUNC) || (size_t)count != got)
+    err = EBADMSG;  /* not a message from hp_sendfds */
+  else if (got > max)
+    err = EMSGSIZE;
+  if (err != 0) {
+    closeall(h, kept);
+    return err;
+  }
+  *n = kept;
+  return 0;
 }
 
 /* }====================================================== */

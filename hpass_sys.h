@@ -55,6 +55,8 @@ typedef struct hp_spawn_req {
   size_t nhandles;
   hp_os stdio[3];           /* the child's standard input, output, error;
                                HP_NOHANDLE inherits the parent's */
+  long long *child;         /* out: the number each handle has in the
+                               child (nhandles entries), or NULL */
 } hp_spawn_req;
 
 
@@ -95,16 +97,15 @@ HP_INTERNAL int hp_read (hp_os h, void *buf, size_t n, size_t *done);
 HP_INTERNAL int hp_write (hp_os h, const void *buf, size_t n, size_t *done);
 
 /*
-** The number each of the n handles will have in the child, in order.  The
-** binding appends these to the command line before calling hp_spawn.
-*/
-HP_INTERNAL void hp_child_numbers (const hp_os *h, size_t n, long long *out);
-
-/*
 ** Start a child that inherits exactly req->handles plus the standard
-** input, output and error, and nothing else.  A program name without a
-** directory separator is searched in PATH.  A program that cannot be
-** started is reported here, as an error code, not as a child exit status.
+** input, output and error, and nothing else.  req->argv holds the program
+** and its own arguments; hp_spawn appends one decimal argument per handle,
+** the number that handle has in the child (only the platform knows it:
+** POSIX renumbers to 3, 4, ...; on Windows it is the value of a duplicate
+** made during the call), and stores those numbers in req->child.  A
+** program name without a directory separator is searched in PATH.  A
+** program that cannot be started is reported here, as an error code, not
+** as a child exit status.
 */
 HP_INTERNAL int hp_spawn (const hp_spawn_req *req, hp_proc *p,
                           hp_alloc alloc, void *ud);
@@ -146,5 +147,39 @@ HP_INTERNAL int hp_fromfile (FILE *f, hp_os *h);
 ** on failure it is untouched).
 */
 HP_INTERNAL FILE *hp_tofile (hp_os h, const char *mode, int *err);
+
+
+/*
+** Passing handles to a process that already runs.  The channel is a
+** connected local stream socket (an end of hp_socketpair, or any such
+** socket).  One hp_sendfds is one message, taken whole by one hp_recvfds,
+** in order with the other bytes written on the channel.  On POSIX a
+** message is one byte, the number of handles, carrying the descriptors
+** as SCM_RIGHTS.
+*/
+
+/* Most handles in one message (Linux refuses more: SCM_MAX_FD). */
+#define HP_MAXFDS 253
+
+/*
+** Send copies of h[0 .. n-1], 1 <= n <= HP_MAXFDS, as one message (else
+** hp_err_inval()).  The caller's handles stay open, and each side may
+** close its own copies at any time once this returns 0.  Never raises
+** SIGPIPE: a peer that has gone gives hp_err_pipe().
+*/
+HP_INTERNAL int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
+                            hp_alloc alloc, void *ud);
+
+/*
+** Receive one message into h[0 .. *n-1]: new handles, non-inheritable.
+** Result 0 with *n == 0 is a clean end of stream (the peer closed between
+** messages).  Anything that is not a whole message sent by hp_sendfds is
+** an error, after which *n is 0 and every handle that came with it has
+** been closed: bytes without handles or a count that does not match them
+** (EBADMSG on POSIX), handles the kernel could not install because the
+** descriptor limit was hit (EMFILE), more than max handles (EMSGSIZE).
+*/
+HP_INTERNAL int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
+                            hp_alloc alloc, void *ud);
 
 #endif

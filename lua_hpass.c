@@ -35,6 +35,7 @@
 #define HANDLE_T    "hpass.handle"
 #define PROCESS_T   "hpass.process"
 #define ORPHANS     "hpass.orphans"   /* registry: pid -> true */
+#define RUNNING     "hpass.running"   /* registry: process -> true, weak keys */
 
 /* Default size of the buffer of a handle in "full" mode. */
 #define DEFBUF      65536
@@ -51,10 +52,19 @@
 #if LUA_VERSION_NUM < 502
 
 #define lua_rawlen(L,i)       lua_objlen(L, (i))
+#if !defined(luaL_newlib)
 #define luaL_newlib(L,l)      (lua_newtable(L), luaL_setfuncs(L, (l), 0))
+#endif
+#if !defined(LUA_FILEHANDLE)
+#define LUA_FILEHANDLE        "FILE*"   /* lualib.h in 5.1 and LuaJIT */
+#endif
 
-#if !defined(LUAJIT_VERSION_NUM)
-/* LuaJIT 2.1 has these; plain 5.1 does not */
+/*
+** LuaJIT 2.1 has these two, Lua 5.1 does not.  The shims are used for
+** both: Lua 5.1 and LuaJIT search the same lib/lua/5.1 folders, so a
+** module built with either's headers gets loaded by the other, and it
+** must then need nothing beyond the Lua 5.1 API.
+*/
 #define luaL_setfuncs       hpc_setfuncs
 #define luaL_testudata      hpc_testudata
 
@@ -77,7 +87,6 @@ static void *hpc_testudata (lua_State *L, int i, const char *tname) {
   lua_pop(L, 2);
   return p;
 }
-#endif
 
 #endif
 
@@ -111,6 +120,79 @@ static FILE *tofilep (lua_State *L, int i, int *closed) {
   return *(FILE **)u;
 #endif
 }
+
+/*
+** newfile pushes a new Lua file that is closed for now, so that nothing
+** leaks if what follows fails; setfile then gives it its stream.  newfile
+** returns NULL, with fail, message and code pushed, when no file can be
+** made.
+*/
+#if LUA_VERSION_NUM >= 502
+
+/* closef of these files (io calls it once, then forgets the stream) */
+static int file_close (lua_State *L) {
+  luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+  int res = fclose(p->f);
+  return luaL_fileresult(L, res == 0, NULL);
+}
+
+static void *newfile (lua_State *L) {
+  luaL_Stream *p = (luaL_Stream *)lua_newuserdatauv(L, sizeof(luaL_Stream), 0);
+  p->closef = NULL;  /* closed */
+  p->f = NULL;
+  luaL_setmetatable(L, LUA_FILEHANDLE);
+  return p;
+}
+
+static void setfile (void *u, FILE *f) {
+  ((luaL_Stream *)u)->f = f;
+  ((luaL_Stream *)u)->closef = file_close;
+}
+
+#else
+
+#if defined(_WIN32)
+#define NULLDEV   "NUL"
+#else
+#define NULLDEV   "/dev/null"
+#endif
+
+/*
+** Lua 5.1 and LuaJIT.  LuaJIT tags its files with an internal type that
+** the C API cannot set, so only its io library can make one.  Hence the
+** file comes from io.open on the null device; its stream is closed at
+** once and later replaced.  Both interpreters keep the FILE * as the
+** first field of the userdata (what C modules for 5.1 read) and close it
+** with fclose, so the one path serves both -- which matters, as a module
+** built for either is loaded by the other (see above).
+*/
+static void *newfile (lua_State *L) {
+  int base = lua_gettop(L);
+  FILE **pf;
+  lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+  lua_getfield(L, -1, "io");
+  if (!lua_istable(L, -1)) luaL_error(L, "tofile needs the io library");
+  lua_getfield(L, -1, "open");
+  lua_pushliteral(L, NULLDEV);
+  lua_pushliteral(L, "r");
+  lua_call(L, 2, 3);  /* file or fail, message, code */
+  if (lua_isnil(L, -3)) return NULL;
+  pf = (FILE **)luaL_testudata(L, -3, LUA_FILEHANDLE);
+  if (pf == NULL || lua_objlen(L, -3) < sizeof(FILE *) || *pf == NULL)
+    luaL_error(L, "io.open did not return an open file");
+  fclose(*pf);  /* of the null device: nothing to report */
+  *pf = NULL;   /* closed */
+  lua_pop(L, 2);
+  lua_replace(L, base + 1);
+  lua_settop(L, base + 1);
+  return pf;
+}
+
+static void setfile (void *u, FILE *f) {
+  *(FILE **)u = f;
+}
+
+#endif
 
 /* }====================================================== */
 
@@ -243,7 +325,7 @@ static int flushbuf (Handle *h) {
 static Handle *buffered = NULL;
 static int atexit_set = 0;
 
-static void flushall (void) {
+static void flush_at_exit (void) {
   Handle *h;
   hp_lock();
   for (h = buffered; h != NULL; h = h->next) {
@@ -262,7 +344,7 @@ static void flushall (void) {
 
 static void listhandle (Handle *h) {
   hp_lock();
-  if (!atexit_set) atexit_set = (atexit(flushall) == 0);
+  if (!atexit_set) atexit_set = (atexit(flush_at_exit) == 0);
   h->prev = NULL;
   h->next = buffered;
   if (buffered != NULL) buffered->prev = h;
@@ -361,6 +443,9 @@ static int getfdmethod (lua_State *L, int i, int arg, hp_os *os) {
   d = lua_tonumber(L, -1);
   lua_pop(L, 1);
   if (d < 0) luaL_argerror(L, arg, "attempt to use a closed socket");
+  /* NaN, a fraction or a huge float must not reach the cast below */
+  if (!(d == floor(d)) || d > 9007199254740992.0)
+    luaL_argerror(L, arg, "getfd() did not return a descriptor number");
   *os = (hp_os)d;
   return 1;
 }
@@ -465,7 +550,9 @@ static int hpass_handle (lua_State *L) {
     const char *s = lua_tostring(L, 1);
     const char *p = s;
     long long v = 0;
-    if (*p == '\0') luaL_argerror(L, 1, "descriptor number expected");
+    /* "3\0junk" must not pass as "3" */
+    if (*p == '\0' || strlen(s) != rawlen(L, 1))
+      luaL_argerror(L, 1, "descriptor number expected");
     for (; *p != '\0'; p++) {
       if (*p < '0' || *p > '9' || v > (LLONG_MAX - 9) / 10)
         luaL_argerror(L, 1, lua_pushfstring(L,
@@ -521,16 +608,6 @@ static int h_flush (lua_State *L) {
 }
 
 
-#if LUA_VERSION_NUM >= 502
-/* closef of the files made by tofile (io calls it once, then forgets it) */
-static int file_close (lua_State *L) {
-  luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
-  int res = fclose(p->f);
-  return luaL_fileresult(L, res == 0, NULL);
-}
-#endif
-
-
 /* h:tofile(mode): the descriptor moves into a new Lua file. */
 static int h_tofile (lua_State *L) {
   Handle *h = checkopen(L, 1);
@@ -538,27 +615,36 @@ static int h_tofile (lua_State *L) {
   const char *m = mode;
   int err = 0;
   FILE *f;
+  void *u;
   luaL_argcheck(L, (*m != '\0' && strchr("rwa", *(m++)) != NULL &&
                     (*m != '+' || (++m, 1)) && strspn(m, "b") == strlen(m)),
                 2, "invalid mode");
   if (unread(h) > 0)
     luaL_error(L, "cannot convert a handle with unread buffered input");
   if ((err = flushbuf(h)) != 0) return oserror(L, err, NULL);
-#if LUA_VERSION_NUM >= 502
-  {
-    luaL_Stream *p = (luaL_Stream *)lua_newuserdatauv(L, sizeof(luaL_Stream), 0);
-    p->closef = NULL;  /* closed until the stream exists */
-    p->f = NULL;
-    luaL_setmetatable(L, LUA_FILEHANDLE);
-    f = hp_tofile(h->os, mode, &err);
-    if (f == NULL) return oserror(L, err, NULL);
-    p->f = f;
-    p->closef = file_close;
-  }
-#else
-  return luaL_error(L, "tofile needs Lua 5.2 or later");
-#endif
+  if ((u = newfile(L)) == NULL) return 3;  /* fail, message, code */
+  f = hp_tofile(h->os, mode, &err);
+  if (f == NULL) return oserror(L, err, NULL);
+  setfile(u, f);
   /* the stream owns the descriptor now */
+  unbuffer(L, h);
+  h->os = HP_NOHANDLE;
+  return 1;
+}
+
+
+/*
+** h:detach(): the descriptor number, now owned by the caller; the handle
+** is left closed and the descriptor open.  For handing it to a library
+** that takes plain descriptors (LuaSocket's setfd, luaposix).
+*/
+static int h_detach (lua_State *L) {
+  Handle *h = checkopen(L, 1);
+  int err;
+  if (unread(h) > 0)
+    luaL_error(L, "cannot detach a handle with unread buffered input");
+  if ((err = flushbuf(h)) != 0) return oserror(L, err, NULL);
+  lua_pushinteger(L, (lua_Integer)h->os);
   unbuffer(L, h);
   h->os = HP_NOHANDLE;
   return 1;
@@ -712,6 +798,7 @@ static int hpass_write_ints (lua_State *L) {
     lua_rawgeti(L, 2, k);
     checkint32(L, -1, 2, k);
     lua_pop(L, 1);
+    if (k == j) break;  /* k++ would overflow when j is LUA_MAXINTEGER */
   }
   if ((err = prepwrite(&t)) != 0) return oserror(L, err, NULL);
   if (t.h != NULL && (err = flushbuf(t.h)) != 0) return oserror(L, err, NULL);
@@ -724,6 +811,7 @@ static int hpass_write_ints (lua_State *L) {
         return oserror(L, err, NULL);
       n = 0;
     }
+    if (k == j) break;
   }
   lua_pushboolean(L, 1);
   return 1;
@@ -880,6 +968,37 @@ static void reap_orphans (lua_State *L) {
 
 
 /*
+** Poll every process object whose child has not been collected, once.
+** Without this a parent that keeps spawning and never waits would hold a
+** zombie per child until the collector happens to free the objects, which
+** in a large heap can be thousands.  The status waits in the object for
+** wait or poll; objects whose child is collected leave the table.
+*/
+static void reap_running (lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    Process *p = (Process *)luaL_testudata(L, -2, PROCESS_T);
+    int done = 0;
+    lua_pop(L, 1);
+    /* on an error the object keeps running, and wait will report it */
+    if (p == NULL || p->state != P_RUNNING ||
+        hp_wait(&p->p, 0, &done, &p->how, &p->code) != 0 || done) {
+      if (done) p->state = P_DONE;
+      lua_pushvalue(L, -1);
+      lua_pushnil(L);
+      lua_rawset(L, -4);
+    }
+  }
+  lua_pop(L, 1);
+}
+
+
+/*
 ** A process object collected before its child was waited for: if the
 ** child has ended it is collected now; if not, its pid joins the orphans,
 ** which are polled at every spawn and every such collection, so a
@@ -964,8 +1083,9 @@ static const char *checkcstr (lua_State *L, int i, int arg, const char *what,
   if (elem > 0) what = lua_pushfstring(L, "%s[%d]", what, elem);
   if (t == LUA_TSTRING || t == LUA_TNUMBER)
     luaL_argerror(L, arg, lua_pushfstring(L, "%s contains a zero byte", what));
+  /* lua_typename(t): i may be relative, and the pushes above moved -1 */
   luaL_argerror(L, arg, lua_pushfstring(L, "%s must be a string, got %s",
-                                        what, luaL_typename(L, i)));
+                                        what, lua_typename(L, t)));
   return NULL;
 }
 
@@ -1025,7 +1145,6 @@ static int hpass_spawn (lua_State *L) {
   Target *targets;
   Target stdio[3];
   hp_os *handles;
-  long long *nums;
   const char **argv;
   const char **envp = NULL;
   const char *cwd = NULL;
@@ -1108,9 +1227,7 @@ static int hpass_spawn (lua_State *L) {
   lua_rawseti(L, a, (int)rawlen(L, a) + 1);
   handles = (hp_os *)lua_newuserdatauv(L, (nh + 1) * sizeof(hp_os), 0);
   lua_rawseti(L, a, (int)rawlen(L, a) + 1);
-  nums = (long long *)lua_newuserdatauv(L, (nh + 1) * sizeof(long long), 0);
-  lua_rawseti(L, a, (int)rawlen(L, a) + 1);
-  argv = (const char **)lua_newuserdatauv(L, (argc + nh + 1) * sizeof(char *), 0);
+  argv = (const char **)lua_newuserdatauv(L, (argc + 1) * sizeof(char *), 0);
   lua_rawseti(L, a, (int)rawlen(L, a) + 1);
   for (i = 0; i < argc; i++) {
     lua_rawgeti(L, 1, (int)i + 1);
@@ -1118,12 +1235,7 @@ static int hpass_spawn (lua_State *L) {
     argv[i] = anchor(L, a);
   }
   for (i = 0; i < nh; i++) handles[i] = targets[i].os;
-  hp_child_numbers(handles, nh, nums);
-  for (i = 0; i < nh; i++) {
-    lua_pushfstring(L, "%d", (int)nums[i]);
-    argv[argc + i] = anchor(L, a);
-  }
-  argv[argc + nh] = NULL;
+  argv[argc] = NULL;  /* hp_spawn appends the handles' numbers */
   /* what waits in buffers must reach the pipe before the child starts */
   for (i = 0; i < nh + 3; i++) {
     Target *t = i < nh ? &targets[i] : &stdio[i - nh];
@@ -1133,6 +1245,7 @@ static int hpass_spawn (lua_State *L) {
     if (err != 0) return oserror(L, err, NULL);
   }
   reap_orphans(L);
+  reap_running(L);
   proc = (Process *)lua_newuserdatauv(L, sizeof(Process), 0);
   pidx = lua_gettop(L);
   proc->state = P_NONE;
@@ -1145,12 +1258,128 @@ static int hpass_spawn (lua_State *L) {
   req.cwd = cwd;
   req.handles = handles;
   req.nhandles = nh;
+  req.child = NULL;
   for (i = 0; i < 3; i++) req.stdio[i] = stdio[i].os;
   err = hp_spawn(&req, &proc->p, gcalloc, L);
   if (err != 0) return oserror(L, err, argv[0]);
   proc->state = P_RUNNING;
+  lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
+  lua_pushvalue(L, pidx);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
   lua_pushvalue(L, pidx);
   return 1;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Passing handles
+** =======================================================
+*/
+
+#define FDBOX_T     "hpass.fdbox"
+
+/*
+** Descriptors received but not yet owned by handle objects.  Should
+** making the handles run out of memory, the box becomes garbage and its
+** __gc closes the descriptors no handle took, so none leaks.
+*/
+typedef struct FdBox {
+  size_t n;
+  hp_os fds[HP_MAXFDS];
+} FdBox;
+
+static int box_gc (lua_State *L) {
+  FdBox *b = (FdBox *)lua_touserdata(L, 1);
+  size_t i;
+  for (i = 0; i < b->n; i++)
+    if (b->fds[i] != HP_NOHANDLE) (void)hp_close(b->fds[i]);
+  b->n = 0;
+  return 0;
+}
+
+static FdBox *newbox (lua_State *L) {
+  FdBox *b = (FdBox *)lua_newuserdatauv(L, sizeof(FdBox), 0);
+  b->n = 0;
+  if (luaL_newmetatable(L, FDBOX_T)) {
+    lua_pushcfunction(L, box_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return b;
+}
+
+
+/*
+** Output waiting in the channel's buffer goes first, so that the peer
+** sees bytes and handles in the order they were written.
+*/
+static int flushchannel (Target *t) {
+  return t->h != NULL ? flushbuf(t->h) : prepwrite(t);
+}
+
+
+/* hpass.send_handle(channel, handle [, ...]): true or fail, msg, code */
+static int hpass_send_handle (lua_State *L) {
+  Target chan = {HP_NOHANDLE, NULL, NULL};  /* set by totarget, or it raises */
+  Target *t;
+  hp_os *fds;
+  int n = lua_gettop(L) - 1, i, err;
+  totarget(L, 1, 1, &chan);
+  luaL_argcheck(L, n >= 1, 2, "handle expected, got no value");
+  if (n > HP_MAXFDS)
+    luaL_argerror(L, HP_MAXFDS + 2, lua_pushfstring(L,
+        "too many handles, at most %d in one message", HP_MAXFDS));
+  t = (Target *)lua_newuserdatauv(L, (size_t)n * sizeof(Target), 0);
+  fds = (hp_os *)lua_newuserdatauv(L, (size_t)n * sizeof(hp_os), 0);
+  for (i = 0; i < n; i++) {
+    totarget(L, i + 2, i + 2, &t[i]);
+    /* input we read ahead would never reach the receiver */
+    if (t[i].h != NULL && unread(t[i].h) > 0)
+      luaL_argerror(L, i + 2, "handle has unread buffered input");
+    fds[i] = t[i].os;
+  }
+  for (i = 0; i < n; i++)
+    if ((err = flushchannel(&t[i])) != 0) return oserror(L, err, NULL);
+  if ((err = flushchannel(&chan)) != 0) return oserror(L, err, NULL);
+  return okresult(L, hp_sendfds(chan.os, fds, (size_t)n, gcalloc, L));
+}
+
+
+/*
+** hpass.recv_handle(channel): the handles of one message, as new handle
+** objects; fail at a clean end of stream; fail, msg, code on an error.
+*/
+static int hpass_recv_handle (lua_State *L) {
+  Target chan = {HP_NOHANDLE, NULL, NULL};  /* set by totarget, or it raises */
+  FdBox *box;
+  size_t n, i;
+  int err;
+  totarget(L, 1, 1, &chan);
+  /* bytes we read ahead may have carried handles: they are gone */
+  if (chan.h != NULL && unread(chan.h) > 0)
+    luaL_argerror(L, 1, "channel has unread buffered input");
+  if ((err = flushchannel(&chan)) != 0) return oserror(L, err, NULL);
+  luaL_checkstack(L, HP_MAXFDS + 4, "too many handles");
+  box = newbox(L);
+  err = hp_recvfds(chan.os, box->fds, HP_MAXFDS, &n, gcalloc, L);
+  if (err != 0) return oserror(L, err, NULL);
+  if (n == 0) {
+    luaL_pushfail(L);  /* clean end of stream */
+    return 1;
+  }
+  box->n = n;
+  for (i = 0; i < n; i++) {
+    Handle *h = newhandle(L);
+    h->os = box->fds[i];
+    box->fds[i] = HP_NOHANDLE;
+  }
+  box->n = 0;
+  return (int)n;
 }
 
 /* }====================================================== */
@@ -1183,11 +1412,14 @@ static const luaL_Reg funcs[] = {
   {"write_int", hpass_write_int},
   {"read_ints", hpass_read_ints},
   {"write_ints", hpass_write_ints},
+  {"send_handle", hpass_send_handle},
+  {"recv_handle", hpass_recv_handle},
   {"close", h_close},
   {"fileno", h_fileno},
   {"setvbuf", h_setvbuf},
   {"flush", h_flush},
   {"tofile", h_tofile},
+  {"detach", h_detach},
   {"type", hpass_type},
   {NULL, NULL}
 };
@@ -1252,6 +1484,17 @@ HPASS_API int luaopen_hpass_core (lua_State *L) {
   if (!lua_istable(L, -1)) {
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, ORPHANS);
+  }
+  lua_pop(L, 1);
+  /* running: process objects whose child is not collected yet */
+  lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
+  if (!lua_istable(L, -1)) {
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, RUNNING);
   }
   lua_pop(L, 1);
   return 1;

@@ -1,0 +1,1056 @@
+/*
+** hpass_win32.c - the Windows implementation of hpass_sys.h.
+**
+** Handles are HANDLE (or SOCKET) values carried in an hp_os.  Error codes
+** are GetLastError() or WSAGetLastError() values, which share one number
+** space, so hp_strerror can hand either to FormatMessageW.
+**
+** The whole file is empty on other platforms, so a build that lists every
+** source file still works there.
+*/
+#ifdef _WIN32
+
+/* Windows 7 SP1 is the oldest system with WSA_FLAG_NO_HANDLE_INHERIT. */
+#ifndef _WIN32_WINNT
+#define _WIN32_WINNT 0x0601
+#endif
+
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <windows.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <io.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hpass_sys.h"
+
+#ifndef WSA_FLAG_NO_HANDLE_INHERIT
+#define WSA_FLAG_NO_HANDLE_INHERIT 0x80
+#endif
+
+/* Largest size handed to one ReadFile/WriteFile/recv/send call. */
+#define MAXIO 0x40000000u
+
+
+/*
+** {======================================================
+** Errors
+** =======================================================
+*/
+
+int hp_err_badf (void) { return ERROR_INVALID_HANDLE; }
+
+/*
+** One code for "the reader has gone": WriteFile on a pipe whose read end
+** is closed fails with ERROR_NO_DATA or ERROR_BROKEN_PIPE, and send on a
+** socket whose peer has gone with one of several WSA codes; all of them
+** come back as this one so the binding can test for it.
+*/
+int hp_err_pipe (void) { return ERROR_BROKEN_PIPE; }
+
+/*
+** "There are no child processes to wait for": the closest Windows code to
+** ESRCH/ECHILD, and distinct from hp_err_inval() so the binding can tell
+** "already collected" from a bad argument.
+*/
+int hp_err_srch (void) { return ERROR_WAIT_NO_CHILDREN; }
+
+int hp_err_inval (void) { return ERROR_INVALID_PARAMETER; }
+
+
+/* The last error, never 0: a failure must not look like success. */
+static int lasterr (void) {
+  DWORD e = GetLastError();
+  return e != 0 ? (int)e : ERROR_GEN_FAILURE;
+}
+
+static int lastwsaerr (void) {
+  int e = WSAGetLastError();
+  return e != 0 ? e : ERROR_GEN_FAILURE;
+}
+
+
+/* A C runtime errno as a Windows code, for the CRT calls in hp_tofile. */
+static int crterr (int e) {
+  switch (e) {
+    case EMFILE: return ERROR_TOO_MANY_OPEN_FILES;
+    case ENOMEM: return ERROR_NOT_ENOUGH_MEMORY;
+    case EBADF: return ERROR_INVALID_HANDLE;
+    case EINVAL: return ERROR_INVALID_PARAMETER;
+    default: return ERROR_GEN_FAILURE;
+  }
+}
+
+
+/*
+** FormatMessageW in the user's language, as UTF-8.  System messages end
+** in ".\r\n", which reads badly inside "what: message" strings, so trailing
+** white space and full stops go.  A code the system does not know gets a
+** plain "error N" rather than some unrelated CRT text.
+*/
+const char *hp_strerror (int code, char *buf, size_t size) {
+  wchar_t w[1024];
+  DWORD n;
+  int len = 0;
+  if (size == 0)
+    return buf;
+  n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM |
+                     FORMAT_MESSAGE_IGNORE_INSERTS |
+                     FORMAT_MESSAGE_MAX_WIDTH_MASK, NULL, (DWORD)code, 0,
+                     w, (DWORD)(sizeof(w) / sizeof(w[0])), NULL);
+  while (n > 0 && (w[n - 1] == L'\r' || w[n - 1] == L'\n' ||
+                   w[n - 1] == L' ' || w[n - 1] == L'.'))
+    n--;
+  /* Shorten until it fits, never splitting a surrogate pair. */
+  while (n > 0) {
+    len = WideCharToMultiByte(CP_UTF8, 0, w, (int)n, NULL, 0, NULL, NULL);
+    if (len > 0 && (size_t)len < size)
+      break;
+    n--;
+    if (n > 0 && w[n - 1] >= 0xD800 && w[n - 1] <= 0xDBFF)
+      n--;
+  }
+  if (n == 0 || len <= 0) {
+    snprintf(buf, size, "error %d", code);
+    return buf;
+  }
+  WideCharToMultiByte(CP_UTF8, 0, w, (int)n, buf, (int)size, NULL, NULL);
+  buf[len] = '\0';
+  return buf;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Handles
+** =======================================================
+*/
+
+/*
+** The HANDLE in an hp_os.  Values <= 0 are rejected here: -1 and -2 are
+** the pseudo-handles of the current process and thread, which the Windows
+** calls would happily accept and act on.
+*/
+static int tohandle (hp_os h, HANDLE *out) {
+  if (h <= 0 || (unsigned long long)h > (unsigned long long)UINTPTR_MAX)
+    return ERROR_INVALID_HANDLE;
+  *out = (HANDLE)(uintptr_t)h;
+  return 0;
+}
+
+static hp_os fromhandle (HANDLE h) {
+  return (hp_os)(intptr_t)h;
+}
+
+
+/*
+** Whether h is a socket.  Disk files and consoles are ruled out by
+** GetFileType without touching Winsock; sockets report FILE_TYPE_PIPE,
+** and getsockopt tells them apart from real pipes.
+*/
+static int is_socket (HANDLE h) {
+  int type, len = (int)sizeof(type);
+  DWORD t = GetFileType(h);
+  if (t != FILE_TYPE_PIPE && t != FILE_TYPE_UNKNOWN)
+    return 0;
+  return getsockopt((SOCKET)h, SOL_SOCKET, SO_TYPE, (char *)&type, &len) == 0;
+}
+
+
+static INIT_ONCE init_once = INIT_ONCE_STATIC_INIT;
+static int init_error;
+
+static BOOL CALLBACK init_winsock (PINIT_ONCE once, PVOID param, PVOID *ctx) {
+  WSADATA wd;
+  (void)once; (void)param; (void)ctx;
+  init_error = WSAStartup(MAKEWORD(2, 2), &wd);
+  return TRUE;
+}
+
+/*
+** Winsock is started once per process, however many Lua states load the
+** module, and never cleaned up: a WSACleanup on unload could pull sockets
+** from under another state that still uses them.
+*/
+int hp_init (void) {
+  if (!InitOnceExecuteOnce(&init_once, init_winsock, NULL, NULL))
+    return lasterr();
+  return init_error;
+}
+
+
+int hp_pipe (hp_os p[2]) {
+  SECURITY_ATTRIBUTES sa;
+  HANDLE r, w;
+  sa.nLength = sizeof(sa);
+  sa.lpSecurityDescriptor = NULL;
+  sa.bInheritHandle = FALSE;  /* only hp_spawn passes handles on */
+  if (!CreatePipe(&r, &w, &sa, 0))
+    return lasterr();
+  p[0] = fromhandle(r);
+  p[1] = fromhandle(w);
+  return 0;
+}
+
+
+static SOCKET new_socket (void) {
+  return WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                    WSA_FLAG_NO_HANDLE_INHERIT);
+}
+
+static int same_addr (const struct sockaddr_in *a,
+                      const struct sockaddr_in *b) {
+  return a->sin_family == b->sin_family && a->sin_port == b->sin_port &&
+         a->sin_addr.s_addr == b->sin_addr.s_addr;
+}
+
+/*
+** Windows has no socketpair: connect two TCP sockets through a listener on
+** the loopback address that lives only for this call.  Any local process
+** may connect to that listener first, so an accepted connection counts
+** only when its peer is our own client socket; an intruder is dropped and
+** we accept again.
+*/
+int hp_socketpair (hp_os p[2]) {
+  SOCKET l, c = INVALID_SOCKET, s = INVALID_SOCKET;
+  struct sockaddr_in addr, mine, peer;
+  int len, err = 0, tries;
+  if ((err = hp_init()) != 0)
+    return err;
+  if ((l = new_socket()) == INVALID_SOCKET)
+    return lastwsaerr();
+  memset(&addr, 0, sizeof(addr));
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  len = (int)sizeof(addr);
+  if (bind(l, (struct sockaddr *)&addr, len) == SOCKET_ERROR ||
+      getsockname(l, (struct sockaddr *)&addr, &len) == SOCKET_ERROR ||
+      listen(l, 1) == SOCKET_ERROR)
+    goto wsafail;
+  if ((c = new_socket()) == INVALID_SOCKET ||
+      connect(c, (struct sockaddr *)&addr, (int)sizeof(addr)) == SOCKET_ERROR)
+    goto wsafail;
+  len = (int)sizeof(mine);
+  if (getsockname(c, (struct sockaddr *)&mine, &len) == SOCKET_ERROR)
+    goto wsafail;
+  for (tries = 0; ; tries++) {
+    len = (int)sizeof(peer);
+    if ((s = accept(l, (struct sockaddr *)&peer, &len)) == INVALID_SOCKET)
+      goto wsafail;
+    /*
+    ** An accepted socket does not take WSA_FLAG_NO_HANDLE_INHERIT from the
+    ** listener on every Windows version, so clear the flag by hand.
+    */
+    if (!SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0)) {
+      err = lasterr();
+      goto fail;
+    }
+    if (same_addr(&peer, &mine))
+      break;
+    closesocket(s);
+    s = INVALID_SOCKET;
+    if (tries == 8) {
+      err = WSAECONNREFUSED;
+      goto fail;
+    }
+  }
+  closesocket(l);
+  p[0] = fromhandle((HANDLE)s);
+  p[1] = fromhandle((HANDLE)c);
+  return 0;
+wsafail:
+  err = lastwsaerr();
+fail:
+  if (s != INVALID_SOCKET) closesocket(s);
+  if (c != INVALID_SOCKET) closesocket(c);
+  closesocket(l);
+  return err;
+}
+
+
+int hp_check (hp_os h) {
+  HANDLE x;
+  DWORD flags;
+  int err = tohandle(h, &x);
+  if (err != 0)
+    return err;
+  return GetHandleInformation(x, &flags) ? 0 : lasterr();
+}
+
+
+int hp_noinherit (hp_os h) {
+  HANDLE x;
+  int err = tohandle(h, &x);
+  if (err != 0)
+    return err;
+  return SetHandleInformation(x, HANDLE_FLAG_INHERIT, 0) ? 0 : lasterr();
+}
+
+
+/* Sockets must go through closesocket so Winsock forgets them too. */
+int hp_close (hp_os h) {
+  HANDLE x;
+  int err = tohandle(h, &x);
+  if (err != 0)
+    return err;
+  if (is_socket(x))
+    return closesocket((SOCKET)x) == 0 ? 0 : lastwsaerr();
+  return CloseHandle(x) ? 0 : lasterr();
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Reading and writing
+** =======================================================
+*/
+
+/*
+** A pipe whose write ends are all closed reads as ERROR_BROKEN_PIPE, and
+** some file handles report their end as ERROR_HANDLE_EOF: both are the
+** end of the stream, not an error.  There are no signals to retry after.
+*/
+/*
+** hpass calls block until done, also on sockets someone made non-blocking
+** (LuaSocket keeps all its sockets so): WSAEWOULDBLOCK waits in select.
+*/
+static int waitsocket (SOCKET s, int forwrite) {
+  fd_set set;
+  FD_ZERO(&set);
+  FD_SET(s, &set);
+  if (select(0, forwrite ? NULL : &set, forwrite ? &set : NULL, NULL,
+             NULL) == SOCKET_ERROR)
+    return lastwsaerr();
+  return 0;
+}
+
+
+int hp_read (hp_os h, void *buf, size_t n, size_t *done) {
+  HANDLE x;
+  DWORD k = n > MAXIO ? MAXIO : (DWORD)n, got = 0;
+  int err = tohandle(h, &x);
+  *done = 0;
+  if (err != 0)
+    return err;
+  if (is_socket(x)) {
+    int r;
+    while ((r = recv((SOCKET)x, (char *)buf, (int)k, 0)) == SOCKET_ERROR &&
+           WSAGetLastError() == WSAEWOULDBLOCK)
+      if ((err = waitsocket((SOCKET)x, 0)) != 0)
+        return err;
+    if (r == SOCKET_ERROR)
+      return lastwsaerr();
+    *done = (size_t)r;
+    return 0;
+  }
+  if (!ReadFile(x, buf, k, &got, NULL)) {
+    DWORD e = GetLastError();
+    if (e == ERROR_BROKEN_PIPE || e == ERROR_HANDLE_EOF)
+      return 0;
+    return e != 0 ? (int)e : ERROR_GEN_FAILURE;
+  }
+  *done = got;
+  return 0;
+}
+
+
+/* Windows raises no signal on a broken pipe; only the codes need folding. */
+int hp_write (hp_os h, const void *buf, size_t n, size_t *done) {
+  HANDLE x;
+  DWORD k = n > MAXIO ? MAXIO : (DWORD)n, put = 0;
+  int err = tohandle(h, &x);
+  *done = 0;
+  if (err != 0)
+    return err;
+  if (is_socket(x)) {
+    int r;
+    while ((r = send((SOCKET)x, (const char *)buf, (int)k, 0)) == SOCKET_ERROR &&
+           WSAGetLastError() == WSAEWOULDBLOCK)
+      if ((err = waitsocket((SOCKET)x, 1)) != 0)
+        return err;
+    if (r == SOCKET_ERROR) {
+      int e = WSAGetLastError();
+      if (e == WSAECONNRESET || e == WSAECONNABORTED || e == WSAESHUTDOWN)
+        return hp_err_pipe();
+      return e != 0 ? e : ERROR_GEN_FAILURE;
+    }
+    *done = (size_t)r;
+    return 0;
+  }
+  if (!WriteFile(x, buf, k, &put, NULL)) {
+    DWORD e = GetLastError();
+    if (e == ERROR_BROKEN_PIPE || e == ERROR_NO_DATA)
+      return hp_err_pipe();
+    return e != 0 ? (int)e : ERROR_GEN_FAILURE;
+  }
+  *done = put;
+  return 0;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Processes
+** =======================================================
+*/
+
+/*
+** Length of one argument on the command line, written to out unless it is
+** NULL, quoted the way the MSVC C runtime and CommandLineToArgvW split a
+** command line: inside quotes, backslashes are literal except in front of
+** a quote, where 2n backslashes + quote mean n backslashes and the end of
+** the quoted part, and 2n+1 mean n backslashes and a literal quote.  So a
+** run of backslashes is doubled before a quote (ours or a literal one)
+** and kept as it is elsewhere.  The bytes are UTF-8: quoting only looks at
+** ASCII, which never occurs inside a multi-byte sequence.
+*/
+static size_t quote_arg (char *out, const char *a) {
+  size_t len = 0, bs = 0, i;
+  const char *s;
+  if (*a != '\0' && strpbrk(a, " \t\n\v\"") == NULL) {
+    len = strlen(a);
+    if (out) memcpy(out, a, len);
+    return len;
+  }
+#define PUT(c) do { if (out) out[len] = (c); len++; } while (0)
+  PUT('"');
+  for (s = a; ; s++) {
+    if (*s == '\\') {
+      bs++;
+      continue;
+    }
+    if (*s == '\0' || *s == '"') {
+      for (i = 0; i < 2 * bs + (*s == '"'); i++) PUT('\\');
+      if (*s == '\0') break;
+      PUT('"');
+    }
+    else {
+      for (i = 0; i < bs; i++) PUT('\\');
+      PUT(*s);
+    }
+    bs = 0;
+  }
+  PUT('"');
+#undef PUT
+  return len;
+}
+
+/*
+** The program name is read by different rules: up to the next quote when
+** it starts with one, else up to white space, with backslashes always
+** literal.  File names cannot hold quotes, so it is quoted whole, as is,
+** when it has white space (the caller has already rejected quotes).
+*/
+static size_t quote_prog (char *out, const char *a) {
+  size_t len = strlen(a);
+  if (*a != '\0' && strpbrk(a, " \t") == NULL) {
+    if (out) memcpy(out, a, len);
+    return len;
+  }
+  if (out) {
+    out[0] = '"';
+    memcpy(out + 1, a, len);
+    out[len + 1] = '"';
+  }
+  return len + 2;
+}
+
+
+/* UTF-8 (NUL-terminated) to UTF-16 in out, or just the length with out NULL. */
+static int widen (const char *s, wchar_t *out, int cap, int *len) {
+  int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, out, cap);
+  if (n == 0)
+    return lasterr();
+  *len = n;  /* counts the terminating NUL */
+  return 0;
+}
+
+
+/* Everything hp_spawn allocates, all of it before any OS resource. */
+typedef struct spawn_mem {
+  char *cmd8;                /* UTF-8 command line */
+  size_t cmd8cap;
+  wchar_t *cmd;              /* UTF-16 command line (CreateProcessW
+                                writes to it) */
+  wchar_t *env;              /* UTF-16 environment block, or NULL */
+  wchar_t *cwd;              /* UTF-16 directory, or NULL */
+  HANDLE *orig;              /* distinct handles to pass on */
+  HANDLE *dup;               /* their inheritable duplicates (NULL: none) */
+  HANDLE *list;              /* the duplicates that exist, for the list */
+  LPPROC_THREAD_ATTRIBUTE_LIST attrs;
+} spawn_mem;
+
+/* Room for a handle value in decimal. */
+#define NUMLEN 24
+
+/* alloc never returns 0 bytes; a NULL means out of memory */
+#define ALLOC(p, size)  ((p) = alloc(ud, (size) > 0 ? (size) : 1), (p) == NULL)
+
+static int spawn_alloc (const hp_spawn_req *req, size_t argc,
+                        spawn_mem *m, hp_alloc alloc, void *ud) {
+  size_t i, total = 0, nmax = req->nhandles + 6;
+  int err, len;
+  SIZE_T asize = 0;
+  /* The command line, with room for the handle numbers appended. */
+  for (i = 0; i < argc + req->nhandles; i++) {
+    if (i >= argc)
+      total += NUMLEN;
+    else
+      total += i == 0 ? quote_prog(NULL, req->argv[0])
+                      : quote_arg(NULL, req->argv[i]);
+    total += 1;  /* a space or the final NUL */
+  }
+  /* far past CreateProcessW's 32767, and the int of the conversions */
+  if (total > 0x1000000)
+    return ERROR_FILENAME_EXCED_RANGE;
+  m->cmd8cap = total;
+  /* UTF-16 never needs more units than UTF-8 needs bytes */
+  if (ALLOC(m->cmd8, total) || ALLOC(m->cmd, total * sizeof(wchar_t)))
+    return ERROR_NOT_ENOUGH_MEMORY;
+  /* The environment: NUL-terminated strings, then one more NUL. */
+  if (req->envp != NULL) {
+    size_t units = 1;
+    wchar_t *w;
+    for (i = 0; req->envp[i] != NULL; i++) {
+      /* an empty string would end the block early */
+      if (req->envp[i][0] == '\0')
+        return hp_err_inval();
+      if ((err = widen(req->envp[i], NULL, 0, &len)) != 0)
+        return err;
+      units += (size_t)len;
+    }
+    if (units < 2) units = 2;  /* an empty block is two NULs */
+    if (ALLOC(m->env, units * sizeof(wchar_t)))
+      return ERROR_NOT_ENOUGH_MEMORY;
+    w = m->env;
+    for (i = 0; req->envp[i] != NULL; i++) {
+      int room = (int)(units - (size_t)(w - m->env));
+      if ((err = widen(req->envp[i], w, room, &len)) != 0)
+        return err;
+      w += len;
+    }
+    w[0] = L'\0';
+    if (w == m->env) w[1] = L'\0';
+  }
+  if (req->cwd != NULL) {
+    if ((err = widen(req->cwd, NULL, 0, &len)) != 0)
+      return err;
+    if (ALLOC(m->cwd, (size_t)len * sizeof(wchar_t)))
+      return ERROR_NOT_ENOUGH_MEMORY;
+    if ((err = widen(req->cwd, m->cwd, len, &len)) != 0)
+      return err;
+  }
+  /* at most: every handle, three given std handles, three of our own */
+  if (ALLOC(m->orig, nmax * sizeof(HANDLE)) ||
+      ALLOC(m->dup, nmax * sizeof(HANDLE)) ||
+      ALLOC(m->list, nmax * sizeof(HANDLE)))
+    return ERROR_NOT_ENOUGH_MEMORY;
+  /* Asking for the size fails by design, with the size filled in. */
+  InitializeProcThreadAttributeList(NULL, 1, 0, &asize);
+  if (asize == 0)
+    return lasterr();
+  if (ALLOC(m->attrs, asize))
+    return ERROR_NOT_ENOUGH_MEMORY;
+  return 0;
+}
+
+#undef ALLOC
+
+
+/* Index of h among the first n of list, or n. */
+static size_t find_handle (const HANDLE *list, size_t n, HANDLE h) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (list[i] == h) break;
+  return i;
+}
+
+static void add_handle (HANDLE *list, size_t *n, HANDLE h) {
+  if (h != NULL && find_handle(list, *n, h) == *n)
+    list[(*n)++] = h;
+}
+
+static HANDLE dup_of (const spawn_mem *m, size_t n, HANDLE h) {
+  size_t i = find_handle(m->orig, n, h);
+  return h != NULL && i < n ? m->dup[i] : NULL;
+}
+
+
+/*
+** Only the listed handles reach the child, and a handle can only be listed
+** when it is inheritable.  Flipping the caller's own handle to inheritable
+** would let any CreateProcess running meanwhile in another thread (ours
+** or some other library's, with bInheritHandles and no list) take it too,
+** so the child gets inheritable duplicates instead, made here and closed
+** again right after CreateProcessW.  The duplicates have other values than
+** the caller's handles: those values are what hp_spawn appends to the
+** command line and reports in req->child.
+**
+** The child's standard handles are req->stdio where given, else our own
+** (when they are valid), passed the same way, with STARTF_USESTDHANDLES so
+** that the child uses exactly these.
+**
+** The program is found by CreateProcessW itself (lpApplicationName NULL):
+** a name without a directory is looked for in the parent's executable
+** directory, the current directory, the system directories and then
+** PATH -- the parent's PATH, even when envp sets another -- and ".exe" is
+** added when the name has no extension.  That is what every Windows
+** program does, and what a user there expects; it is broader than "PATH".
+** A relative name with a directory is taken from the parent's current
+** directory, not from req->cwd.
+*/
+int hp_spawn (const hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
+  static const DWORD stdids[3] = {
+    STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE
+  };
+  spawn_mem m;
+  STARTUPINFOEXW si;
+  PROCESS_INFORMATION pi;
+  HANDLE stdh[3];
+  size_t argc, i, n = 0, nreq, nlist = 0, pos = 0;
+  int err, len, listed = 0;
+  DWORD flags = 0;
+  if (req->argv == NULL || req->argv[0] == NULL ||
+      strchr(req->argv[0], '"') != NULL)
+    return hp_err_inval();
+  for (argc = 0; req->argv[argc] != NULL; argc++) ;
+  for (i = 0; i < req->nhandles; i++) {
+    HANDLE x;
+    if ((err = tohandle(req->handles[i], &x)) != 0)
+      return err;
+  }
+  for (i = 0; i < 3; i++) {
+    if (req->stdio[i] == HP_NOHANDLE) {
+      stdh[i] = NULL;
+      continue;
+    }
+    if ((err = tohandle(req->stdio[i], &stdh[i])) != 0)
+      return err;
+  }
+  memset(&m, 0, sizeof(m));
+  /* alloc may raise a Lua error: nothing must be open yet */
+  if ((err = spawn_alloc(req, argc, &m, alloc, ud)) != 0)
+    return err;
+
+  /*
+  ** Distinct handles to pass: first those the caller named, which must
+  ** all make it, then our own standard handles for the streams the caller
+  ** left alone.  Those may be missing (a GUI parent) or, on old systems,
+  ** console pseudo-handles that cannot be duplicated: the child then gets
+  ** no such stream rather than no child at all.
+  */
+  for (i = 0; i < req->nhandles; i++)
+    add_handle(m.orig, &n, (HANDLE)(uintptr_t)req->handles[i]);
+  for (i = 0; i < 3; i++)
+    add_handle(m.orig, &n, stdh[i]);
+  nreq = n;
+  for (i = 0; i < 3; i++) {
+    if (stdh[i] != NULL)
+      continue;
+    stdh[i] = GetStdHandle(stdids[i]);
+    if (stdh[i] == INVALID_HANDLE_VALUE)
+      stdh[i] = NULL;
+    add_handle(m.orig, &n, stdh[i]);
+  }
+  for (i = 0; i < n; i++)
+    m.dup[i] = NULL;
+  for (i = 0; i < n; i++) {
+    HANDLE d;
+    if (DuplicateHandle(GetCurrentProcess(), m.orig[i], GetCurrentProcess(),
+                        &d, 0, TRUE, DUPLICATE_SAME_ACCESS))
+      m.list[nlist++] = m.dup[i] = d;
+    else if (i < nreq) {
+      err = lasterr();
+      goto done;
+    }
+  }
+
+  /* The command line: the arguments, then the duplicates' values. */
+  for (i = 0; i < argc + req->nhandles; i++) {
+    if (i >= argc) {
+      HANDLE x = (HANDLE)(uintptr_t)req->handles[i - argc];
+      long long v = fromhandle(dup_of(&m, n, x));
+      if (req->child != NULL) req->child[i - argc] = v;
+      pos += (size_t)snprintf(m.cmd8 + pos, NUMLEN, "%lld", v);
+    }
+    else if (i == 0)
+      pos += quote_prog(m.cmd8 + pos, req->argv[0]);
+    else
+      pos += quote_arg(m.cmd8 + pos, req->argv[i]);
+    m.cmd8[pos++] = i + 1 < argc + req->nhandles ? ' ' : '\0';
+  }
+  if ((err = widen(m.cmd8, m.cmd, (int)m.cmd8cap, &len)) != 0)
+    goto done;
+
+  memset(&si, 0, sizeof(si));
+  si.StartupInfo.cb = sizeof(si);
+  si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+  si.StartupInfo.hStdInput = dup_of(&m, n, stdh[0]);
+  si.StartupInfo.hStdOutput = dup_of(&m, n, stdh[1]);
+  si.StartupInfo.hStdError = dup_of(&m, n, stdh[2]);
+  if (nlist > 0) {
+    SIZE_T asize = 0;
+    InitializeProcThreadAttributeList(NULL, 1, 0, &asize);
+    if (!InitializeProcThreadAttributeList(m.attrs, 1, 0, &asize)) {
+      err = lasterr();
+      goto done;
+    }
+    listed = 1;
+    if (!UpdateProcThreadAttribute(m.attrs, 0,
+                                   PROC_THREAD_ATTRIBUTE_HANDLE_LIST, m.list,
+                                   nlist * sizeof(HANDLE), NULL, NULL)) {
+      err = lasterr();
+      goto done;
+    }
+    si.lpAttributeList = m.attrs;
+    flags |= EXTENDED_STARTUPINFO_PRESENT;
+  }
+  if (m.env != NULL)
+    flags |= CREATE_UNICODE_ENVIRONMENT;
+  /* Without a list, inheriting would pass every inheritable handle. */
+  if (!CreateProcessW(NULL, m.cmd, NULL, NULL, nlist > 0 ? TRUE : FALSE,
+                      flags, m.env, m.cwd, &si.StartupInfo, &pi)) {
+    err = lasterr();
+    goto done;
+  }
+  CloseHandle(pi.hThread);
+  p->pid = (long long)pi.dwProcessId;
+  p->sys = pi.hProcess;
+  err = 0;
+done:
+  if (listed)
+    DeleteProcThreadAttributeList(m.attrs);
+  for (i = 0; i < n; i++)
+    if (m.dup[i] != NULL) CloseHandle(m.dup[i]);
+  return err;
+}
+
+
+/*
+** A Windows process has no "signaled" end: TerminateProcess just sets the
+** exit code, so every end is HP_EXITED with the full 32-bit code (unsigned:
+** a crash reads 3221225477 = 0xC0000005, not a negative number).
+*/
+int hp_wait (hp_proc *p, int block, int *done, int *how, long long *code) {
+  HANDLE h = (HANDLE)p->sys;
+  DWORD r, st;
+  *done = 0;
+  if (h == NULL)
+    return hp_err_srch();
+  r = WaitForSingleObject(h, block ? INFINITE : 0);
+  if (r == WAIT_TIMEOUT)
+    return 0;
+  if (r != WAIT_OBJECT_0)
+    return lasterr();
+  if (!GetExitCodeProcess(h, &st))
+    return lasterr();
+  CloseHandle(h);
+  p->sys = NULL;
+  *done = 1;
+  *how = HP_EXITED;
+  *code = (long long)st;
+  return 0;
+}
+
+
+/*
+** The child ends with exit code sig, which hp_wait then reports.  sig 0
+** does what kill(pid, 0) does on POSIX -- checks that the process can
+** still be waited for -- rather than ending the child with a code that
+** reads as success.  Ending a child that has already ended succeeds, as
+** kill() on a zombie does (TerminateProcess says "access denied" then).
+*/
+int hp_kill (hp_proc *p, int sig) {
+  HANDLE h = (HANDLE)p->sys;
+  if (h == NULL)
+    return hp_err_srch();
+  if (sig < 0)
+    return hp_err_inval();
+  if (sig == 0)
+    return 0;
+  if (!TerminateProcess(h, (UINT)sig)) {
+    int err = lasterr();
+    if (WaitForSingleObject(h, 0) == WAIT_OBJECT_0)
+      return 0;
+    return err;
+  }
+  return 0;
+}
+
+
+/* The process handle is the only thing to free; Windows has no zombies. */
+int hp_release (hp_proc *p) {
+  if (p->sys != NULL) {
+    CloseHandle((HANDLE)p->sys);
+    p->sys = NULL;
+  }
+  return 0;
+}
+
+
+/*
+** Windows has no signals to send, so a name stands for the exit code the
+** child gets, with the numbers it has on Linux (TERM 15, KILL 9, ...):
+** p:kill("TERM") then reads "exit", 15 on every system.  Only signals
+** whose default action ends a process have a name here; STOP, CONT and
+** the like would do something else entirely.
+*/
+int hp_signum (const char *name) {
+  static const struct { const char *name; int sig; } sigs[] = {
+    {"HUP", 1}, {"INT", 2}, {"QUIT", 3}, {"ABRT", 6}, {"KILL", 9},
+    {"USR1", 10}, {"SEGV", 11}, {"USR2", 12}, {"PIPE", 13}, {"ALRM", 14},
+    {"TERM", 15}, {NULL, 0}
+  };
+  int i;
+  if (strncmp(name, "SIG", 3) == 0) name += 3;
+  for (i = 0; sigs[i].name != NULL; i++)
+    if (strcmp(name, sigs[i].name) == 0) return sigs[i].sig;
+  return -1;
+}
+
+/* }====================================================== */
+
+
+/*
+** An SRW lock needs no set-up (SRWLOCK_INIT) and nothing at unload, which
+** a CRITICAL_SECTION would.  Like a default pthread mutex, it does not
+** nest.
+*/
+static SRWLOCK lock = SRWLOCK_INIT;
+
+void hp_lock (void) { AcquireSRWLockExclusive(&lock); }
+
+void hp_unlock (void) { ReleaseSRWLockExclusive(&lock); }
+
+
+/*
+** {======================================================
+** C streams
+** =======================================================
+*/
+
+/*
+** Lua's io library and this module both use the C runtime of lua54.dll's
+** build (msvcrt.dll for mingw), so a FILE * from io is valid here.
+*/
+int hp_fromfile (FILE *f, hp_os *h) {
+  int fd = _fileno(f);
+  intptr_t x;
+  if (fd < 0)
+    return ERROR_INVALID_HANDLE;
+  x = _get_osfhandle(fd);
+  if (x == -1 || x == -2)  /* -2: a stream with no handle (no console) */
+    return ERROR_INVALID_HANDLE;
+  *h = (hp_os)x;
+  return 0;
+}
+
+
+/* The fopen modes Lua accepts: r, w or a, then '+' and 'b'/'t'. */
+static int valid_mode (const char *mode) {
+  if (mode[0] != 'r' && mode[0] != 'w' && mode[0] != 'a')
+    return 0;
+  return strspn(mode + 1, "+bt") == strlen(mode + 1);
+}
+
+/*
+** The C runtime has no way to take a handle back from a descriptor, so a
+** failing _fdopen would leave h closed with the descriptor.  To keep h
+** untouched on failure, the stream gets a (non-inheritable) duplicate and
+** h is closed only once the stream exists: the stream's handle has another
+** value than h.  Without 'b' the stream is in text mode, as with fopen.
+*/
+FILE *hp_tofile (hp_os h, const char *mode, int *err) {
+  HANDLE x, d;
+  int fd, flags = 0;
+  FILE *f;
+  if ((*err = tohandle(h, &x)) != 0)
+    return NULL;
+  if (!valid_mode(mode)) {
+    *err = hp_err_inval();
+    return NULL;
+  }
+  if (mode[0] == 'r' && strchr(mode, '+') == NULL) flags |= _O_RDONLY;
+  if (mode[0] == 'a') flags |= _O_APPEND;
+  if (strchr(mode, 'b') == NULL) flags |= _O_TEXT;
+  if (!DuplicateHandle(GetCurrentProcess(), x, GetCurrentProcess(), &d,
+                       0, FALSE, DUPLICATE_SAME_ACCESS)) {
+    *err = lasterr();
+    return NULL;
+  }
+  errno = 0;
+  fd = _open_osfhandle((intptr_t)d, flags);
+  if (fd == -1) {
+    *err = crterr(errno);
+    CloseHandle(d);
+    return NULL;
+  }
+  f = _fdopen(fd, mode);
+  if (f == NULL) {
+    *err = crterr(errno);
+    _close(fd);  /* closes d */
+    return NULL;
+  }
+  hp_close(h);
+  *err = 0;
+  return f;
+}
+
+/* }====================================================== */
+
+/*
+** {======================================================
+** Passing handles to a running process
+** =======================================================
+*/
+
+/*
+** Windows has no SCM_RIGHTS.  A handle reaches another process only by
+** DuplicateHandle, which needs that process opened by pid, and the peer
+** of a loopback socket has no pid we can learn reliably (under wine
+** GetExtendedTcpTable gives 0).  So the receiver pulls: the sender makes
+** private, non-inheritable duplicates and sends their values with its
+** pid; the receiver opens the sender and moves each duplicate into
+** itself with DUPLICATE_CLOSE_SOURCE, which also closes it in the sender.
+** Hence the limits: the sender must still run when the message is
+** received, and a message nobody receives keeps its duplicates open in
+** the sender until it exits.
+**
+** The message is "hpH1", the sender's pid (4 bytes), the count (1 byte),
+** then one 8-byte value per handle, all little-endian.  The magic keeps
+** stray bytes from being taken for handle values.
+*/
+#define MSGHEAD 9
+
+static void put_le (unsigned char *p, unsigned long long v, int n) {
+  int i;
+  for (i = 0; i < n; i++, v >>= 8)
+    p[i] = (unsigned char)(v & 0xff);
+}
+
+static unsigned long long get_le (const unsigned char *p, int n) {
+  unsigned long long v = 0;
+  while (n-- > 0)
+    v = (v << 8) | p[n];
+  return v;
+}
+
+
+int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
+                hp_alloc alloc, void *ud) {
+  unsigned char msg[MSGHEAD + HP_MAXFDS * 8];
+  HANDLE d[HP_MAXFDS];
+  size_t i, len = MSGHEAD + n * 8, sent = 0;
+  int err = 0;
+  (void)alloc; (void)ud;
+  if (n == 0 || n > HP_MAXFDS)
+    return hp_err_inval();
+  for (i = 0; i < n; i++) {
+    HANDLE x;
+    if ((err = tohandle(h[i], &x)) != 0)
+      break;
+    if (!DuplicateHandle(GetCurrentProcess(), x, GetCurrentProcess(), &d[i],
+                         0, FALSE, DUPLICATE_SAME_ACCESS)) {
+      err = lasterr();
+      break;
+    }
+    put_le(msg + MSGHEAD + i * 8, (unsigned long long)fromhandle(d[i]), 8);
+  }
+  if (err != 0) {
+    while (i-- > 0) CloseHandle(d[i]);
+    return err;
+  }
+  memcpy(msg, "hpH1", 4);
+  put_le(msg + 4, GetCurrentProcessId(), 4);
+  msg[8] = (unsigned char)n;
+  while (sent < len && err == 0) {
+    size_t done;
+    err = hp_write(chan, msg + sent, len - sent, &done);
+    sent += done;
+  }
+  /*
+  ** Once part of the message is out, the receiver may be pulling the
+  ** duplicates: closing them here could let it take whatever handle
+  ** reuses a value.  Only an unsent message is undone.
+  */
+  if (err != 0 && sent == 0)
+    for (i = 0; i < n; i++) CloseHandle(d[i]);
+  return err;
+}
+
+
+/* Exactly n bytes, or ERROR_INVALID_DATA if the stream ends first. */
+static int read_full (hp_os chan, unsigned char *b, size_t n, size_t *got) {
+  *got = 0;
+  while (*got < n) {
+    size_t done;
+    int err = hp_read(chan, b + *got, n - *got, &done);
+    if (err != 0) return err;
+    if (done == 0) return ERROR_INVALID_DATA;
+    *got += done;
+  }
+  return 0;
+}
+
+
+int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
+                hp_alloc alloc, void *ud) {
+  unsigned char msg[MSGHEAD + HP_MAXFDS * 8];
+  size_t count, i, got, kept = 0;
+  HANDLE src;
+  int err;
+  (void)alloc; (void)ud;
+  *n = 0;
+  err = read_full(chan, msg, MSGHEAD, &got);
+  if (err == ERROR_INVALID_DATA && got == 0)
+    return 0;  /* the peer closed between messages */
+  if (err != 0)
+    return err;
+  count = msg[8];
+  if (memcmp(msg, "hpH1", 4) != 0 || count == 0 || count > HP_MAXFDS)
+    return ERROR_INVALID_DATA;
+  if ((err = read_full(chan, msg + MSGHEAD, count * 8, &got)) != 0)
+    return err;
+  src = OpenProcess(PROCESS_DUP_HANDLE, FALSE, (DWORD)get_le(msg + 4, 4));
+  if (src == NULL)
+    return lasterr();
+  /*
+  ** Move every handle out of the sender, whatever else goes wrong, so
+  ** that none stays behind there: up to max into h, the rest closed.
+  */
+  for (i = 0; i < count; i++) {
+    HANDLE v = (HANDLE)(uintptr_t)get_le(msg + MSGHEAD + i * 8, 8), x;
+    if (!DuplicateHandle(src, v, GetCurrentProcess(), &x, 0, FALSE,
+                         DUPLICATE_SAME_ACCESS | DUPLICATE_CLOSE_SOURCE)) {
+      if (err == 0) err = lasterr();
+    }
+    else if (kept < max)
+      h[kept++] = fromhandle(x);
+    else
+      CloseHandle(x);
+  }
+  CloseHandle(src);
+  if (err == 0 && count > max)
+    err = WSAEMSGSIZE;
+  if (err != 0) {
+    for (i = 0; i < kept; i++) hp_close(h[i]);
+    return err;
+  }
+  *n = kept;
+  return 0;
+}
+
+/* }====================================================== */
+
+#endif

@@ -1,0 +1,105 @@
+-- tests/windows/child.lua - the child side of the Windows tests.
+--   child.lua MODE [args...] [handle numbers appended by hpass]
+
+local mode = arg[1]
+
+if mode == "sqrt" then
+  -- the seed example's child
+  local hpass = require "hpass"
+  local r = assert(hpass.handle(arg[#arg]))
+  for _ = 1, 8 do
+    local n = assert(r:read_int())
+    print(("Dad, the square root of %d is %3.2f."):format(n, math.sqrt(n)))
+  end
+
+elseif mode == "leak" then
+  -- arg[2]: the value of a handle the parent made inheritable but did not
+  -- pass.  It must mean nothing here; if it does, prove it leaked.
+  local hpass = require "hpass"
+  local h, msg, code = hpass.handle(arg[2])
+  if h then
+    h:write_int(42)
+    h:close()
+    os.exit(10)
+  end
+  print(("invalid: %s (%s)"):format(msg, code))
+  os.exit(20)
+
+elseif mode == "exit" then
+  os.exit(math.tointeger(tonumber(arg[2])))
+
+elseif mode == "args" then
+  -- every argument as the C runtime split it, then as CommandLineToArgvW
+  local aid = require "testaid"
+  for i = 2, #arg do io.write(("%q"):format(arg[i]), "\n") end
+  io.write("--\n")
+  local w = aid.argvw()
+  for i = 3, #w do io.write(("%q"):format(w[i]), "\n") end
+
+elseif mode == "block" then
+  -- read until the parent closes the pipe (or kills us)
+  local hpass = require "hpass"
+  local r = assert(hpass.handle(arg[#arg]))
+  print("ready")
+  io.stdout:flush()
+  while r:read_int() do end
+
+elseif mode == "sum" then
+  -- read ints from a socket until 0, answer with their sum
+  local hpass = require "hpass"
+  local s = assert(hpass.handle(arg[#arg]))
+  local sum = 0
+  while true do
+    local n = assert(s:read_int())
+    if n == 0 then break end
+    sum = sum + n
+  end
+  assert(s:write_int(sum))
+  s:close()
+
+elseif mode == "three" then
+  -- handles a, b (the same pipe, passed twice) and c: write a*b to c
+  local hpass = require "hpass"
+  local a, b, c = assert(hpass.inherited(3))
+  local x, y = assert(a:read_int()), assert(b:read_int())
+  assert(c:write_int(x * y))
+  assert(c:write_int(arg[#arg - 2] == arg[#arg - 1] and 1 or 0))
+  c:close()
+  a:close()
+
+elseif mode == "cat" then
+  -- stdin to stdout, and its length to stderr
+  local data = io.read("a")
+  io.write(data)
+  io.stderr:write(#data, "\n")
+
+elseif mode == "recv" then
+  -- take a pipe's read end from the socket, sum its ints, answer
+  local hpass = require "hpass"
+  local s = assert(hpass.handle(arg[#arg]))
+  local r = assert(hpass.recv_handle(s))
+  local sum = 0
+  for _, v in ipairs(r:read_ints(1000) or {}) do sum = sum + v end
+  assert(s:write_int(sum))
+  s:close()
+
+elseif mode == "buffered" then
+  -- a full-buffered write never flushed by us: exit must flush it
+  local hpass = require "hpass"
+  local h = assert(hpass.handle(arg[#arg]))
+  assert(h:setvbuf("full"))
+  assert(h:write_int(99))
+  if arg[2] == "os.exit" then os.exit(0) end
+
+elseif mode == "where" then
+  local aid = require "testaid"
+  print(aid.cwd())
+  print(aid.getenv("HPASS_X"))
+  print(os.getenv("PATH") == nil and "no PATH" or "PATH")
+  local f = io.open("marker.txt", "r")
+  print(f and f:read("l") or "no marker")
+
+else
+  io.stderr:write("child.lua: unknown mode ", tostring(mode), "\n")
+  os.exit(2)
+end

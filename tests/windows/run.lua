@@ -1,0 +1,50 @@
+-- tests/windows/run.lua - a plain-Lua test runner for the Windows build,
+-- run by tools/test-windows.sh under wine (busted is not available there).
+--
+-- Each test file returns a list of {name, function}.  A test passes when
+-- its function returns without raising.  One line per test, then exactly
+-- "N passed, N failed"; the exit status is 0 only when nothing failed.
+
+local files = {
+  "test_io.lua", "test_seed.lua", "test_spawn.lua", "test_send.lua",
+}
+
+local dir = os.getenv("HPASS_TEST_DIR") or arg[0]:match("^(.*)[/\\]") or "."
+package.path = dir .. "\\?.lua;" .. package.path
+
+local passed, failed = 0, 0
+
+-- wall-clock milliseconds, when the test helper module is there
+local okaid, aid = pcall(require, "testaid")
+local ticks = okaid and aid.ticks or function() return 0 end
+
+local function report(ok, name, err, ms)
+  local time = ms and (" (%d ms)"):format(ms) or ""
+  if ok then
+    passed = passed + 1
+    print("ok     " .. name .. time)
+  else
+    failed = failed + 1
+    print("FAILED " .. name .. time)
+    print("       " .. tostring(err):gsub("\n", "\n       "))
+  end
+end
+
+for _, file in ipairs(files) do
+  local chunk, lerr = loadfile(dir .. "\\" .. file)
+  local ok, tests = false, lerr
+  if chunk then ok, tests = xpcall(chunk, debug.traceback) end
+  if not ok then
+    report(false, file, tests)
+  else
+    for _, t in ipairs(tests) do
+      local t0 = ticks()
+      local tok, terr = xpcall(t[2], debug.traceback)
+      report(tok, file:gsub("%.lua$", "") .. ": " .. t[1], terr, ticks() - t0)
+      collectgarbage()
+    end
+  end
+end
+
+print(("%d passed, %d failed"):format(passed, failed))
+os.exit(failed == 0 and 0 or 1)

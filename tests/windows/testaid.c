@@ -1,0 +1,207 @@
+/*
+** testaid.c - Windows-only helpers for tests/windows, never shipped.
+**
+** The tests need a few things hpass rightly does not offer: a handle the
+** parent has made inheritable on purpose (to show that hp_spawn still
+** keeps it from the child), a CreateProcess that inherits everything (to
+** show that the leak test would notice a leak), the UTF-16 command line
+** as the child really got it, and a directory to create.
+** tools/test-windows.sh builds it as testaid.dll next to lua.exe.
+*/
+#ifdef _WIN32
+
+#include <windows.h>
+#include <shellapi.h>
+
+#include <stdlib.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+
+
+/* fail, message, code from GetLastError */
+static int winerror (lua_State *L) {
+  DWORD e = GetLastError();
+  luaL_pushfail(L);
+  lua_pushfstring(L, "windows error %d", (int)e);
+  lua_pushinteger(L, (lua_Integer)e);
+  return 3;
+}
+
+static HANDLE checkhandle (lua_State *L, int i) {
+  return (HANDLE)(intptr_t)luaL_checkinteger(L, i);
+}
+
+
+/* UTF-16 of a UTF-8 string, kept alive as a userdata on the stack. */
+static wchar_t *towide (lua_State *L, const char *s) {
+  int n = MultiByteToWideChar(CP_UTF8, 0, s, -1, NULL, 0);
+  wchar_t *w;
+  if (n == 0) luaL_error(L, "invalid utf-8");
+  w = (wchar_t *)lua_newuserdatauv(L, (size_t)n * sizeof(wchar_t), 0);
+  MultiByteToWideChar(CP_UTF8, 0, s, -1, w, n);
+  return w;
+}
+
+static void pushutf8 (lua_State *L, const wchar_t *w) {
+  int n = WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL);
+  char *s;
+  if (n == 0) luaL_error(L, "invalid utf-16");
+  s = (char *)lua_newuserdatauv(L, (size_t)n, 0);
+  WideCharToMultiByte(CP_UTF8, 0, w, -1, s, n, NULL, NULL);
+  lua_pushstring(L, s);
+  lua_remove(L, -2);
+}
+
+
+/* setinherit(h, on): flip HANDLE_FLAG_INHERIT of any handle value. */
+static int ta_setinherit (lua_State *L) {
+  HANDLE h = checkhandle(L, 1);
+  DWORD on = lua_toboolean(L, 2) ? HANDLE_FLAG_INHERIT : 0;
+  if (!SetHandleInformation(h, HANDLE_FLAG_INHERIT, on)) return winerror(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/* inheritable(h): true/false, or fail when h is no handle. */
+static int ta_inheritable (lua_State *L) {
+  DWORD flags;
+  if (!GetHandleInformation(checkhandle(L, 1), &flags)) return winerror(L);
+  lua_pushboolean(L, (flags & HANDLE_FLAG_INHERIT) != 0);
+  return 1;
+}
+
+
+/*
+** spawn_all(cmdline): start cmdline inheriting every inheritable handle
+** (no handle list), wait, and return its exit code: the old, leaky way.
+*/
+static int ta_spawn_all (lua_State *L) {
+  wchar_t *cmd = towide(L, luaL_checkstring(L, 1));
+  STARTUPINFOW si;
+  PROCESS_INFORMATION pi;
+  DWORD code;
+  ZeroMemory(&si, sizeof(si));
+  si.cb = sizeof(si);
+  if (!CreateProcessW(NULL, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi))
+    return winerror(L);
+  CloseHandle(pi.hThread);
+  WaitForSingleObject(pi.hProcess, INFINITE);
+  GetExitCodeProcess(pi.hProcess, &code);
+  CloseHandle(pi.hProcess);
+  lua_pushinteger(L, (lua_Integer)code);
+  return 1;
+}
+
+
+/* argvw(): this process's command line split by CommandLineToArgvW. */
+static int ta_argvw (lua_State *L) {
+  int n, i;
+  wchar_t **a = CommandLineToArgvW(GetCommandLineW(), &n);
+  if (a == NULL) return winerror(L);
+  lua_createtable(L, n, 0);
+  for (i = 0; i < n; i++) {
+    pushutf8(L, a[i]);
+    lua_rawseti(L, -2, i);
+  }
+  LocalFree(a);
+  return 1;
+}
+
+
+/* cmdline(): the raw command line, for messages. */
+static int ta_cmdline (lua_State *L) {
+  pushutf8(L, GetCommandLineW());
+  return 1;
+}
+
+
+/* mkdir(path): true when it exists afterwards. */
+static int ta_mkdir (lua_State *L) {
+  wchar_t *p = towide(L, luaL_checkstring(L, 1));
+  if (!CreateDirectoryW(p, NULL) && GetLastError() != ERROR_ALREADY_EXISTS)
+    return winerror(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/* getenv(name): the UTF-16 environment as UTF-8 (os.getenv is ANSI). */
+static int ta_getenv (lua_State *L) {
+  wchar_t *name = towide(L, luaL_checkstring(L, 1));
+  wchar_t buf[4096];
+  DWORD n = GetEnvironmentVariableW(name, buf, 4096);
+  if (n == 0 || n >= 4096) {
+    luaL_pushfail(L);
+    return 1;
+  }
+  pushutf8(L, buf);
+  return 1;
+}
+
+
+/* cwd(): the current directory as UTF-8. */
+static int ta_cwd (lua_State *L) {
+  wchar_t buf[MAX_PATH + 1];
+  DWORD n = GetCurrentDirectoryW(MAX_PATH + 1, buf);
+  if (n == 0 || n > MAX_PATH) return winerror(L);
+  pushutf8(L, buf);
+  return 1;
+}
+
+
+/* writefile(path, data): io.open takes ANSI names, this takes UTF-8. */
+static int ta_writefile (lua_State *L) {
+  wchar_t *p = towide(L, luaL_checkstring(L, 1));
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  DWORD put;
+  BOOL ok;
+  HANDLE h = CreateFileW(p, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS,
+                         FILE_ATTRIBUTE_NORMAL, NULL);
+  if (h == INVALID_HANDLE_VALUE) return winerror(L);
+  ok = WriteFile(h, data, (DWORD)len, &put, NULL);
+  CloseHandle(h);
+  if (!ok) return winerror(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/* ticks(): milliseconds since boot, for timing tests. */
+static int ta_ticks (lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)GetTickCount64());
+  return 1;
+}
+
+
+static int ta_sleep (lua_State *L) {
+  Sleep((DWORD)luaL_checkinteger(L, 1));
+  return 0;
+}
+
+
+static const luaL_Reg funcs[] = {
+  {"setinherit", ta_setinherit},
+  {"inheritable", ta_inheritable},
+  {"spawn_all", ta_spawn_all},
+  {"argvw", ta_argvw},
+  {"cmdline", ta_cmdline},
+  {"mkdir", ta_mkdir},
+  {"getenv", ta_getenv},
+  {"cwd", ta_cwd},
+  {"writefile", ta_writefile},
+  {"ticks", ta_ticks},
+  {"sleep", ta_sleep},
+  {NULL, NULL}
+};
+
+__declspec(dllexport) int luaopen_testaid (lua_State *L);
+
+__declspec(dllexport) int luaopen_testaid (lua_State *L) {
+  luaL_newlib(L, funcs);
+  return 1;
+}
+
+#endif
