@@ -40,7 +40,7 @@ describe("hpass", function()
         local got = r:read_int()
         assert.equal(v, got)
         if H.version >= 5.3 then
-          assert.equal("integer", math.type(got))
+          assert.equal("integer", math.type(got))  -- luacheck: std max+busted
         else  -- every number is a float: an integral one
           assert.equal(got, math.floor(got))
         end
@@ -79,7 +79,7 @@ describe("hpass", function()
     end)
 
     it("have no to-be-closed variables before Lua 5.4", function()
-      local chunk, err = (loadstring or load)("local x <close> = nil")
+      local chunk, err = (loadstring or load)("local x <close> = nil")  -- luacheck: std max+busted
       if H.version >= 5.4 then
         assert.is_function(chunk)
         assert.is_function(getmetatable(hpass.pipe()).__close)
@@ -158,12 +158,12 @@ describe("hpass", function()
     end)
 
     it("hpass.handle rejects what is not a descriptor number", function()
-      assert.matches("bad argument #1 to '[%w.]*handle'", H.raises(hpass.handle, "abc"))
-      assert.matches("bad argument #1 to '[%w.]*handle'", H.raises(hpass.handle, ""))
-      assert.matches("bad argument #1 to '[%w.]*handle'", H.raises(hpass.handle, -1))
-      assert.matches("bad argument #1 to '[%w.]*handle'", H.raises(hpass.handle, 1.5))
-      assert.matches("bad argument #1 to '[%w.]*handle'", H.raises(hpass.handle, nil))
-      assert.matches("bad argument #1 to '[%w.]*handle'", H.raises(hpass.handle, {}))
+      assert.matches(H.badarg(1, "handle"), H.raises(hpass.handle, "abc"))
+      assert.matches(H.badarg(1, "handle"), H.raises(hpass.handle, ""))
+      assert.matches(H.badarg(1, "handle"), H.raises(hpass.handle, -1))
+      assert.matches(H.badarg(1, "handle"), H.raises(hpass.handle, 1.5))
+      assert.matches(H.badarg(1, "handle"), H.raises(hpass.handle, nil))
+      assert.matches(H.badarg(1, "handle"), H.raises(hpass.handle, {}))
     end)
   end)
 
@@ -175,7 +175,8 @@ describe("hpass", function()
     it("refuses values that are not 32-bit integers", function()
       local cases = {
         {2^31, "32%-bit range"}, {-2^31 - 1, "32%-bit range"},
-        {math.maxinteger or 2^53, "32%-bit range"}, {2^63, "32%-bit range"},
+        {math.maxinteger or 2^53, "32%-bit range"},  -- luacheck: std max+busted
+        {2^63, "32%-bit range"},
         {1.5, "no integer representation"}, {0/0, "no integer representation"},
         {math.huge, "no integer representation"}, {-math.huge, "no integer representation"},
         {"5", "number expected, got string"}, {nil, "number expected, got"},
@@ -183,7 +184,7 @@ describe("hpass", function()
       }
       for _, c in ipairs(cases) do
         local err = H.raises(hpass.write_int, w, c[1])
-        assert.matches("bad argument #2 to '[%w.]*write_int'", err)
+        assert.matches(H.badarg(2, "write_int"), err)
         assert.matches(c[2], err)
       end
       -- nothing was written by any of them
@@ -235,9 +236,9 @@ describe("hpass", function()
 
     it("rejects what is not a handle", function()
       for _, bad in ipairs({"x", true, {}, -1, 2.5, print}) do
-        assert.matches("bad argument #1 to '[%w.]*read_int'", H.raises(hpass.read_int, bad))
+        assert.matches(H.badarg(1, "read_int"), H.raises(hpass.read_int, bad))
       end
-      assert.matches("bad argument #1 to '[%w.]*read_int'", H.raises(hpass.read_int))
+      assert.matches(H.badarg(1, "read_int"), H.raises(hpass.read_int))
     end)
 
     it("uses objects with a getfd() method", function()
@@ -367,13 +368,13 @@ describe("hpass", function()
       local spawn = hpass.spawn_with_handle
       local function bad(n, pat, ...)
         local err = H.raises(spawn, ...)
-        assert.matches("bad argument #" .. n .. " to '[%w.]*spawn_with_handle'", err)
+        assert.matches(H.badarg(n, "spawn_with_handle"), err)
         if pat then assert.matches(pat, err) end
       end
       bad(1, "table expected", "ls", {})
       bad(1, "argv is empty", {}, {})
       bad(1, "zero byte", {"ls\0x"}, {})
-      bad(1, "argv%[2%] must be a string", {"ls", {}}, {})
+      bad(1, "argv%[2%] must be a string, got table", {"ls", {}}, {})
       bad(2, "handle expected", {"true"})
       bad(2, nil, {"true"}, "x")
       bad(2, nil, {"true"}, {"x"})
@@ -413,9 +414,9 @@ describe("hpass", function()
       assert.is_nil(ok); assert.matches("already been waited", msg); assert.equal(3, code)
       -- called as a method, Lua counts arguments after self
       assert.matches("bad argument #1 to 'kill' %(unknown signal name%)",
-                     H.raises(function() return proc:kill("NOPE") end))
+                     H.raises(function() local res = proc:kill("NOPE"); return res end))
       assert.matches("bad argument #1 to 'kill' %(invalid signal number%)",
-                     H.raises(function() return proc:kill(-1) end))
+                     H.raises(function() local res = proc:kill(-1); return res end))
     end)
 
     it("are reaped when collected without wait", function()

@@ -84,6 +84,28 @@ function H.nfds()
   return n
 end
 
+--- Whether descriptor fd of this process is close-on-exec: /proc shows
+-- O_CLOEXEC (octal 02000000) in the flags of fdinfo.  Plain arithmetic
+-- instead of `&`, which Lua 5.1, 5.2 and LuaJIT do not have.
+function H.cloexec(fd)
+  local info = H.readfile("/proc/self/fdinfo/" .. fd)
+  local flags = assert(tonumber(info:match("flags:%s*(%d+)"), 8))
+  return math.floor(flags / 0x80000) % 2 == 1
+end
+
+--- Lua 5.x version as a number (5.1 for LuaJIT), and whether this is LuaJIT.
+H.version = tonumber(_VERSION:match("%d+%.%d+"))
+H.luajit = type(rawget(_G, "jit")) == "table"
+
+--- Pattern for "bad argument #n to 'name'".  Lua 5.1, 5.2 and LuaJIT take
+-- a function's name only from the code that calls it, and a function
+-- called by pcall (as H.raises does) has none there: '?'.  Lua 5.3 and
+-- later find it in the loaded modules ('hpass.core.read_int').
+function H.badarg(n, name)
+  local fname = H.version >= 5.3 and "'[%w_.]*" .. name .. "'" or "'[%w_.?]*'"
+  return "bad argument #" .. n .. " to " .. fname
+end
+
 --- Error message of a call that must raise.
 function H.raises(f, ...)
   local ok, err = pcall(f, ...)
