@@ -56,12 +56,15 @@ help:
 	@echo 'make test          build and run the test suite (LUA_VERSION=5.1..5.4|jit)'
 	@echo 'make repl          Lua REPL with hpass loaded from this checkout'
 	@echo 'make check-all     the suite on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT'
+	@echo 'make check-luarocks  luarocks make into a temporary tree (5.1, 5.4), run the example'
+	@echo 'make lint-lua      luacheck over lua/ examples/ tests/ bench/'
 	@echo 'make check-asan    the suite with AddressSanitizer + UBSan'
 	@echo 'make check-valgrind  the suite under valgrind memcheck'
 	@echo 'make coverage      line coverage of the C sources'
 	@echo 'make lint          luacheck, cppcheck and clang-tidy'
 	@echo 'make bench         benchmarks against C and the Lua peers'
 	@echo 'make test-windows  cross-build for Windows and test under wine'
+	@echo 'make bench-quick   the benchmarks with small counts (what CI runs)'
 	@echo 'make install       install into PREFIX (DESTDIR honoured)'
 
 deps:
@@ -82,7 +85,7 @@ tests/bin/cpeer: tests/cpeer.c
 
 test: deps
 	@tools/deps.sh $(TEST_PKGS)
-	@$(MAKE) --no-print-directory all tests/bin/cpeer
+	@$(MAKE) --no-print-directory all tests/bin/cpeer test-helpers
 	$(RUN_ENV) $(PROVE) $(TESTS)
 
 check: test
@@ -101,3 +104,174 @@ uninstall:
 
 clean:
 	rm -rf build tests/bin *.gcov
+
+
+# {======================================================
+# Reliability: test helpers, sanitizers, valgrind, coverage, C lint
+# =======================================================
+
+# Peers that misbehave on purpose, and a Lua module the tests use to
+# install signal handlers and count descriptors (built per variant, found
+# through LUA_CPATH).  Neither is part of hpass.
+TEST_HELPERS = tests/bin/relpeer $(BUILD)/sigpeer.so tests/bin/fdpeer
+
+# relpeer is linked statically where the C library allows it: it starts
+# faster, and the stress test starts 10,000 of them.
+tests/bin/relpeer: tests/relpeer.c
+	@mkdir -p tests/bin
+	$(CC) -std=c99 -Wall -Wextra -Werror -O2 -static -o $@ $< 2>/dev/null || \
+	  $(CC) -std=c99 -Wall -Wextra -Werror -O2 -o $@ $<
+
+# Sends malformed handle messages (tests/sockets_spec.lua).
+tests/bin/fdpeer: tests/fdpeer.c
+	@mkdir -p tests/bin
+	$(CC) -std=c99 -Wall -Wextra -Werror -O2 -o $@ $<
+
+$(BUILD)/sigpeer.so: tests/sigpeer.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c99 -Wall -Wextra -Werror -O2 -fPIC -I$(LUA_INCDIR) $(LIBFLAG) \
+	  -o $@ $< -pthread
+
+.PHONY: test-helpers run-suite check-asan check-valgrind coverage lint-c
+test-helpers: $(TEST_HELPERS)
+
+# The suite against an already built $(BUILD), nothing built first.
+run-suite:
+	$(RUN_ENV) $(PROVE) $(TESTS)
+
+# AddressSanitizer + UBSan.  Debian's lua5.4 is not instrumented, and
+# preloading the ASan runtime would reach every program the tests start
+# (procps' ps hangs under it), so the suite runs on build/asan/lua, a
+# minimal interpreter (tests/sanlua.c) linked with the runtime.  Lua
+# children get it through HPASS_TEST_LUA and load this build through
+# LUA_CPATH, so they are checked too; other programs run as usual.  The
+# interpreter closes its state at exit, so LeakSanitizer is on.
+SAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+             -fno-sanitize-recover=all
+SAN_LUA = $(CURDIR)/build/asan/lua
+SAN_ENV = ASAN_OPTIONS=detect_leaks=1:exitcode=86:strict_string_checks=1 \
+          UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 HPASS_SANITIZER=asan
+
+build/asan/lua: tests/sanlua.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c99 -Wall -Wextra -Werror $(SAN_CFLAGS) -I$(LUA_INCDIR) \
+	  -o $@ $< -llua$(LUA_VERSION) -lm
+
+check-asan: deps
+	@tools/deps.sh $(TEST_PKGS)
+	@$(MAKE) --no-print-directory VARIANT=asan CFLAGS='$(SAN_CFLAGS)' \
+	  all tests/bin/cpeer test-helpers build/asan/lua
+	$(SAN_ENV) $(MAKE) --no-print-directory VARIANT=asan LUA=$(SAN_LUA) run-suite
+
+# valgrind memcheck on the interpreter that runs busted.  Children are not
+# traced: they run natively, and the Lua ones are checked by check-asan.
+# Memory still held when busted exits is no error, memory nothing points to
+# ("definitely lost") is.  A spawn is more than ten times slower under
+# valgrind, so the spawn-heavy tests run shorter here (their full size
+# runs in make test and check-asan).
+# Tests tagged #novalgrind are left out: valgrind runs a vfork child as a
+# copy, so an exec that fails is not reported back to posix_spawn, and it
+# enforces the descriptor limit itself, for some calls only.
+VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
+           --errors-for-leak-kinds=definite --show-leak-kinds=definite
+VALGRIND_ENV = HPASS_SANITIZER=valgrind HPASS_STRESS_CYCLES=1000 \
+               HPASS_ZOMBIE_SPAWNS=200 HPASS_CHURN_SPAWNS=30
+check-valgrind: deps
+	@tools/deps.sh $(TEST_PKGS) valgrind:valgrind
+	@$(MAKE) --no-print-directory all tests/bin/cpeer test-helpers
+	$(RUN_ENV) $(VALGRIND_ENV) \
+	  prove --exec '$(VALGRIND) $(LUA) $(BUSTED) -o TAP --exclude-tags=novalgrind' $(TESTS)
+
+# gcov line coverage of the C sources by the suite (Lua children included:
+# they load the same build and add to its counts); fails below COVER_MIN.
+# The stress test adds nothing to coverage after its first cycles, so it
+# runs 1,000 of them here.  Report: build/coverage/hpass/report/*.gcov.
+COVER_MIN = 95
+coverage: deps
+	@tools/deps.sh $(TEST_PKGS)
+	@rm -f build/coverage/hpass/*.gcda
+	@$(MAKE) --no-print-directory VARIANT=coverage CFLAGS='-O0 -g --coverage' \
+	  LDEXTRA=--coverage all tests/bin/cpeer test-helpers
+	HPASS_STRESS_CYCLES=1000 $(MAKE) --no-print-directory VARIANT=coverage run-suite
+	@tools/coverage.sh build/coverage/hpass $(COVER_MIN) $(SRC)
+
+# cppcheck and clang-tidy (config: .clang-tidy, .cppcheck-suppressions).
+lint-c:
+	@tools/deps.sh cppcheck:cppcheck clang-tidy:clang-tidy
+	cppcheck --quiet --force --error-exitcode=1 --std=c99 --inline-suppr \
+	  --enable=warning,style,performance,portability \
+	  --suppressions-list=.cppcheck-suppressions -I$(LUA_INCDIR) $(SRC)
+	clang-tidy --quiet $(SRC) -- $(WARN) -I$(LUA_INCDIR)
+
+# }======================================================
+
+
+# {======================================================
+# Every Lua: 5.1, 5.2, 5.3, 5.4 and LuaJIT; LuaRocks; luacheck
+# =======================================================
+
+LUA_VERSIONS = 5.1 5.2 5.3 5.4 jit
+
+# Lua 5.1 and LuaJIT search the same lib/lua/5.1 folders, so a module
+# built with either's headers is loaded by the other: check-abi51 runs, on
+# each, the specs where the two differ (io files, errors, numbers) against
+# the module built with the other's headers.  check-all runs the whole
+# suite on each interpreter's own build.
+ABI51_INCDIR_LUA = /usr/include/lua5.1
+ABI51_INCDIR_JIT = /usr/include/luajit-2.1
+ABI51_TESTS = tests/core_spec.lua tests/buffer_spec.lua tests/compat_spec.lua \
+              tests/interop_spec.lua tests/examples_spec.lua
+
+.PHONY: check-all check-abi51 check-luarocks lint-lua
+
+# The suite on every interpreter, each with its own build folder; runs them
+# all, then fails if any failed.
+check-all:
+	@failed=; \
+	for v in $(LUA_VERSIONS); do \
+	  echo "=== check-all: Lua $$v"; \
+	  $(MAKE) --no-print-directory test LUA_VERSION=$$v || failed="$$failed $$v"; \
+	done; \
+	echo "=== check-all: Lua 5.1 / LuaJIT cross-loading"; \
+	$(MAKE) --no-print-directory check-abi51 || failed="$$failed abi51"; \
+	if [ -n "$$failed" ]; then echo "check-all: FAILED:$$failed"; exit 1; fi; \
+	echo "check-all: passed on $(LUA_VERSIONS) and cross-loading"
+
+check-abi51:
+	$(MAKE) --no-print-directory test LUA_VERSION=jit VARIANT=luajit-abi51 \
+	  LUA_INCDIR=$(ABI51_INCDIR_LUA) TESTS='$(ABI51_TESTS)'
+	$(MAKE) --no-print-directory test LUA_VERSION=5.1 VARIANT=lua5.1-abijit \
+	  LUA_INCDIR=$(ABI51_INCDIR_JIT) TESTS='$(ABI51_TESTS)'
+
+# `luarocks make` into a temporary tree for Lua 5.1 and 5.4, offline, then
+# examples/fdpass.lua with only that tree on the module paths.
+check-luarocks:
+	@tools/deps.sh gcc:gcc luarocks:luarocks lua5.1:lua5.1 lua5.4:lua5.4 \
+	  liblua5.1-0-dev:/usr/include/lua5.1/lua.h liblua5.4-dev:/usr/include/lua5.4/lua.h
+	tools/luarocks-check.sh 5.1 5.4
+
+# luacheck over every Lua file (config: .luacheckrc).
+lint-lua:
+	@tools/deps.sh lua-check:luacheck
+	luacheck lua examples tests bench
+
+# }======================================================
+
+# {======================================================
+# Windows and benchmarks
+# =======================================================
+
+.PHONY: test-windows bench bench-quick
+# Cross-builds Lua 5.4 (Debian's source) and hpass with mingw-w64 and runs
+# tests/windows/ under wine; installs the toolchain when missing.
+test-windows:
+	tools/test-windows.sh
+
+# Benchmarks against C and the Lua peers (bench/run.sh; --quick for CI).
+bench: all
+	bench/run.sh
+
+bench-quick: all
+	bench/run.sh --quick
+
+# }======================================================

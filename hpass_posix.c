@@ -350,6 +350,7 @@ int hp_spawn (const hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   char **argv;
   size_t argc;
   for (argc = 0; req->argv[argc] != NULL; argc++) ;
+  if (argc == 0) return EINVAL;  /* the binding refuses an empty argv */
   src = (int *)alloc(ud, (n + 3) * sizeof(int));
   dst = (int *)alloc(ud, (n + 3) * sizeof(int));
   tmp = (int *)alloc(ud, (n + 3) * sizeof(int));
@@ -359,7 +360,7 @@ int hp_spawn (const hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   for (i = 0; i < argc; i++) argv[i] = (char *)req->argv[i];
   for (i = 0; i < n; i++) {
     if ((argv[argc + i] = (char *)alloc(ud, 24)) == NULL) return ENOMEM;
-    snprintf(argv[argc + i], 24, "%d", FIRSTCHILD + (int)i);
+    (void)snprintf(argv[argc + i], 24, "%d", FIRSTCHILD + (int)i);
     if (req->child != NULL) req->child[i] = FIRSTCHILD + (long long)i;
   }
   argv[argc + n] = NULL;

@@ -1,0 +1,93 @@
+-- Helpers of the reliability, bad-input and random specs.
+local hpass = require "hpass"
+local H = require "helpers"
+
+local R = {}
+
+--- The test-only module for signals and descriptors (tests/sigpeer.c).
+R.sig = require "sigpeer"
+
+--- The misbehaving peer (tests/relpeer.c).
+R.relpeer = H.dir .. "/bin/relpeer"
+
+--- "asan" or "valgrind" when the suite runs under one of them.
+R.sanitizer = os.getenv("HPASS_SANITIZER")
+
+R.EBADF, R.EPIPE, R.EINVAL, R.ENOENT, R.EACCES, R.E2BIG = 9, 32, 22, 2, 13, 7
+R.SIGPIPE, R.SIGKILL, R.SIGTERM = 13, 9, 15
+
+--- A number from the environment, or the default.
+function R.knob(name, default)
+  return tonumber(os.getenv(name) or "") or default
+end
+
+--- An environment for children given an explicit `env`: what they need to
+-- find and load this build (and its sanitizer runtime), plus `extra`.
+function R.childenv(extra)
+  local env = {}
+  for _, k in ipairs({"PATH", "HOME", "LUA_PATH", "LUA_CPATH", "LD_PRELOAD",
+                      "ASAN_OPTIONS", "UBSAN_OPTIONS", "HPASS_TEST_LUA",
+                      "HPASS_SANITIZER", "GCOV_PREFIX",
+                      "GCOV_PREFIX_STRIP"}) do
+    env[k] = os.getenv(k)
+  end
+  for k, v in pairs(extra or {}) do env[k] = v end
+  return env
+end
+
+--- Whether signal `sig` is in the hexadecimal signal mask `hex` of
+-- /proc/PID/status (bit sig-1).
+function R.inmask(hex, sig)
+  local digit = #hex - math.floor((sig - 1) / 4)
+  local v = tonumber(hex:sub(digit, digit), 16)
+  return math.floor(v / 2 ^ ((sig - 1) % 4)) % 2 == 1
+end
+
+--- package.searchpath, which Lua 5.1 lacks.
+function R.searchpath(name, path)
+  name = name:gsub("%.", "/")
+  for template in path:gmatch("[^;]+") do
+    local file = template:gsub("%?", name)
+    local f = io.open(file)
+    if f then f:close(); return file end
+  end
+end
+
+--- Spawns (each spawn reaps the children that have ended) until this
+-- process is down to `kids` children, for at most 10 s; returns how many
+-- children it has then, and how many of them are zombies.
+function R.settle(kids)
+  local total, zombies
+  for _ = 1, 100 do
+    assert(hpass.run({"true"}, {}))
+    total, zombies = R.sig.children()
+    if total <= kids then break end
+    os.execute("sleep 0.1")
+  end
+  return total, zombies
+end
+
+--- Resident memory of this process in kB.
+function R.rss()
+  return tonumber(H.readfile("/proc/self/status"):match("VmRSS:%s*(%d+)"))
+end
+
+--- Lua heap in kB after a full collection.
+function R.heap()
+  collectgarbage(); collectgarbage()
+  return collectgarbage("count")
+end
+
+--- Exit status of `yes` in `yes | head -n 1` run by `sh` through
+-- os.execute: 141 when it dies of SIGPIPE, 1 when SIGPIPE was ignored or
+-- blocked (it then sees EPIPE and gives up).
+function R.yes_status_os()
+  local out = H.tmpname()
+  os.execute("(yes; echo $? > " .. out .. ") | head -n 1 > /dev/null")
+  return tonumber(H.readfile(out))
+end
+
+--- The same pipeline, as a `sh` started by spawn_with_handle.
+R.yes_script = "(yes; echo $? >&2) | head -n 1 > /dev/null"
+
+return R

@@ -1,0 +1,304 @@
+/*
+** sigpeer - a Lua module for the reliability tests: what the tests need
+** to do to their own process that Lua cannot do by itself.
+**
+**   catch(sig)          count sig in a handler installed WITHOUT SA_RESTART,
+**                       so that blocking system calls fail with EINTR
+**   count(sig)          how many times that handler ran
+**   ignore(sig), default(sig), disposition(sig) -> "default"|"ignore"|"handler"
+**   block(sig), unblock(sig), blocked(sig), pending(sig)
+**   timer(us)           SIGALRM every us microseconds; timer(0) stops it
+**   rawwrite(fd, s)     one plain write(2): bytes written, or nil, msg, errno
+**   nfds()              how many descriptors are open in this process
+**   fds()               their numbers, as a set (number -> true)
+**   cloexec(fd)         whether fd is close-on-exec (nil if not open)
+**   dup2(fd, to)        an inheritable copy of fd at number 'to'
+**   rawclose(fd)
+**   churn(on)           start (true) or stop (false) a thread that keeps
+**                       opening and closing inheritable descriptors; stop
+**                       returns the number of descriptors it opened
+**   children()          child processes of this process, and how many of
+**                       them are zombies
+**   nofile([n])         the soft limit on descriptors (then set to n)
+**
+** Signals are given as numbers or names ("PIPE", "ALRM", "USR1", ...).
+*/
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+
+#define NSIG_MAX 65
+
+int luaopen_sigpeer (lua_State *L);
+
+static volatile sig_atomic_t counts[NSIG_MAX];
+
+static void counter (int sig) {
+  if (sig > 0 && sig < NSIG_MAX) counts[sig]++;
+}
+
+static int checksig (lua_State *L, int i) {
+  static const struct { const char *name; int sig; } names[] = {
+    {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"USR1", SIGUSR1},
+    {"USR2", SIGUSR2}, {"CHLD", SIGCHLD}, {"TERM", SIGTERM},
+    {"INT", SIGINT}, {NULL, 0}
+  };
+  int k;
+  if (lua_type(L, i) == LUA_TSTRING) {
+    const char *s = lua_tostring(L, i);
+    for (k = 0; names[k].name != NULL; k++)
+      if (strcmp(s, names[k].name) == 0) return names[k].sig;
+    return luaL_argerror(L, i, "unknown signal name");
+  }
+  k = (int)luaL_checkinteger(L, i);
+  luaL_argcheck(L, k > 0 && k < NSIG_MAX, i, "bad signal number");
+  return k;
+}
+
+static int fail (lua_State *L) {
+  int e = errno;
+  lua_pushnil(L);
+  lua_pushstring(L, strerror(e));
+  lua_pushinteger(L, e);
+  return 3;
+}
+
+static int setaction (lua_State *L, void (*fn)(int)) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = fn;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  /* no SA_RESTART: interrupted calls fail with EINTR */
+  if (sigaction(checksig(L, 1), &sa, NULL) != 0) return fail(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int s_catch (lua_State *L) { return setaction(L, counter); }
+static int s_ignore (lua_State *L) { return setaction(L, SIG_IGN); }
+static int s_default (lua_State *L) { return setaction(L, SIG_DFL); }
+
+static int s_count (lua_State *L) {
+  lua_pushinteger(L, counts[checksig(L, 1)]);
+  return 1;
+}
+
+static int s_disposition (lua_State *L) {
+  struct sigaction sa;
+  if (sigaction(checksig(L, 1), NULL, &sa) != 0) return fail(L);
+  lua_pushstring(L, sa.sa_handler == SIG_DFL ? "default" :
+                    sa.sa_handler == SIG_IGN ? "ignore" : "handler");
+  return 1;
+}
+
+static int mask (lua_State *L, int how) {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, checksig(L, 1));
+  errno = pthread_sigmask(how, &s, NULL);
+  if (errno != 0) return fail(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int s_block (lua_State *L) { return mask(L, SIG_BLOCK); }
+static int s_unblock (lua_State *L) { return mask(L, SIG_UNBLOCK); }
+
+static int s_blocked (lua_State *L) {
+  sigset_t s;
+  int sig = checksig(L, 1);
+  pthread_sigmask(SIG_BLOCK, NULL, &s);
+  lua_pushboolean(L, sigismember(&s, sig));
+  return 1;
+}
+
+static int s_pending (lua_State *L) {
+  sigset_t s;
+  int sig = checksig(L, 1);
+  sigpending(&s);
+  lua_pushboolean(L, sigismember(&s, sig));
+  return 1;
+}
+
+static int s_timer (lua_State *L) {
+  struct itimerval it;
+  lua_Integer us = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, us >= 0, 1, "negative interval");
+  it.it_interval.tv_sec = it.it_value.tv_sec = (time_t)(us / 1000000);
+  it.it_interval.tv_usec = it.it_value.tv_usec = (suseconds_t)(us % 1000000);
+  if (setitimer(ITIMER_REAL, &it, NULL) != 0) return fail(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int s_rawwrite (lua_State *L) {
+  size_t n;
+  int fd = (int)luaL_checkinteger(L, 1);
+  const char *s = luaL_checklstring(L, 2, &n);
+  ssize_t r = write(fd, s, n);
+  if (r < 0) return fail(L);
+  lua_pushinteger(L, (lua_Integer)r);
+  return 1;
+}
+
+static int s_nfds (lua_State *L) {
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int n = 0;
+  if (d == NULL) return fail(L);
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d)) n++;
+  closedir(d);
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+static int s_fds (lua_State *L) {
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  if (d == NULL) return fail(L);
+  lua_newtable(L);
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d)) {
+      lua_pushinteger(L, atoi(e->d_name));
+      lua_pushboolean(L, 1);
+      lua_rawset(L, -3);
+    }
+  closedir(d);
+  return 1;
+}
+
+static int s_cloexec (lua_State *L) {
+  int flags = fcntl((int)luaL_checkinteger(L, 1), F_GETFD);
+  if (flags < 0) return fail(L);
+  lua_pushboolean(L, (flags & FD_CLOEXEC) != 0);
+  return 1;
+}
+
+static int s_dup2 (lua_State *L) {
+  int r = dup2((int)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2));
+  if (r < 0) return fail(L);
+  lua_pushinteger(L, r);
+  return 1;
+}
+
+static int s_rawclose (lua_State *L) {
+  if (close((int)luaL_checkinteger(L, 1)) != 0) return fail(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/* The churn thread: inheritable descriptors appear and vanish. */
+static pthread_t churner;
+static volatile int churning;
+static long churned;
+
+static void *churn_main (void *arg) {
+  (void)arg;
+  while (__atomic_load_n(&churning, __ATOMIC_RELAXED)) {
+    int fd = open("/dev/null", O_RDONLY);  /* deliberately not O_CLOEXEC */
+    if (fd >= 0) {
+      churned++;
+      close(fd);
+    }
+  }
+  return NULL;
+}
+
+static int s_churn (lua_State *L) {
+  int on = lua_toboolean(L, 1);
+  if (on && !churning) {
+    churned = 0;
+    churning = 1;
+    errno = pthread_create(&churner, NULL, churn_main, NULL);
+    if (errno != 0) {
+      churning = 0;
+      return fail(L);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (!on && churning) {
+    __atomic_store_n(&churning, 0, __ATOMIC_RELAXED);
+    pthread_join(churner, NULL);
+  }
+  lua_pushinteger(L, churned);
+  return 1;
+}
+
+
+static int s_children (lua_State *L) {
+  DIR *d = opendir("/proc");
+  struct dirent *e;
+  int total = 0, zombies = 0;
+  pid_t me = getpid();
+  if (d == NULL) return fail(L);
+  while ((e = readdir(d)) != NULL) {
+    char path[300], buf[512], state;
+    const char *p;
+    FILE *f;
+    int ppid;
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    if ((f = fopen(path, "r")) == NULL) continue;  /* gone meanwhile */
+    p = fgets(buf, sizeof buf, f);
+    fclose(f);
+    /* pid (comm) state ppid ...; comm may hold spaces and parentheses */
+    if (p == NULL || (p = strrchr(buf, ')')) == NULL) continue;
+    if (sscanf(p + 1, " %c %d", &state, &ppid) != 2 || ppid != me) continue;
+    total++;
+    if (state == 'Z') zombies++;
+  }
+  closedir(d);
+  lua_pushinteger(L, total);
+  lua_pushinteger(L, zombies);
+  return 2;
+}
+
+
+static int s_nofile (lua_State *L) {
+  struct rlimit rl;
+  lua_Integer old;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return fail(L);
+  old = (lua_Integer)rl.rlim_cur;
+  if (!lua_isnoneornil(L, 1)) {
+    rl.rlim_cur = (rlim_t)luaL_checkinteger(L, 1);
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return fail(L);
+  }
+  lua_pushinteger(L, old);
+  return 1;
+}
+
+
+int luaopen_sigpeer (lua_State *L) {
+  static const luaL_Reg funcs[] = {
+    {"catch", s_catch}, {"ignore", s_ignore}, {"default", s_default},
+    {"count", s_count}, {"disposition", s_disposition},
+    {"block", s_block}, {"unblock", s_unblock}, {"blocked", s_blocked},
+    {"pending", s_pending}, {"timer", s_timer}, {"rawwrite", s_rawwrite},
+    {"nfds", s_nfds}, {"fds", s_fds}, {"cloexec", s_cloexec}, {"dup2", s_dup2},
+    {"rawclose", s_rawclose}, {"churn", s_churn}, {"children", s_children},
+    {"nofile", s_nofile},
+    {NULL, NULL}
+  };
+  const luaL_Reg *r;
+  lua_newtable(L);
+  for (r = funcs; r->name != NULL; r++) {
+    lua_pushcfunction(L, r->func);
+    lua_setfield(L, -2, r->name);
+  }
+  return 1;
+}
