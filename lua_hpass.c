@@ -94,6 +94,28 @@ static void *hpc_testudata (lua_State *L, int i, const char *tname) {
 #define lua_isinteger(L,i)    0   /* all numbers are floats: checked below */
 #endif
 
+#if LUA_VERSION_NUM < 503
+/*
+** Before 5.3 luaL_checkinteger casts any number, and casting NaN, inf or
+** a value out of range is undefined behaviour in C: accept only numbers
+** with an exact integer value.
+*/
+#define luaL_checkinteger   hpc_checkinteger
+#define luaL_optinteger     hpc_optinteger
+
+static lua_Integer hpc_checkinteger (lua_State *L, int arg) {
+  lua_Number d = luaL_checknumber(L, arg);
+  if (d != d || d != floor(d) || d < -9007199254740992.0 ||
+      d > 9007199254740992.0)
+    luaL_argerror(L, arg, "number has no integer representation");
+  return (lua_Integer)d;
+}
+
+static lua_Integer hpc_optinteger (lua_State *L, int arg, lua_Integer def) {
+  return lua_isnoneornil(L, arg) ? def : hpc_checkinteger(L, arg);
+}
+#endif
+
 #if LUA_VERSION_NUM < 504
 #define lua_newuserdatauv(L,s,n)  lua_newuserdata(L, (s))
 #define luaL_pushfail(L)          lua_pushnil(L)

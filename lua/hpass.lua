@@ -32,7 +32,13 @@ function hpass.inherited(n, args)
   end
   local handles = {}
   for i = 1, n do
-    local h, msg, code = core.handle(args[#args - n + i])
+    local v = args[#args - n + i]
+    if type(v) ~= "string" or not v:match("^%d+$") then
+      for j = 1, i - 1 do handles[j]:close() end
+      error("bad argument #2 to 'inherited' (argument " .. (#args - n + i)
+            .. " is not a handle number)", 2)
+    end
+    local h, msg, code = core.handle(v)
     if not h then
       for j = 1, i - 1 do handles[j]:close() end
       return nil, msg, code
