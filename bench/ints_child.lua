@@ -1,0 +1,125 @@
+-- ints_child.lua - the reading side of ints_parent.lua.
+--
+--   lua ints_child.lua IMPL N FIFO|- [HANDLE]
+--
+-- Reads N ints that must be 1..N, then expects the end of the stream.
+-- With a FIFO it writes "ready" there before the first read and "done ok"
+-- (or "done bad <i>") as soon as it holds all N ints; checks that cannot be
+-- done on the fly (bulk) come after "done".  Exit status 0 means every int
+-- arrived once, in order, and nothing followed.
+
+local impl, n, fifo, hnum = arg[1], tonumber(arg[2]), arg[3], arg[#arg]
+if not (impl and n and fifo) then
+  io.stderr:write("usage: ints_child.lua IMPL N FIFO|- [HANDLE]\n")
+  os.exit(2)
+end
+
+local function fail(msg)
+  io.stderr:write("ints_child: ", impl, ": ", tostring(msg), "\n")
+  os.exit(1)
+end
+
+-- Each reader sets up the stream and returns receive() -> index of the
+-- first wrong int or nil, plus at_eof() -> true when nothing follows.
+local readers = {}
+
+local function hpass_reader(kind)
+  return function()
+    local hpass = require "hpass"
+    local h, err = hpass.handle(hnum)
+    if not h then error("hpass.handle: " .. tostring(err)) end
+    if kind == "buffered" then assert(h:setvbuf("full")) end
+    local function at_eof()
+      local v, e = h:read_int()
+      return v == nil and e == nil
+    end
+    if kind == "bulk" then
+      local read_ints = hpass.read_ints
+      return function()
+        local t, e = read_ints(h, n)
+        if not t then error("read_ints: " .. tostring(e)) end
+        return nil, t
+      end, at_eof, function(t)
+        if #t ~= n then return #t + 1 end
+        for i = 1, n do
+          if t[i] ~= i then return i end
+        end
+      end
+    end
+    local read_int = hpass.read_int
+    return function()
+      for i = 1, n do
+        local v = read_int(h)
+        if v ~= i then return i end
+      end
+    end, at_eof
+  end
+end
+
+readers.hpass_perint = hpass_reader("perint")
+readers.hpass_buffered = hpass_reader("buffered")
+readers.hpass_bulk = hpass_reader("bulk")
+
+function readers.luaposix_perint()
+  local P = require "posix"
+  local fd = tonumber(hnum)
+  local read, unpack = P.read, string.unpack
+  return function()
+    for i = 1, n do
+      local s = read(fd, 4)
+      if not s or #s ~= 4 or unpack("=i4", s) ~= i then return i end
+    end
+  end, function()
+    local s = read(fd, 1)
+    return s == ""
+  end
+end
+
+function readers.popen_buffered()
+  local f, unpack = io.stdin, string.unpack
+  return function()
+    for i = 1, n do
+      local s = f:read(4)
+      if not s or #s ~= 4 or unpack("=i4", s) ~= i then return i end
+    end
+  end, function()
+    return f:read(1) == nil
+  end
+end
+
+local ctl
+
+-- The parent waits on the FIFO, so any error here is reported there too
+-- (instead of leaving the parent blocked until run.sh's timeout).
+local function main()
+  local setup = readers[impl]
+  if not setup then error("unknown IMPL " .. tostring(impl)) end
+  local receive, at_eof, check = setup()
+  if fifo ~= "-" then
+    ctl = assert(io.open(fifo, "w"))
+    ctl:write("ready\n")
+    ctl:flush()
+  end
+  local bad, got = receive()
+  if ctl then
+    ctl:write(bad and ("done bad " .. bad) or "done ok", "\n")
+    ctl:close()
+    ctl = nil
+  end
+  if not bad and check then bad = check(got) end
+  if bad then error("int " .. bad .. " wrong or missing") end
+  if not at_eof() then error("data after the last int") end
+end
+
+local ok, err = pcall(main)
+if not ok then
+  if fifo ~= "-" then
+    ctl = ctl or io.open(fifo, "w")
+    if ctl then
+      ctl:write("error in child: ", tostring(err):gsub("\n", " "), "\n")
+      ctl:close()
+    end
+  end
+  fail(err)
+end
+os.exit(0)

@@ -1,0 +1,164 @@
+-- ints_parent.lua - send N native 4-byte ints to a Lua child.
+--
+--   lua ints_parent.lua IMPL N ROUNDS FIFO      timing: R ints/<impl> <ns/int>
+--   lua ints_parent.lua IMPL N 1 - mem          memory: R mem/<impl> <VmHWM kB>
+--                                                        R mem/<impl>_growth <kB>
+--
+-- IMPL (the child, bench/ints_child.lua, reads the same way):
+--   hpass_perint     hpass.write_int per int, unbuffered (the seed's protocol)
+--   hpass_buffered   the same calls after w:setvbuf("full"), then w:flush()
+--   hpass_bulk       hpass.write_ints(w, t) / hpass.read_ints(h, N)
+--   luaposix_perint  posix.write(w, string.pack("=i4", i)) per int      (5.3)
+--   popen_buffered   io.popen(child, "w"):write(string.pack("=i4", i))   (5.4)
+-- The ints are 1..N.  The child opens FIFO (a named pipe made by run.sh),
+-- writes "ready" when it can read and "done ok" once it holds all N ints,
+-- so the time runs from the first int written to the last int received and
+-- excludes the child's start-up.  In memory mode there is no FIFO and no
+-- clock; the parent prints its peak RSS after the transfer, and how much it
+-- grew during the transfer (from just after the module was loaded).
+
+local B = require "benchlib"
+
+local impl, n, rounds, fifo, mode =
+  arg[1], tonumber(arg[2]), tonumber(arg[3]), arg[4], arg[5]
+if not (impl and n and rounds and fifo) then
+  B.fail("usage: ints_parent.lua IMPL N ROUNDS FIFO|- [mem]")
+end
+local mem = mode == "mem"
+if mem then fifo = "-" end
+local lua = arg[-1]
+local dir = arg[0]:match("^(.*)/[^/]*$") or "."
+local child = dir .. "/ints_child.lua"
+
+local function shquote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- Each starter launches the child and returns send(), which writes the N
+-- ints, and finish(), which ends the stream and collects the child.
+local starters = {}
+
+local function hpass_starter(kind)
+  return function()
+    local hpass = require "hpass"
+    local r, w = hpass.pipe()
+    if not r then B.fail("hpass.pipe: " .. tostring(w)) end
+    local p, msg = hpass.spawn_with_handle({lua, child, impl, n, fifo}, r)
+    if not p then B.fail("spawn_with_handle: " .. tostring(msg)) end
+    r:close()
+    local send
+    if kind == "perint" or kind == "buffered" then
+      if kind == "buffered" then assert(w:setvbuf("full")) end
+      local write_int = hpass.write_int
+      send = function()
+        for i = 1, n do
+          local ok, err = write_int(w, i)
+          if not ok then B.fail("write_int: " .. tostring(err)) end
+        end
+        if kind == "buffered" then
+          local ok, err = w:flush()
+          if not ok then B.fail("flush: " .. tostring(err)) end
+        end
+      end
+    else
+      local t = {}
+      for i = 1, n do t[i] = i end
+      local write_ints = hpass.write_ints
+      send = function()
+        local ok, err = write_ints(w, t)
+        if not ok then B.fail("write_ints: " .. tostring(err)) end
+      end
+    end
+    local function finish()
+      w:close()
+      local ok, how, code = p:wait()
+      if not ok then B.fail("child: " .. tostring(how) .. " " .. tostring(code)) end
+    end
+    return send, finish
+  end
+end
+
+starters.hpass_perint = hpass_starter("perint")
+starters.hpass_buffered = hpass_starter("buffered")
+starters.hpass_bulk = hpass_starter("bulk")
+
+function starters.luaposix_perint()
+  local P = require "posix"
+  local r, w = P.pipe()
+  if not r then B.fail("posix.pipe: " .. tostring(w)) end
+  io.stdout:flush()
+  local pid = P.fork()
+  if pid == 0 then
+    P.close(w)
+    P.execp(lua, {child, impl, tostring(n), fifo, tostring(r)})
+    P._exit(127)
+  elseif not pid then
+    B.fail("fork failed")
+  end
+  P.close(r)
+  local write, pack = P.write, string.pack
+  local function send()
+    for i = 1, n do
+      local k, err = write(w, pack("=i4", i))
+      if k ~= 4 then B.fail("posix.write: " .. tostring(err)) end
+    end
+  end
+  local function finish()
+    P.close(w)
+    local _, how, code = P.wait(pid)
+    if how ~= "exited" or code ~= 0 then
+      B.fail("child: " .. tostring(how) .. " " .. tostring(code))
+    end
+  end
+  return send, finish
+end
+
+function starters.popen_buffered()
+  local cmd = table.concat({"exec", shquote(lua), shquote(child), impl, n,
+                            shquote(fifo)}, " ")
+  local f = assert(io.popen(cmd, "w"))
+  local pack = string.pack
+  local function send()
+    for i = 1, n do
+      local ok, err = f:write(pack("=i4", i))
+      if not ok then B.fail("write: " .. tostring(err)) end
+    end
+    local ok, err = f:flush()
+    if not ok then B.fail("flush: " .. tostring(err)) end
+  end
+  local function finish()
+    local ok, how, code = f:close()
+    if not ok then B.fail("child: " .. tostring(how) .. " " .. tostring(code)) end
+  end
+  return send, finish
+end
+
+local start = starters[impl]
+if not start then B.fail("unknown IMPL " .. tostring(impl)) end
+
+if mem and impl:match("^hpass") then require "hpass" end
+if mem and impl:match("^luaposix") then require "posix" end
+local hwm0 = B.status_kib("VmHWM")
+
+for _ = 1, rounds do
+  local send, finish = start()
+  if mem then
+    send()
+    finish()
+    local hwm = B.status_kib("VmHWM")
+    B.result("mem/" .. impl, hwm)
+    B.result("mem/" .. impl .. "_growth", hwm - hwm0)
+  else
+    local ctl = assert(io.open(fifo, "r"))
+    local line = ctl:read("l")
+    if line ~= "ready" then B.fail("child did not start: " .. tostring(line)) end
+    local t0 = B.now()
+    send()
+    line = ctl:read("l")
+    local t1 = B.now()
+    ctl:close()
+    if line ~= "done ok" then B.fail("child got wrong data: " .. tostring(line)) end
+    finish()
+    B.result("ints/" .. impl, (t1 - t0) / n)
+  end
+end
