@@ -275,3 +275,6 @@ bench-quick: all
 	bench/run.sh --quick
 
 # }======================================================
+
+.PHONY: lint
+lint: lint-lua lint-c
