@@ -517,6 +517,19 @@ int hp_signum (const char *name) {
 #define CTLSLACK  64
 
 
+/* A message of one byte (*count) with room for control data in ctl. */
+static void setmsg (struct msghdr *msg, struct iovec *iov,
+                    unsigned char *count, unsigned char *ctl, size_t space) {
+  memset(msg, 0, sizeof(*msg));
+  iov->iov_base = count;
+  iov->iov_len = 1;
+  msg->msg_iov = iov;
+  msg->msg_iovlen = 1;
+  msg->msg_control = ctl;
+  msg->msg_controllen = space;
+}
+
+
 int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
                 hp_alloc alloc, void *ud) {
   struct msghdr msg;
@@ -531,13 +544,7 @@ int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
   space = CMSG_SPACE(n * sizeof(int));
   if ((ctl = (unsigned char *)alloc(ud, space)) == NULL) return ENOMEM;
   memset(ctl, 0, space);
-  memset(&msg, 0, sizeof(msg));
-  iov.iov_base = &count;
-  iov.iov_len = 1;
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = ctl;
-  msg.msg_controllen = space;
+  setmsg(&msg, &iov, &count, ctl, space);
   c = CMSG_FIRSTHDR(&msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
@@ -579,13 +586,7 @@ int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
   *n = 0;
   if (NOTFD(chan)) return EBADF;
   if ((ctl = (unsigned char *)alloc(ud, space)) == NULL) return ENOMEM;
-  memset(&msg, 0, sizeof(msg));
-  iov.iov_base = &count;
-  iov.iov_len = 1;
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = ctl;
-  msg.msg_controllen = space;
+  setmsg(&msg, &iov, &count, ctl, space);
   /* close-on-exec from birth: no window for a concurrent spawn to leak them */
   do {
     r = recvmsg((int)chan, &msg, MSG_CMSG_CLOEXEC);
