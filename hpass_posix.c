@@ -204,19 +204,31 @@ static int waitready (int fd, short events) {
 
 #define WOULDBLOCK(e)   ((e) == EAGAIN || (e) == EWOULDBLOCK)
 
+/*
+** After a read or write that returned r: 0 when it is done, -1 to try
+** again (EINTR, or the descriptor became ready after EAGAIN), else the
+** error.
+*/
+static int settle (ssize_t r, int fd, short events) {
+  int err;
+  if (r >= 0) return 0;
+  err = errno;
+  if (err == EINTR) return -1;
+  if (!WOULDBLOCK(err)) return err;
+  err = waitready(fd, events);
+  return err != 0 ? err : -1;
+}
+
+
 int hp_write (hp_os h, const void *buf, size_t n, size_t *done) {
   ssize_t r;
+  int err;
   *done = 0;
   if (NOTFD(h)) return EBADF;
-  for (;;) {
-    int err;
+  do {
     r = write_nosig((int)h, buf, n);
-    if (r >= 0) break;
-    err = errno;
-    if (err == EINTR) continue;
-    if (!WOULDBLOCK(err)) return err;
-    if ((err = waitready((int)h, POLLOUT)) != 0) return err;
-  }
+  } while ((err = settle(r, (int)h, POLLOUT)) < 0);
+  if (err != 0) return err;
   *done = (size_t)r;
   return 0;
 }
@@ -224,17 +236,13 @@ int hp_write (hp_os h, const void *buf, size_t n, size_t *done) {
 
 int hp_read (hp_os h, void *buf, size_t n, size_t *done) {
   ssize_t r;
+  int err;
   *done = 0;
   if (NOTFD(h)) return EBADF;
-  for (;;) {
-    int err;
+  do {
     r = read((int)h, buf, n);
-    if (r >= 0) break;
-    err = errno;
-    if (err == EINTR) continue;
-    if (!WOULDBLOCK(err)) return err;
-    if ((err = waitready((int)h, POLLIN)) != 0) return err;
-  }
+  } while ((err = settle(r, (int)h, POLLIN)) < 0);
+  if (err != 0) return err;
   *done = (size_t)r;
   return 0;
 }

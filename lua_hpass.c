@@ -349,17 +349,8 @@ static int atexit_set = 0;
 static void flush_at_exit (void) {
   Handle *h;
   hp_lock();
-  for (h = buffered; h != NULL; h = h->next) {
-    size_t n = h->wlen;
-    const unsigned char *b = h->wbuf;
-    h->wlen = 0;
-    while (n > 0 && h->os != HP_NOHANDLE) {
-      size_t done;
-      if (hp_write(h->os, b, n, &done) != 0) break;
-      b += done;
-      n -= done;
-    }
-  }
+  for (h = buffered; h != NULL; h = h->next)
+    if (h->os != HP_NOHANDLE) (void)flushbuf(h);  /* nobody to tell at exit */
   hp_unlock();
 }
 
