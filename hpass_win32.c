@@ -15,6 +15,9 @@
 #define _WIN32_WINNT 0x0601
 #endif
 
+/* rand_s, for the names of the pipes that pass handles */
+#define _CRT_RAND_S
+
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
@@ -24,7 +27,9 @@
 #include <io.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "hpass_sys.h"
 
@@ -303,6 +308,43 @@ int hp_close (hp_os h) {
   if (is_socket(x))
     return closesocket((SOCKET)x) == 0 ? 0 : lastwsaerr();
   return CloseHandle(x) ? 0 : lasterr();
+}
+
+
+/*
+** A socket of our own for the one in info (which WSADuplicateSocket made
+** for this process), non-inheritable unless asked otherwise.  The flag
+** alone is not trusted: wine ignores the flags for such sockets.
+*/
+static int take_socket (WSAPROTOCOL_INFOW *info, int inherit, HANDLE *out) {
+  SOCKET s = WSASocketW(FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO,
+                        FROM_PROTOCOL_INFO, info, 0,
+                        WSA_FLAG_OVERLAPPED |
+                        (inherit ? 0 : WSA_FLAG_NO_HANDLE_INHERIT));
+  if (s == INVALID_SOCKET)
+    return lastwsaerr();
+  if (!SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT,
+                            inherit ? HANDLE_FLAG_INHERIT : 0)) {
+    int err = lasterr();
+    closesocket(s);
+    return err;
+  }
+  *out = (HANDLE)s;
+  return 0;
+}
+
+/* A copy of x in this process, by Winsock for a socket. */
+static int dup_local (HANDLE x, int inherit, HANDLE *out) {
+  if (is_socket(x)) {
+    WSAPROTOCOL_INFOW info;
+    if (WSADuplicateSocketW((SOCKET)x, GetCurrentProcessId(), &info) != 0)
+      return lastwsaerr();
+    return take_socket(&info, inherit, out);
+  }
+  if (!DuplicateHandle(GetCurrentProcess(), x, GetCurrentProcess(), out,
+                       0, inherit ? TRUE : FALSE, DUPLICATE_SAME_ACCESS))
+    return lasterr();
+  return 0;
 }
 
 /* }====================================================== */
@@ -592,8 +634,8 @@ static HANDLE dup_of (const spawn_mem *m, size_t n, HANDLE h) {
 ** when it is inheritable.  Flipping the caller's own handle to inheritable
 ** would let any CreateProcess running meanwhile in another thread (ours
 ** or some other library's, with bInheritHandles and no list) take it too,
-** so the child gets inheritable duplicates instead, made here and closed
-** again right after CreateProcessW.  The duplicates have other values than
+** so the child gets inheritable duplicates instead (by Winsock for
+** sockets), made here and closed again right after CreateProcessW.  The duplicates have other values than
 ** the caller's handles: those values are what hp_spawn appends to the
 ** command line and reports in req->child.
 **
@@ -667,13 +709,10 @@ int hp_spawn (const hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
     m.dup[i] = NULL;
   for (i = 0; i < n; i++) {
     HANDLE d;
-    if (DuplicateHandle(GetCurrentProcess(), m.orig[i], GetCurrentProcess(),
-                        &d, 0, TRUE, DUPLICATE_SAME_ACCESS))
+    if ((err = dup_local(m.orig[i], 1, &d)) == 0)
       m.list[nlist++] = m.dup[i] = d;
-    else if (i < nreq) {
-      err = lasterr();
+    else if (i < nreq)
       goto done;
-    }
   }
 
   /* The command line: the arguments, then the duplicates' values. */
@@ -732,7 +771,7 @@ done:
   if (listed)
     DeleteProcThreadAttributeList(m.attrs);
   for (i = 0; i < n; i++)
-    if (m.dup[i] != NULL) CloseHandle(m.dup[i]);
+    if (m.dup[i] != NULL) hp_close(fromhandle(m.dup[i]));
   return err;
 }
 
@@ -916,22 +955,37 @@ FILE *hp_tofile (hp_os h, const char *mode, int *err) {
 */
 
 /*
-** Windows has no SCM_RIGHTS.  A handle reaches another process only by
-** DuplicateHandle, which needs that process opened by pid, and the peer
-** of a loopback socket has no pid we can learn reliably (under wine
-** GetExtendedTcpTable gives 0).  So the receiver pulls: the sender makes
-** private, non-inheritable duplicates and sends their values with its
-** pid; the receiver opens the sender and moves each duplicate into
-** itself with DUPLICATE_CLOSE_SOURCE, which also closes it in the sender.
-** Hence the limits: the sender must still run when the message is
-** received, and a message nobody receives keeps its duplicates open in
-** the sender until it exits.
+** Windows has no SCM_RIGHTS.  A handle reaches another process through
+** DuplicateHandle, and a socket through WSADuplicateSocket (Winsock must
+** make the copy: a socket copied with DuplicateHandle may be unknown to
+** Winsock in the target).  Both need the receiver's process id, and the
+** peer of a loopback socket has none that can be learnt reliably (wine
+** reports 0 for it), while a pid exchange on the channel itself would
+** tangle with the user's own bytes.  So each message gets its own
+** rendezvous, a one-instance named pipe with a random name:
 **
-** The message is "hpH1", the sender's pid (4 bytes), the count (1 byte),
-** then one 8-byte value per handle, all little-endian.  The magic keeps
-** stray bytes from being taken for handle values.
+**   sender    makes private, non-inheritable copies of the handles (they
+**             outlive the caller's, which may be closed at once), creates
+**             the pipe, writes the message -- magic "hpH2", its pid (4
+**             bytes), the count (1 byte) and the pipe's 16 random bytes
+**             -- and leaves a thread to wait on the pipe;
+**   receiver  reads the message, opens the pipe and writes its own pid;
+**   thread    copies each handle into that process (WSADuplicateSocket
+**             for sockets, DuplicateHandle for the rest), writes one
+**             record per handle, waits until they are read and ends,
+**             closing its private copies.
+**
+** A record is 'S' and a WSAPROTOCOL_INFOW, 'H' and the 8-byte handle
+** value in the receiver, or 'E' and a 4-byte error code, after which
+** nothing follows.  Integers are little-endian.  Hence the limits: the
+** sender must still be running when the message is received, and a
+** message nobody receives keeps its thread and copies in the sender until
+** it exits.  The random name is what keeps other local processes out:
+** only a reader of the channel knows it.
 */
-#define MSGHEAD 9
+#define MSGHEAD 25
+#define NONCE 16
+#define PIPENAME 64
 
 static void put_le (unsigned char *p, unsigned long long v, int n) {
   int i;
@@ -946,46 +1000,212 @@ static unsigned long long get_le (const unsigned char *p, int n) {
   return v;
 }
 
+static void pipe_name (wchar_t *out, unsigned long pid,
+                       const unsigned char *nonce) {
+  static const char hex[] = "0123456789abcdef";
+  int i, k = swprintf(out, PIPENAME, L"\\\\.\\pipe\\hpass-%lu-", pid);
+  for (i = 0; i < NONCE; i++) {
+    out[k++] = (wchar_t)hex[nonce[i] >> 4];
+    out[k++] = (wchar_t)hex[nonce[i] & 15];
+  }
+  out[k] = L'\0';
+}
+
+
+/* One message being served. */
+typedef struct sendjob {
+  HANDLE pipe;
+  HMODULE module;  /* holds this DLL in memory while the thread runs */
+  size_t n;
+  HANDLE h[HP_MAXFDS];  /* the private copies */
+  unsigned char sock[HP_MAXFDS];  /* whether h[i] is a socket */
+} sendjob;
+
+static void free_job (sendjob *job) {
+  size_t i;
+  for (i = 0; i < job->n; i++)
+    hp_close(fromhandle(job->h[i]));
+  if (job->pipe != INVALID_HANDLE_VALUE)
+    CloseHandle(job->pipe);
+  HeapFree(GetProcessHeap(), 0, job);
+}
+
+static int write_all (HANDLE f, const void *b, DWORD n) {
+  DWORD done;
+  return WriteFile(f, b, n, &done, NULL) && done == n;
+}
+
+static int read_all (HANDLE f, void *b, DWORD n) {
+  DWORD done = 0, k;
+  while (done < n) {
+    if (!ReadFile(f, (char *)b + done, n - done, &k, NULL) || k == 0)
+      return 0;
+    done += k;
+  }
+  return 1;
+}
+
+/*
+** The records for process pid.  A failure is reported to the receiver as
+** an 'E' record; the copies already made are its to close.
+*/
+static void hand_over (sendjob *job, DWORD pid) {
+  HANDLE target = NULL;
+  unsigned char rec[1 + sizeof(WSAPROTOCOL_INFOW)];
+  size_t i;
+  int err = 0;
+  for (i = 0; i < job->n && err == 0; i++) {
+    DWORD len;
+    if (job->sock[i]) {
+      WSAPROTOCOL_INFOW info;
+      if (WSADuplicateSocketW((SOCKET)job->h[i], pid, &info) != 0) {
+        err = lastwsaerr();
+        break;
+      }
+      rec[0] = 'S';
+      memcpy(rec + 1, &info, sizeof(info));
+      len = 1 + sizeof(info);
+    }
+    else {
+      HANDLE v;
+      if (target == NULL &&
+          (target = OpenProcess(PROCESS_DUP_HANDLE, FALSE, pid)) == NULL) {
+        err = lasterr();
+        break;
+      }
+      if (!DuplicateHandle(GetCurrentProcess(), job->h[i], target, &v, 0,
+                           FALSE, DUPLICATE_SAME_ACCESS)) {
+        err = lasterr();
+        break;
+      }
+      rec[0] = 'H';
+      put_le(rec + 1, (unsigned long long)fromhandle(v), 8);
+      len = 9;
+    }
+    if (!write_all(job->pipe, rec, len))
+      err = -1;  /* the receiver has gone */
+  }
+  if (err > 0) {
+    rec[0] = 'E';
+    put_le(rec + 1, (unsigned long long)err, 4);
+    write_all(job->pipe, rec, 5);
+  }
+  /* Wait until everything is read: closing first could discard it. */
+  FlushFileBuffers(job->pipe);
+  if (target != NULL)
+    CloseHandle(target);
+}
+
+static DWORD WINAPI serve (LPVOID arg) {
+  sendjob *job = (sendjob *)arg;
+  HMODULE module = job->module;
+  unsigned char b[4];
+  if ((ConnectNamedPipe(job->pipe, NULL) ||
+       GetLastError() == ERROR_PIPE_CONNECTED) &&
+      read_all(job->pipe, b, 4)) {
+    ULONG os = 0;
+    DWORD pid = (DWORD)get_le(b, 4);
+    /* Where the system knows the client's pid, that one counts. */
+    if (GetNamedPipeClientProcessId(job->pipe, &os) && os != 0)
+      pid = os;
+    hand_over(job, pid);
+  }
+  free_job(job);
+  FreeLibraryAndExitThread(module, 0);
+  return 0;
+}
+
+
+/*
+** The thread runs code of this DLL after the Lua state that loaded it may
+** have closed and unloaded it: it holds a reference of its own, dropped
+** by FreeLibraryAndExitThread.
+*/
+static int start_serving (sendjob *job) {
+  HANDLE thread;
+  int err;
+  if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
+                          (LPCWSTR)(void *)serve, &job->module))
+    return lasterr();
+  thread = CreateThread(NULL, 0, serve, job, 0, NULL);
+  if (thread == NULL) {
+    err = lasterr();
+    FreeLibrary(job->module);
+    return err;
+  }
+  CloseHandle(thread);
+  return 0;
+}
+
+static int new_job (sendjob **out, unsigned char *nonce) {
+  sendjob *job = (sendjob *)HeapAlloc(GetProcessHeap(), 0, sizeof(*job));
+  wchar_t name[PIPENAME];
+  int i;
+  if (job == NULL)
+    return ERROR_NOT_ENOUGH_MEMORY;
+  job->n = 0;
+  job->pipe = INVALID_HANDLE_VALUE;
+  for (i = 0; i < NONCE; i += 4) {
+    unsigned int r;
+    if (rand_s(&r) != 0) {
+      free_job(job);
+      return ERROR_GEN_FAILURE;
+    }
+    put_le(nonce + i, r, 4);
+  }
+  pipe_name(name, GetCurrentProcessId(), nonce);
+  /* FIRST_PIPE_INSTANCE: fail rather than join a pipe someone else made */
+  job->pipe = CreateNamedPipeW(name,
+      PIPE_ACCESS_DUPLEX | FILE_FLAG_FIRST_PIPE_INSTANCE,
+      PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
+      PIPE_REJECT_REMOTE_CLIENTS, 1, 4096, 4096, 0, NULL);
+  if (job->pipe == INVALID_HANDLE_VALUE) {
+    int err = lasterr();
+    free_job(job);
+    return err;
+  }
+  *out = job;
+  return 0;
+}
+
 
 int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
                 hp_alloc alloc, void *ud) {
-  unsigned char msg[MSGHEAD + HP_MAXFDS * 8];
-  HANDLE d[HP_MAXFDS];
-  size_t i, len = MSGHEAD + n * 8, sent = 0;
-  int err = 0;
+  unsigned char msg[MSGHEAD];
+  size_t sent = 0;
+  sendjob *job;
+  int err;
   (void)alloc; (void)ud;
   if (n == 0 || n > HP_MAXFDS)
     return hp_err_inval();
-  for (i = 0; i < n; i++) {
-    HANDLE x;
-    if ((err = tohandle(h[i], &x)) != 0)
-      break;
-    if (!DuplicateHandle(GetCurrentProcess(), x, GetCurrentProcess(), &d[i],
-                         0, FALSE, DUPLICATE_SAME_ACCESS)) {
-      err = lasterr();
-      break;
-    }
-    put_le(msg + MSGHEAD + i * 8, (unsigned long long)fromhandle(d[i]), 8);
-  }
-  if (err != 0) {
-    while (i-- > 0) CloseHandle(d[i]);
+  if ((err = new_job(&job, msg + 9)) != 0)
     return err;
+  for (job->n = 0; job->n < n; job->n++) {
+    HANDLE x;
+    if ((err = tohandle(h[job->n], &x)) != 0 ||
+        (err = dup_local(x, 0, &job->h[job->n])) != 0) {
+      free_job(job);
+      return err;
+    }
+    job->sock[job->n] = (unsigned char)is_socket(x);
   }
-  memcpy(msg, "hpH1", 4);
+  memcpy(msg, "hpH2", 4);
   put_le(msg + 4, GetCurrentProcessId(), 4);
   msg[8] = (unsigned char)n;
-  while (sent < len && err == 0) {
+  while (sent < MSGHEAD && err == 0) {
     size_t done;
-    err = hp_write(chan, msg + sent, len - sent, &done);
+    err = hp_write(chan, msg + sent, MSGHEAD - sent, &done);
     sent += done;
   }
   /*
-  ** Once part of the message is out, the receiver may be pulling the
-  ** duplicates: closing them here could let it take whatever handle
-  ** reuses a value.  Only an unsent message is undone.
+  ** Only a message that went out whole gets its thread.  Otherwise, and
+  ** if the thread cannot start, closing the pipe makes a receiver fail
+  ** at once instead of waiting for handles that never come.
   */
-  if (err != 0 && sent == 0)
-    for (i = 0; i < n; i++) CloseHandle(d[i]);
+  if (err == 0)
+    err = start_serving(job);
+  if (err != 0)
+    free_job(job);
   return err;
 }
 
@@ -1003,12 +1223,56 @@ static int read_full (hp_os chan, unsigned char *b, size_t n, size_t *got) {
   return 0;
 }
 
+/*
+** Take the records from the sender's pipe.  Every handle a record brings
+** is already ours, so each is kept (up to max) or closed, whatever fails
+** on the way: the first error is the result.
+*/
+static int take_records (HANDLE pipe, size_t count, hp_os *h, size_t max,
+                         size_t *kept) {
+  unsigned char rec[1 + sizeof(WSAPROTOCOL_INFOW)];
+  size_t i;
+  int err = 0;
+  for (i = 0; i < count; i++) {
+    HANDLE x = NULL;
+    int e = 0;
+    if (!read_all(pipe, rec, 1))
+      return err != 0 ? err : ERROR_BROKEN_PIPE;
+    if (rec[0] == 'S') {
+      WSAPROTOCOL_INFOW info;
+      if (!read_all(pipe, &info, sizeof(info)))
+        return err != 0 ? err : ERROR_BROKEN_PIPE;
+      e = take_socket(&info, 0, &x);
+    }
+    else if (rec[0] == 'H') {
+      if (!read_all(pipe, rec + 1, 8))
+        return err != 0 ? err : ERROR_BROKEN_PIPE;
+      x = (HANDLE)(uintptr_t)get_le(rec + 1, 8);
+    }
+    else if (rec[0] == 'E' && read_all(pipe, rec + 1, 4)) {
+      e = (int)get_le(rec + 1, 4);
+      return err != 0 ? err : (e != 0 ? e : ERROR_GEN_FAILURE);
+    }
+    else
+      return err != 0 ? err : ERROR_INVALID_DATA;
+    if (e != 0) {
+      if (err == 0) err = e;
+    }
+    else if (*kept < max)
+      h[(*kept)++] = fromhandle(x);
+    else
+      hp_close(fromhandle(x));
+  }
+  return err;
+}
+
 
 int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
                 hp_alloc alloc, void *ud) {
-  unsigned char msg[MSGHEAD + HP_MAXFDS * 8];
-  size_t count, i, got, kept = 0;
-  HANDLE src;
+  unsigned char msg[MSGHEAD], me[4];
+  wchar_t name[PIPENAME];
+  size_t count, got, i, kept = 0;
+  HANDLE pipe;
   int err;
   (void)alloc; (void)ud;
   *n = 0;
@@ -1018,29 +1282,19 @@ int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
   if (err != 0)
     return err;
   count = msg[8];
-  if (memcmp(msg, "hpH1", 4) != 0 || count == 0 || count > HP_MAXFDS)
+  if (memcmp(msg, "hpH2", 4) != 0 || count == 0 || count > HP_MAXFDS)
     return ERROR_INVALID_DATA;
-  if ((err = read_full(chan, msg + MSGHEAD, count * 8, &got)) != 0)
-    return err;
-  src = OpenProcess(PROCESS_DUP_HANDLE, FALSE, (DWORD)get_le(msg + 4, 4));
-  if (src == NULL)
+  pipe_name(name, (unsigned long)get_le(msg + 4, 4), msg + 9);
+  pipe = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL,
+                     OPEN_EXISTING,
+                     SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, NULL);
+  if (pipe == INVALID_HANDLE_VALUE)
     return lasterr();
-  /*
-  ** Move every handle out of the sender, whatever else goes wrong, so
-  ** that none stays behind there: up to max into h, the rest closed.
-  */
-  for (i = 0; i < count; i++) {
-    HANDLE v = (HANDLE)(uintptr_t)get_le(msg + MSGHEAD + i * 8, 8), x;
-    if (!DuplicateHandle(src, v, GetCurrentProcess(), &x, 0, FALSE,
-                         DUPLICATE_SAME_ACCESS | DUPLICATE_CLOSE_SOURCE)) {
-      if (err == 0) err = lasterr();
-    }
-    else if (kept < max)
-      h[kept++] = fromhandle(x);
-    else
-      CloseHandle(x);
-  }
-  CloseHandle(src);
+  put_le(me, GetCurrentProcessId(), 4);
+  err = write_all(pipe, me, 4) ? 0 : lasterr();
+  if (err == 0)
+    err = take_records(pipe, count, h, max, &kept);
+  CloseHandle(pipe);
   if (err == 0 && count > max)
     err = WSAEMSGSIZE;
   if (err != 0) {

@@ -244,7 +244,7 @@ if [ $lua_only -eq 0 ]; then
     # shellcheck disable=SC2086
     $cc $warn -O2 -shared -I"$out/include" \
       -o "$out/testaid.dll" "$root/tests/windows/testaid.c" \
-      -L"$out" -llua54 -lshell32 ||
+      -L"$out" -llua54 -lshell32 -lws2_32 ||
       die "cross-compiling tests/windows/testaid.c failed"
     echo "$hpstamp" > "$out/.hpass-stamp"
   else
@@ -260,13 +260,14 @@ fi
 # ---------------------------------------------------------------------
 # 5. Wine.  A fresh prefix each run: nothing from an earlier run (or from
 # the user's ~/.wine) can make a test pass.  No display, no debug
-# channels, no Mono/Gecko (wineboot would offer to install them) and no
-# desktop menu entries.  A fresh prefix is ~700 MB under $TMPDIR and
+# channels, no Mono/Gecko (wineboot would offer to install them), no
+# desktop menu entries, and no winedbg: a crashing program must end, as
+# it does on Windows, not hang the run waiting for a debugger.  A fresh prefix is ~700 MB under $TMPDIR and
 # wineboot takes most of the run; unpacking a cached one was slower.
 # ---------------------------------------------------------------------
 WINEPREFIX=$(mktemp -d "${TMPDIR:-/tmp}/hpass-wine.XXXXXX")
 export WINEPREFIX WINEDEBUG=-all
-export WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe=d"
+export WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe,winedbg.exe=d"
 unset DISPLAY WAYLAND_DISPLAY
 cleanup () {
   wineserver -k > /dev/null 2>&1 || true

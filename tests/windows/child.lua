@@ -83,6 +83,45 @@ elseif mode == "recv" then
   assert(s:write_int(sum))
   s:close()
 
+elseif mode == "recvmix" then
+  -- one message with a pipe's read end and a socket: sum the pipe's ints,
+  -- answer on the socket with the sum and what the socket is here
+  local hpass = require "hpass"
+  local aid = require "testaid"
+  local ch = assert(hpass.handle(arg[#arg]))
+  local r, s = hpass.recv_handle(ch)
+  assert(r and s, "two handles")
+  local sum = 0
+  for _, v in ipairs(r:read_ints(1000) or {}) do sum = sum + v end
+  assert(s:write_ints({sum, aid.issocket(s:fileno()) and 1 or 0,
+                       aid.inheritable(s:fileno()) and 1 or 0}))
+  s:close(); r:close(); ch:close()
+
+elseif mode == "sendexit" then
+  -- send a handle and exit at once, before anyone could receive it
+  local hpass = require "hpass"
+  local ch = assert(hpass.handle(arg[#arg]))
+  local r, w = assert(hpass.pipe())
+  assert(hpass.send_handle(ch, r))
+  r:close(); w:close()
+  os.exit(0)
+
+elseif mode == "sendunload" then
+  -- send a handle from a Lua state that then closes, unloading hpass
+  -- unless the thread that serves the message holds it; this state never
+  -- loads hpass.  Say so on stdout, then stay alive until stdin ends.
+  local aid = require "testaid"
+  assert(aid.in_new_state([[
+    local hpass = require "hpass"
+    local ch = assert(hpass.handle((...)))
+    local r, w = assert(hpass.pipe())
+    assert(hpass.send_handle(ch, r))
+    assert(w:write_int(321))
+  ]], arg[#arg]))
+  print("closed")
+  io.stdout:flush()
+  io.read("l")
+
 elseif mode == "buffered" then
   -- a full-buffered write never flushed by us: exit must flush it
   local hpass = require "hpass"

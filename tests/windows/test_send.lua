@@ -40,14 +40,135 @@ test("to a running child", function()
   a:close()
 end)
 
+test("a socket, within one process, outlives the sender's copy", function()
+  local a, b = assert(hpass.socketpair())
+  local x, y = assert(hpass.socketpair())
+  assert(hpass.send_handle(a, y))
+  y:close()  -- the message keeps a copy of its own
+  local y2 = assert(hpass.recv_handle(b))
+  S.eq(aid.issocket(y2:fileno()), true, "Winsock knows the received socket")
+  S.eq(aid.inheritable(y2:fileno()), false, "received socket inheritable")
+  assert(x:write_int(5))
+  S.eq(y2:read_int(), 5, "x to the received end")
+  assert(y2:write_int(6))
+  S.eq(x:read_int(), 6, "the received end to x")
+  x:close(); y2:close(); a:close(); b:close()
+end)
+
+test("a pipe and a socket in one message to a running child", function()
+  local a, b = assert(hpass.socketpair())
+  local p = assert(hpass.spawn_with_handle({S.lua, S.child, "recvmix"}, b))
+  b:close()
+  local r, w = assert(hpass.pipe())
+  local x, y = assert(hpass.socketpair())
+  assert(hpass.send_handle(a, r, y))
+  r:close(); y:close()  -- before the child can have received them
+  assert(w:write_ints({10, 20, 30}))
+  w:close()
+  S.eq(x:read_int(), 60, "the sum, on the passed socket")
+  S.eq(x:read_int(), 1, "a socket Winsock knows, in the child")
+  S.eq(x:read_int(), 0, "inheritable in the child")
+  S.eq(x:read_int(), nil, "the child closed the socket")
+  assert(p:wait())
+  x:close(); a:close()
+end)
+
+test("200 handles in one message, pipes and sockets", function()
+  local a, b = assert(hpass.socketpair())
+  local send, keep = {}, {}
+  for i = 1, 100 do
+    local r, w = assert(hpass.pipe())
+    keep[i] = r
+    send[#send + 1] = w
+  end
+  for _ = 1, 50 do
+    local x, y = assert(hpass.socketpair())
+    send[#send + 1] = x
+    send[#send + 1] = y
+  end
+  assert(hpass.send_handle(a, table.unpack(send)))
+  for _, h in ipairs(send) do h:close() end
+  local got = table.pack(hpass.recv_handle(b))
+  S.eq(got.n, 200, "handles received")
+  for i = 1, 200 do
+    S.eq(aid.inheritable(got[i]:fileno()), false, "inheritable #" .. i)
+  end
+  for i = 1, 100 do
+    assert(got[i]:write_int(i))
+    got[i]:close()
+    S.eq(keep[i]:read_int(), i, "through received pipe " .. i)
+    keep[i]:close()
+  end
+  for i = 101, 200, 2 do
+    assert(got[i]:write_int(i))
+    S.eq(got[i + 1]:read_int(), i, "through received socket pair " .. i)
+    got[i]:close(); got[i + 1]:close()
+  end
+  a:close(); b:close()
+end)
+
+test("a sender that has gone: fail, message, code, at once", function()
+  local a, b = assert(hpass.socketpair())
+  local p = assert(hpass.spawn_with_handle({S.lua, S.child, "sendexit"}, b))
+  b:close()
+  assert(p:wait())
+  local t0 = aid.ticks()
+  local h, msg, code = hpass.recv_handle(a)
+  S.eq(h, nil, "result")
+  S.eq(type(code), "number", "code")
+  S.match(msg, "%S", "message")
+  assert(aid.ticks() - t0 < 5000, "no wait")
+  a:close()
+end)
+
+test("the sender's state closes before the message is received", function()
+  local a, b = assert(hpass.socketpair())
+  local r, w = assert(hpass.pipe())
+  local p, out = assert(S.capture({S.lua, S.child, "sendunload"}, b,
+                                  {stdin = r}))
+  b:close(); r:close()
+  local f = assert(out:tofile("r"))
+  S.eq(f:read("l"), "closed", "the child's state is closed")
+  local got = assert(hpass.recv_handle(a))
+  S.eq(got:read_int(), 321, "through the received pipe")
+  w:close()  -- the child may exit now
+  S.eq(f:read("a"), "", "nothing more from the child")
+  f:close()
+  local ok, _, code = p:wait()
+  S.eq(ok, true, "the child exits normally (" .. tostring(code) .. ")")
+  got:close(); a:close()
+end)
+
 test("bytes that are no message: fail, message, code", function()
   local a, b = assert(hpass.socketpair())
-  assert(a:write_ints({0x31487068, 0, 0}))
+  assert(a:write_ints({0x31487068, 0, 0, 0, 0, 0, 0}))  -- "hpH1"
   local h, msg, code = hpass.recv_handle(b)
   S.eq(h, nil, "result")
   S.eq(code, 13, "code (ERROR_INVALID_DATA)")
   S.match(msg, "%S", "message")
   a:close(); b:close()
+end)
+
+test("a message naming a pipe nobody serves: fail, message, code", function()
+  local a, b = assert(hpass.socketpair())
+  -- "hpH2", a pid of 4 and a count of 1, then 16 bytes for the name
+  assert(a:write_ints({0x32487068, 4, 1, 0x12345678, 0x1abcdef0, 0, 0}))
+  local h, msg, code = hpass.recv_handle(b)
+  S.eq(h, nil, "result")
+  S.eq(code, 2, "code (ERROR_FILE_NOT_FOUND)")
+  S.match(msg, "%S", "message")
+  a:close(); b:close()
+end)
+
+test("a peer that closes mid-message: fail, message, code", function()
+  local a, b = assert(hpass.socketpair())
+  assert(a:write_ints({0x32487068, 4}))
+  a:close()
+  local h, msg, code = hpass.recv_handle(b)
+  S.eq(h, nil, "result")
+  S.eq(code, 13, "code (ERROR_INVALID_DATA)")
+  S.match(msg, "%S", "message")
+  b:close()
 end)
 
 return tests

@@ -5,11 +5,13 @@
 ** parent has made inheritable on purpose (to show that hp_spawn still
 ** keeps it from the child), a CreateProcess that inherits everything (to
 ** show that the leak test would notice a leak), the UTF-16 command line
-** as the child really got it, and a directory to create.
+** as the child really got it, a directory to create, and whether Winsock
+** knows a handle as a socket.
 ** tools/test-windows.sh builds it as testaid.dll next to lua.exe.
 */
 #ifdef _WIN32
 
+#include <winsock2.h>
 #include <windows.h>
 #include <shellapi.h>
 
@@ -17,6 +19,7 @@
 
 #include "lua.h"
 #include "lauxlib.h"
+#include "lualib.h"
 
 
 /* fail, message, code from GetLastError */
@@ -169,6 +172,48 @@ static int ta_writefile (lua_State *L) {
 }
 
 
+/*
+** issocket(h): whether Winsock knows h as a socket in this process -- what
+** a socket copied without Winsock may not be.
+*/
+static int ta_issocket (lua_State *L) {
+  int type, len = (int)sizeof(type);
+  SOCKET s = (SOCKET)checkhandle(L, 1);
+  lua_pushboolean(L, getsockopt(s, SOL_SOCKET, SO_TYPE, (char *)&type,
+                                &len) == 0 && type == SOCK_STREAM);
+  return 1;
+}
+
+
+/*
+** in_new_state(code, arg): run code in a Lua state of its own, with arg as
+** its "...", and close that state, so that modules it loaded are unloaded
+** unless something holds them.  Returns true, or fail and the message.
+*/
+static int ta_in_new_state (lua_State *L) {
+  const char *code = luaL_checkstring(L, 1);
+  const char *arg = luaL_checkstring(L, 2);
+  lua_State *N = luaL_newstate();
+  int ok;
+  if (N == NULL) return luaL_error(L, "no memory");
+  luaL_openlibs(N);
+  ok = luaL_loadstring(N, code) == LUA_OK;
+  if (ok) {
+    lua_pushstring(N, arg);
+    ok = lua_pcall(N, 1, 0, 0) == LUA_OK;
+  }
+  if (!ok) {
+    luaL_pushfail(L);
+    lua_pushstring(L, lua_tostring(N, -1));
+    lua_close(N);
+    return 2;
+  }
+  lua_close(N);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
 /* ticks(): milliseconds since boot, for timing tests. */
 static int ta_ticks (lua_State *L) {
   lua_pushinteger(L, (lua_Integer)GetTickCount64());
@@ -192,6 +237,8 @@ static const luaL_Reg funcs[] = {
   {"getenv", ta_getenv},
   {"cwd", ta_cwd},
   {"writefile", ta_writefile},
+  {"issocket", ta_issocket},
+  {"in_new_state", ta_in_new_state},
   {"ticks", ta_ticks},
   {"sleep", ta_sleep},
   {NULL, NULL}
