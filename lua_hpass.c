@@ -850,21 +850,46 @@ static int hpass_write_ints (lua_State *L) {
 
 
 /*
-** hpass.read_ints(h, n): an array of up to n integers (fewer when the
-** stream ends); fail at a clean end with nothing read.  On an error the
-** integers read before it come as a fourth result.
+** With a table of the caller's, what an earlier read left after the
+** count goes (up to the first nil, and never past want), so that #t is
+** the count.  Stopping at a nil keeps a huge want from costing a loop
+** over nothing.
+*/
+static void clear_tail (lua_State *L, int tbl, lua_Integer have,
+                        lua_Integer want) {
+  while (have < want) {
+    int empty;
+    lua_rawgeti(L, tbl, ++have);
+    empty = lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (empty) break;
+    lua_pushnil(L);
+    lua_rawseti(L, tbl, have);
+  }
+}
+
+/*
+** hpass.read_ints(h, n [, t]): an array of up to n integers (fewer when
+** the stream ends); fail at a clean end with nothing read.  On an error
+** the integers read before it come as a fourth result.  Given t, the
+** integers go into t[1 .. n] and t is the array: a reader that reuses
+** one table pays for neither a new table nor its growth.
 */
 static int hpass_read_ints (lua_State *L) {
   Target t;
   lua_Integer want, have = 0;
-  int tbl;
+  int tbl, own;
   int *chunk;
   totarget(L, 1, 1, &t);
   want = luaL_checkinteger(L, 2);
   luaL_argcheck(L, want >= 0, 2, "count must not be negative");
+  own = lua_isnoneornil(L, 3);
+  if (!own) luaL_checktype(L, 3, LUA_TTABLE);
   chunk = (int *)lua_newuserdatauv(L, CHUNK, 0);
-  /* room for up to a million without rehashing; more grows as it comes */
-  lua_createtable(L, want < (1 << 20) ? (int)want : (1 << 20), 0);
+  if (own)  /* room for up to a million without rehashing; more grows */
+    lua_createtable(L, want < (1 << 20) ? (int)want : (1 << 20), 0);
+  else
+    lua_pushvalue(L, 3);
   tbl = lua_gettop(L);
   while (have < want) {
     size_t got, m, k;
@@ -875,9 +900,10 @@ static int hpass_read_ints (lua_State *L) {
     err = recvbytes(&t, (unsigned char *)chunk, m * sizeof(int), &got);
     for (k = 0; k < got / sizeof(int); k++) {
       lua_pushinteger(L, chunk[k]);
-      lua_rawseti(L, -2, (int)(++have));
+      lua_rawseti(L, tbl, ++have);
     }
     if (err != 0 || got % sizeof(int) != 0) {
+      if (!own) clear_tail(L, tbl, have, want);
       if ((err != 0 ? oserror(L, err, NULL) : truncated(L, got)) == 2)
         lua_pushnil(L);  /* no error code for a truncation */
       lua_pushvalue(L, tbl);  /* the integers read before the error */
@@ -885,6 +911,7 @@ static int hpass_read_ints (lua_State *L) {
     }
     if (got < m * sizeof(int)) break;  /* end of stream */
   }
+  if (!own) clear_tail(L, tbl, have, want);
   if (have == 0 && want > 0) luaL_pushfail(L);  /* clean end of stream */
   return 1;
 }

@@ -65,7 +65,7 @@ local API = {
   {"handle", hpass.handle, function() return {eofreader():fileno()} end, {1}},
   {"read_int", hpass.read_int, function() return {eofreader()} end, {1}},
   {"write_int", hpass.write_int, function() return {writer(), 1} end, {1, 2}},
-  {"read_ints", hpass.read_ints, function() return {eofreader(), 3} end, {1, 2}},
+  {"read_ints", hpass.read_ints, function() return {eofreader(), 3, {}} end, {1, 2, 3}},
   -- a range that takes in missing elements blames the table, #2
   {"write_ints", hpass.write_ints, function() return {writer(), {1, 2}, 1, 2} end,
    {1, 2, 3, 4}, {[3] = 2, [4] = 2}},

@@ -136,6 +136,53 @@ describe("bulk integers", function()
     r:close()
   end)
 
+  it("read_ints fills a table of the caller's, and #t is the count", function()
+    local r, w = hpass.pipe()
+    local src = {}
+    for i = 1, 2500 do src[i] = i * 3 end     -- 10 KB: fits in the pipe
+    assert.is_true(w:write_ints(src))
+    w:close()
+    local t = {}
+    local counts, sum = {}, 0
+    while true do
+      local got = r:read_ints(1000, t)
+      if not got then break end
+      assert.equal(t, got)                      -- the same table back
+      for i = 1, #t do sum = sum + t[i] end
+      counts[#counts + 1] = #t
+      if #t < 1000 then                         -- 501..1000 were cleared
+        for i = #t + 1, 1000 do assert.is_nil(t[i]) end
+      end
+    end
+    assert.same({1000, 1000, 500}, counts)
+    assert.equal(3 * 2500 * 2501 / 2, sum)
+    assert.is_nil(t[1])                         -- the clean end clears t
+    r:close()
+    -- a clean end clears the integers, and other keys stay
+    r, w = hpass.pipe()
+    w:close()
+    t = {7, 8, name = "x"}
+    assert.is_nil(r:read_ints(2, t))
+    assert.same({nil, nil, name = "x"}, t)
+    r:close()
+  end)
+
+  it("read_ints gives the caller's table as the partial result", function()
+    local r, w = hpass.pipe()
+    w:write_int(10)
+    local f = w:tofile("wb")
+    f:write("\1\2")
+    f:close()
+    local t = {1, 2, 3, 4}
+    local res, msg, code, partial = r:read_ints(4, t)
+    assert.is_nil(res)
+    assert.matches("truncated", msg)
+    assert.is_nil(code)
+    assert.equal(t, partial)
+    assert.same({10}, t)
+    r:close()
+  end)
+
   it("validate every element before writing any", function()
     local r, w = hpass.pipe()
     local err = H.raises(w.write_ints, w, {1, 2, 2^31, 4})
@@ -147,6 +194,8 @@ describe("bulk integers", function()
     assert.matches("bad argument #2", H.raises(w.write_ints, w, 5))
     assert.matches("bad argument #2", H.raises(r.read_ints, r, -1))
     assert.matches("bad argument #2", H.raises(r.read_ints, r, "x"))
+    assert.matches(H.badarg(3, "read_ints") .. " %(table expected, got number%)",
+                   H.raises(r.read_ints, r, 1, 5))
     w:close()
     assert.is_nil(r:read_int())                  -- nothing was written
     r:close()
