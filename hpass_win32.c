@@ -962,30 +962,42 @@ FILE *hp_tofile (hp_os h, const char *mode, int *err) {
 ** peer of a loopback socket has none that can be learnt reliably (wine
 ** reports 0 for it), while a pid exchange on the channel itself would
 ** tangle with the user's own bytes.  So each message gets its own
-** rendezvous, a one-instance named pipe with a random name:
+** rendezvous, a one-instance named pipe:
 **
 **   sender    makes private, non-inheritable copies of the handles (they
 **             outlive the caller's, which may be closed at once), creates
-**             the pipe, writes the message -- magic "hpH2", its pid (4
-**             bytes), the count (1 byte) and the pipe's 16 random bytes
-**             -- and leaves a thread to wait on the pipe;
-**   receiver  reads the message, opens the pipe and writes its own pid;
-**   thread    copies each handle into that process (WSADuplicateSocket
-**             for sockets, DuplicateHandle for the rest), writes one
-**             record per handle, waits until they are read and ends,
-**             closing its private copies.
+**             the pipe, writes the message and leaves a thread to serve
+**             the pipe;
+**   receiver  reads the message, opens the pipe and writes its pid and
+**             the message's secret;
+**   thread    checks the secret, copies each handle into that process
+**             (WSADuplicateSocket for sockets, DuplicateHandle for the
+**             rest), writes one record per handle, waits until they are
+**             read and ends, closing its private copies.
 **
-** A record is 'S' and a WSAPROTOCOL_INFOW, 'H' and the 8-byte handle
-** value in the receiver, or 'E' and a 4-byte error code, after which
-** nothing follows.  Integers are little-endian.  Hence the limits: the
-** sender must still be running when the message is received, and a
-** message nobody receives keeps its thread and copies in the sender until
-** it exits.  The random name is what keeps other local processes out:
-** only a reader of the channel knows it.
+** The message is 44 bytes: "hpH2", the sender's pid, the count (4 bytes
+** each), 16 random bytes that name the pipe and 16 random bytes of
+** secret.  A record is 'S' and a WSAPROTOCOL_INFOW, 'H' and the 8-byte
+** handle value in the receiver, or 'E' and a 4-byte error code, after
+** which nothing follows.  Integers are little-endian.
+**
+** Pipe names can be listed, so the name alone keeps no one out.  The
+** pipe admits only this process's user, and a client that does not give
+** the secret within HELLO_MS is dropped and the pipe waits again: other
+** processes of the same user (which could take our handles with
+** OpenProcess anyway) and anything they run at lower integrity can delay
+** a message, but not take it.
+**
+** Hence the limits: the sender must still be running when the message is
+** received, the receiver must run as the same user, and a message nobody
+** receives keeps its thread and copies in the sender until it exits.
 */
-#define MSGHEAD 25
+#define MSGHEAD 44
 #define NONCE 16
 #define PIPENAME 64
+#define HELLO 20         /* what the receiver writes: pid and secret */
+#define HELLO_MS 5000    /* how long a client may take to write it */
+#define BUSY_TRIES 4     /* times the receiver waits for a busy pipe */
 
 static void put_le (unsigned char *p, unsigned long long v, int n) {
   int i;
@@ -1011,11 +1023,24 @@ static void pipe_name (wchar_t *out, unsigned long pid,
   out[k] = L'\0';
 }
 
+static int random_bytes (unsigned char *b, int n) {
+  int i;
+  for (i = 0; i < n; i += 4) {
+    unsigned int r;
+    if (rand_s(&r) != 0)
+      return ERROR_GEN_FAILURE;
+    put_le(b + i, r, 4);
+  }
+  return 0;
+}
+
 
 /* One message being served. */
 typedef struct sendjob {
   HANDLE pipe;
+  HANDLE event;    /* for the pipe's overlapped I/O */
   HMODULE module;  /* holds this DLL in memory while the thread runs */
+  unsigned char secret[NONCE];
   size_t n;
   HANDLE h[HP_MAXFDS];  /* the private copies */
   unsigned char sock[HP_MAXFDS];  /* whether h[i] is a socket */
@@ -1027,23 +1052,78 @@ static void free_job (sendjob *job) {
     hp_close(fromhandle(job->h[i]));
   if (job->pipe != INVALID_HANDLE_VALUE)
     CloseHandle(job->pipe);
+  if (job->event != NULL)
+    CloseHandle(job->event);
   HeapFree(GetProcessHeap(), 0, job);
 }
 
-static int write_all (HANDLE f, const void *b, DWORD n) {
-  DWORD done;
-  return WriteFile(f, b, n, &done, NULL) && done == n;
-}
 
-static int read_all (HANDLE f, void *b, DWORD n) {
-  DWORD done = 0, k;
+/*
+** The thread's side of the pipe is overlapped, so that reading the hello
+** can time out.  pipe_io moves all n bytes or fails; a read that times
+** out is cancelled.
+*/
+static int pipe_io (sendjob *job, int writing, void *b, DWORD n, DWORD ms) {
+  DWORD done = 0;
   while (done < n) {
-    if (!ReadFile(f, (char *)b + done, n - done, &k, NULL) || k == 0)
+    OVERLAPPED o;
+    DWORD k = 0;
+    BOOL ok;
+    memset(&o, 0, sizeof(o));
+    o.hEvent = job->event;
+    ResetEvent(job->event);
+    ok = writing ? WriteFile(job->pipe, (char *)b + done, n - done, NULL, &o)
+                 : ReadFile(job->pipe, (char *)b + done, n - done, NULL, &o);
+    if (!ok && GetLastError() != ERROR_IO_PENDING)
+      return 0;
+    if (WaitForSingleObject(job->event, ms) != WAIT_OBJECT_0) {
+      CancelIo(job->pipe);
+      GetOverlappedResult(job->pipe, &o, &k, TRUE);
+      return 0;
+    }
+    if (!GetOverlappedResult(job->pipe, &o, &k, FALSE) || k == 0)
       return 0;
     done += k;
   }
   return 1;
 }
+
+/*
+** Wait for a client; 0 when the pipe is broken for good.  A client that
+** came and went before we waited (ERROR_NO_DATA) only needs a disconnect.
+*/
+static int pipe_accept (sendjob *job) {
+  for (;;) {
+    OVERLAPPED o;
+    DWORD k;
+    memset(&o, 0, sizeof(o));
+    o.hEvent = job->event;
+    ResetEvent(job->event);
+    if (ConnectNamedPipe(job->pipe, &o))
+      return 1;
+    switch (GetLastError()) {
+      case ERROR_PIPE_CONNECTED:
+        return 1;
+      case ERROR_IO_PENDING:
+        return GetOverlappedResult(job->pipe, &o, &k, TRUE);
+      case ERROR_NO_DATA:
+        if (DisconnectNamedPipe(job->pipe)) continue;
+        return 0;
+      default:
+        return 0;
+    }
+  }
+}
+
+/* Comparing every byte: the time taken tells nothing about the secret. */
+static int same_secret (const unsigned char *a, const unsigned char *b) {
+  unsigned char d = 0;
+  int i;
+  for (i = 0; i < NONCE; i++)
+    d |= (unsigned char)(a[i] ^ b[i]);
+  return d == 0;
+}
+
 
 /*
 ** The records for process pid.  A failure is reported to the receiver as
@@ -1082,13 +1162,13 @@ static void hand_over (sendjob *job, DWORD pid) {
       put_le(rec + 1, (unsigned long long)fromhandle(v), 8);
       len = 9;
     }
-    if (!write_all(job->pipe, rec, len))
+    if (!pipe_io(job, 1, rec, len, INFINITE))
       err = -1;  /* the receiver has gone */
   }
   if (err > 0) {
     rec[0] = 'E';
     put_le(rec + 1, (unsigned long long)err, 4);
-    write_all(job->pipe, rec, 5);
+    pipe_io(job, 1, rec, 5, INFINITE);
   }
   /* Wait until everything is read: closing first could discard it. */
   FlushFileBuffers(job->pipe);
@@ -1099,16 +1179,19 @@ static void hand_over (sendjob *job, DWORD pid) {
 static DWORD WINAPI serve (LPVOID arg) {
   sendjob *job = (sendjob *)arg;
   HMODULE module = job->module;
-  unsigned char b[4];
-  if ((ConnectNamedPipe(job->pipe, NULL) ||
-       GetLastError() == ERROR_PIPE_CONNECTED) &&
-      read_all(job->pipe, b, 4)) {
-    ULONG os = 0;
-    DWORD pid = (DWORD)get_le(b, 4);
-    /* Where the system knows the client's pid, that one counts. */
-    if (GetNamedPipeClientProcessId(job->pipe, &os) && os != 0)
-      pid = os;
-    hand_over(job, pid);
+  unsigned char hello[HELLO];
+  while (pipe_accept(job)) {
+    if (pipe_io(job, 0, hello, HELLO, HELLO_MS) &&
+        same_secret(hello + 4, job->secret)) {
+      ULONG os = 0;
+      DWORD pid = (DWORD)get_le(hello, 4);
+      /* Where the system knows the client's pid, that one counts. */
+      if (GetNamedPipeClientProcessId(job->pipe, &os) && os != 0)
+        pid = os;
+      hand_over(job, pid);
+      break;
+    }
+    DisconnectNamedPipe(job->pipe);  /* not the receiver: wait again */
   }
   free_job(job);
   FreeLibraryAndExitThread(module, 0);
@@ -1137,30 +1220,63 @@ static int start_serving (sendjob *job) {
   return 0;
 }
 
-static int new_job (sendjob **out, unsigned char *nonce) {
+
+/* A security descriptor whose DACL admits this process's user alone. */
+typedef struct useronly {
+  SECURITY_ATTRIBUTES sa;
+  SECURITY_DESCRIPTOR sd;
+  union { TOKEN_USER user; unsigned char b[128]; } tok;
+  union { ACL acl; unsigned char b[128]; } dacl;
+} useronly;
+
+static int user_only (useronly *u) {
+  HANDLE token;
+  DWORD len;
+  BOOL ok;
+  if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token))
+    return lasterr();
+  ok = GetTokenInformation(token, TokenUser, &u->tok, sizeof(u->tok), &len);
+  CloseHandle(token);
+  if (!ok ||
+      !InitializeAcl(&u->dacl.acl, sizeof(u->dacl), ACL_REVISION) ||
+      !AddAccessAllowedAce(&u->dacl.acl, ACL_REVISION, GENERIC_ALL,
+                           u->tok.user.User.Sid) ||
+      !InitializeSecurityDescriptor(&u->sd, SECURITY_DESCRIPTOR_REVISION) ||
+      !SetSecurityDescriptorDacl(&u->sd, TRUE, &u->dacl.acl, FALSE))
+    return lasterr();
+  u->sa.nLength = sizeof(u->sa);
+  u->sa.lpSecurityDescriptor = &u->sd;
+  u->sa.bInheritHandle = FALSE;
+  return 0;
+}
+
+/* A job with its pipe; the message's name and secret go to msg. */
+static int new_job (sendjob **out, unsigned char *msg) {
   sendjob *job = (sendjob *)HeapAlloc(GetProcessHeap(), 0, sizeof(*job));
   wchar_t name[PIPENAME];
-  int i;
+  useronly u;
+  int err;
   if (job == NULL)
     return ERROR_NOT_ENOUGH_MEMORY;
   job->n = 0;
   job->pipe = INVALID_HANDLE_VALUE;
-  for (i = 0; i < NONCE; i += 4) {
-    unsigned int r;
-    if (rand_s(&r) != 0) {
-      free_job(job);
-      return ERROR_GEN_FAILURE;
-    }
-    put_le(nonce + i, r, 4);
+  job->event = CreateEventW(NULL, TRUE, FALSE, NULL);
+  if (job->event == NULL) err = lasterr();
+  else if ((err = random_bytes(msg + 12, NONCE)) == 0 &&
+           (err = random_bytes(job->secret, NONCE)) == 0 &&
+           (err = user_only(&u)) == 0) {
+    memcpy(msg + 12 + NONCE, job->secret, NONCE);
+    pipe_name(name, GetCurrentProcessId(), msg + 12);
+    /* FIRST_PIPE_INSTANCE: fail rather than join a pipe someone made */
+    job->pipe = CreateNamedPipeW(name,
+        PIPE_ACCESS_DUPLEX | FILE_FLAG_FIRST_PIPE_INSTANCE |
+        FILE_FLAG_OVERLAPPED,
+        PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
+        PIPE_REJECT_REMOTE_CLIENTS, 1, 4096, 4096, 0, &u.sa);
+    if (job->pipe == INVALID_HANDLE_VALUE)
+      err = lasterr();
   }
-  pipe_name(name, GetCurrentProcessId(), nonce);
-  /* FIRST_PIPE_INSTANCE: fail rather than join a pipe someone else made */
-  job->pipe = CreateNamedPipeW(name,
-      PIPE_ACCESS_DUPLEX | FILE_FLAG_FIRST_PIPE_INSTANCE,
-      PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
-      PIPE_REJECT_REMOTE_CLIENTS, 1, 4096, 4096, 0, NULL);
-  if (job->pipe == INVALID_HANDLE_VALUE) {
-    int err = lasterr();
+  if (err != 0) {
     free_job(job);
     return err;
   }
@@ -1178,7 +1294,7 @@ int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
   (void)alloc; (void)ud;
   if (n == 0 || n > HP_MAXFDS)
     return hp_err_inval();
-  if ((err = new_job(&job, msg + 9)) != 0)
+  if ((err = new_job(&job, msg)) != 0)
     return err;
   for (job->n = 0; job->n < n; job->n++) {
     HANDLE x;
@@ -1191,7 +1307,7 @@ int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
   }
   memcpy(msg, "hpH2", 4);
   put_le(msg + 4, GetCurrentProcessId(), 4);
-  msg[8] = (unsigned char)n;
+  put_le(msg + 8, n, 4);
   while (sent < MSGHEAD && err == 0) {
     size_t done;
     err = hp_write(chan, msg + sent, MSGHEAD - sent, &done);
@@ -1223,6 +1339,36 @@ static int read_full (hp_os chan, unsigned char *b, size_t n, size_t *got) {
   return 0;
 }
 
+/* The receiver's side of the pipe is a plain blocking handle. */
+static int read_all (HANDLE f, void *b, DWORD n) {
+  DWORD done = 0, k;
+  while (done < n) {
+    if (!ReadFile(f, (char *)b + done, n - done, &k, NULL) || k == 0)
+      return 0;
+    done += k;
+  }
+  return 1;
+}
+
+/*
+** Open the sender's pipe.  It has one instance, busy while some other
+** client holds it (for at most HELLO_MS, unless that client is the
+** receiver of the message): wait for it a few times.
+*/
+static int open_pipe (const wchar_t *name, HANDLE *out) {
+  int tries;
+  for (tries = 0; ; tries++) {
+    *out = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL,
+                       OPEN_EXISTING,
+                       SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, NULL);
+    if (*out != INVALID_HANDLE_VALUE)
+      return 0;
+    if (GetLastError() != ERROR_PIPE_BUSY || tries == BUSY_TRIES)
+      return lasterr();
+    WaitNamedPipeW(name, 2 * HELLO_MS);
+  }
+}
+
 /*
 ** Take the records from the sender's pipe.  Every handle a record brings
 ** is already ours, so each is kept (up to max) or closed, whatever fails
@@ -1249,7 +1395,9 @@ static int take_records (HANDLE pipe, size_t count, hp_os *h, size_t max,
         return err != 0 ? err : ERROR_BROKEN_PIPE;
       x = (HANDLE)(uintptr_t)get_le(rec + 1, 8);
     }
-    else if (rec[0] == 'E' && read_all(pipe, rec + 1, 4)) {
+    else if (rec[0] == 'E') {
+      if (!read_all(pipe, rec + 1, 4))
+        return err != 0 ? err : ERROR_BROKEN_PIPE;
       e = (int)get_le(rec + 1, 4);
       return err != 0 ? err : (e != 0 ? e : ERROR_GEN_FAILURE);
     }
@@ -1269,10 +1417,11 @@ static int take_records (HANDLE pipe, size_t count, hp_os *h, size_t max,
 
 int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
                 hp_alloc alloc, void *ud) {
-  unsigned char msg[MSGHEAD], me[4];
+  unsigned char msg[MSGHEAD], hello[HELLO];
   wchar_t name[PIPENAME];
   size_t count, got, i, kept = 0;
   HANDLE pipe;
+  DWORD done;
   int err;
   (void)alloc; (void)ud;
   *n = 0;
@@ -1281,17 +1430,16 @@ int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
     return 0;  /* the peer closed between messages */
   if (err != 0)
     return err;
-  count = msg[8];
+  count = (size_t)get_le(msg + 8, 4);
   if (memcmp(msg, "hpH2", 4) != 0 || count == 0 || count > HP_MAXFDS)
     return ERROR_INVALID_DATA;
-  pipe_name(name, (unsigned long)get_le(msg + 4, 4), msg + 9);
-  pipe = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL,
-                     OPEN_EXISTING,
-                     SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, NULL);
-  if (pipe == INVALID_HANDLE_VALUE)
-    return lasterr();
-  put_le(me, GetCurrentProcessId(), 4);
-  err = write_all(pipe, me, 4) ? 0 : lasterr();
+  pipe_name(name, (unsigned long)get_le(msg + 4, 4), msg + 12);
+  if ((err = open_pipe(name, &pipe)) != 0)
+    return err;
+  put_le(hello, GetCurrentProcessId(), 4);
+  memcpy(hello + 4, msg + 12 + NONCE, NONCE);
+  if (!WriteFile(pipe, hello, HELLO, &done, NULL) || done != HELLO)
+    err = lasterr();
   if (err == 0)
     err = take_records(pipe, count, h, max, &kept);
   CloseHandle(pipe);

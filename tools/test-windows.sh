@@ -238,7 +238,7 @@ if [ $lua_only -eq 0 ]; then
     (cd "$root" && $cc $warn -O2 -shared \
        -I"$out/include" -o "$out/hpass/core.dll" \
        lua_hpass.c hpass_win32.c hpass_posix.c \
-       -L"$out" -llua54 -lws2_32) || die "cross-compiling hpass failed"
+       -L"$out" -llua54 -lws2_32 -ladvapi32) || die "cross-compiling hpass failed"
     [ -s "$out/hpass/core.dll" ] || die "no hpass/core.dll was made"
     # A test-only helper module (see the file), never part of hpass.
     # shellcheck disable=SC2086

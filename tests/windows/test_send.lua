@@ -22,7 +22,9 @@ test("within one process, in order with other bytes", function()
   assert(w2:write_int(77))
   S.eq(r2:read_int(), 77, "through the received pipe")
   a:close()
-  S.eq(hpass.recv_handle(b), nil, "clean end of stream")
+  local res = table.pack(hpass.recv_handle(b))
+  S.eq(res.n, 1, "a clean end is one result")
+  S.eq(res[1], nil, "clean end of stream")
   r2:close(); w2:close(); b:close()
 end)
 
@@ -139,9 +141,56 @@ test("the sender's state closes before the message is received", function()
   got:close(); a:close()
 end)
 
+-- A message taken off the channel raw (11 ints), and the name of its pipe.
+local function intercept(ch)
+  local t = assert(ch:read_ints(11))
+  local name = string.pack("<i4i4i4i4", t[4], t[5], t[6], t[7])
+  name = name:gsub(".", function(c) return ("%02x"):format(c:byte()) end)
+  return t, ("hpass-%d-%s"):format(t[2], name)
+end
+
+test("a stranger without the secret is turned away", function()
+  local a, b = assert(hpass.socketpair())
+  local r, w = assert(hpass.pipe())
+  assert(hpass.send_handle(a, r))
+  r:close()
+  local msg, name = intercept(b)
+  local x = assert(aid.pipe_open(name))
+  assert(aid.pipe_write(x, string.pack("<I4", 4) .. ("\0"):rep(16)))
+  S.eq(aid.pipe_read(x, 1), "", "what a wrong secret gets")
+  aid.pipe_close(x)
+  -- the rightful receiver, handed the message, still gets the handle
+  local c, d = assert(hpass.socketpair())
+  assert(c:write_ints(msg))
+  local got = assert(hpass.recv_handle(d))
+  assert(w:write_int(9))
+  S.eq(got:read_int(), 9, "through the received pipe")
+  got:close(); w:close(); a:close(); b:close(); c:close(); d:close()
+end)
+
+test("a stranger who says nothing only delays the receiver", function()
+  local a, b = assert(hpass.socketpair())
+  local r, w = assert(hpass.pipe())
+  assert(hpass.send_handle(a, r))
+  r:close()
+  local msg, name = intercept(b)
+  local x = assert(aid.pipe_open(name))  -- holds the pipe's one instance
+  local c, d = assert(hpass.socketpair())
+  assert(c:write_ints(msg))
+  local t0 = aid.ticks()
+  local got = assert(hpass.recv_handle(d))
+  local ms = aid.ticks() - t0
+  assert(ms >= 3000 and ms < 20000, ("waited %d ms, not about 5 s"):format(ms))
+  S.eq(aid.pipe_read(x, 1), "", "what the silent stranger gets")
+  aid.pipe_close(x)
+  assert(w:write_int(8))
+  S.eq(got:read_int(), 8, "through the received pipe")
+  got:close(); w:close(); a:close(); b:close(); c:close(); d:close()
+end)
+
 test("bytes that are no message: fail, message, code", function()
   local a, b = assert(hpass.socketpair())
-  assert(a:write_ints({0x31487068, 0, 0, 0, 0, 0, 0}))  -- "hpH1"
+  assert(a:write_ints({0x31487068, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}))  -- "hpH1"
   local h, msg, code = hpass.recv_handle(b)
   S.eq(h, nil, "result")
   S.eq(code, 13, "code (ERROR_INVALID_DATA)")
@@ -151,8 +200,10 @@ end)
 
 test("a message naming a pipe nobody serves: fail, message, code", function()
   local a, b = assert(hpass.socketpair())
-  -- "hpH2", a pid of 4 and a count of 1, then 16 bytes for the name
-  assert(a:write_ints({0x32487068, 4, 1, 0x12345678, 0x1abcdef0, 0, 0}))
+  -- "hpH2", a pid of 4 and a count of 1, then 16 bytes for the name and
+  -- 16 for the secret
+  assert(a:write_ints({0x32487068, 4, 1, 0x12345678, 0x1abcdef0, 0, 0,
+                       0, 0, 0, 0}))
   local h, msg, code = hpass.recv_handle(b)
   S.eq(h, nil, "result")
   S.eq(code, 2, "code (ERROR_FILE_NOT_FOUND)")

@@ -214,6 +214,49 @@ static int ta_in_new_state (lua_State *L) {
 }
 
 
+/*
+** The client side of a named pipe, to play a stranger who found the pipe
+** of a message: pipe_open(name) gives a handle number, pipe_write(h, s)
+** true, pipe_read(h, n) up to n bytes ("" when the server has hung up),
+** pipe_close(h) nothing.  Failures give fail, message, code.
+*/
+static int ta_pipe_open (lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  HANDLE h;
+  lua_pushfstring(L, "\\\\.\\pipe\\%s", name);
+  h = CreateFileW(towide(L, lua_tostring(L, -1)), GENERIC_READ | GENERIC_WRITE,
+                  0, NULL, OPEN_EXISTING, 0, NULL);
+  if (h == INVALID_HANDLE_VALUE) return winerror(L);
+  lua_pushinteger(L, (lua_Integer)(intptr_t)h);
+  return 1;
+}
+
+static int ta_pipe_write (lua_State *L) {
+  HANDLE h = checkhandle(L, 1);
+  size_t n;
+  const char *b = luaL_checklstring(L, 2, &n);
+  DWORD done;
+  if (!WriteFile(h, b, (DWORD)n, &done, NULL)) return winerror(L);
+  lua_pushboolean(L, done == n);
+  return 1;
+}
+
+static int ta_pipe_read (lua_State *L) {
+  HANDLE h = checkhandle(L, 1);
+  char b[1024];
+  DWORD n = (DWORD)luaL_checkinteger(L, 2), done = 0;
+  if (n > sizeof(b)) n = sizeof(b);
+  if (!ReadFile(h, b, n, &done, NULL)) done = 0;
+  lua_pushlstring(L, b, done);
+  return 1;
+}
+
+static int ta_pipe_close (lua_State *L) {
+  CloseHandle(checkhandle(L, 1));
+  return 0;
+}
+
+
 /* ticks(): milliseconds since boot, for timing tests. */
 static int ta_ticks (lua_State *L) {
   lua_pushinteger(L, (lua_Integer)GetTickCount64());
@@ -239,6 +282,10 @@ static const luaL_Reg funcs[] = {
   {"writefile", ta_writefile},
   {"issocket", ta_issocket},
   {"in_new_state", ta_in_new_state},
+  {"pipe_open", ta_pipe_open},
+  {"pipe_write", ta_pipe_write},
+  {"pipe_read", ta_pipe_read},
+  {"pipe_close", ta_pipe_close},
   {"ticks", ta_ticks},
   {"sleep", ta_sleep},
   {NULL, NULL}
