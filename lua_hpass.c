@@ -850,14 +850,12 @@ static int hpass_write_ints (lua_State *L) {
 
 
 /*
-** With a table of the caller's, what an earlier read left after the
-** count goes (up to the first nil, and never past want), so that #t is
-** the count.  Stopping at a nil keeps a huge want from costing a loop
-** over nothing.
+** With a table of the caller's, what an earlier (perhaps longer) read
+** left after the count goes, up to the first nil, so that #t is the
+** count.  That costs at most what filling those entries once did.
 */
-static void clear_tail (lua_State *L, int tbl, lua_Integer have,
-                        lua_Integer want) {
-  while (have < want) {
+static void clear_tail (lua_State *L, int tbl, lua_Integer have) {
+  for (;;) {
     int empty;
     lua_rawgeti(L, tbl, ++have);
     empty = lua_isnil(L, -1);
@@ -903,7 +901,7 @@ static int hpass_read_ints (lua_State *L) {
       lua_rawseti(L, tbl, ++have);
     }
     if (err != 0 || got % sizeof(int) != 0) {
-      if (!own) clear_tail(L, tbl, have, want);
+      if (!own) clear_tail(L, tbl, have);
       if ((err != 0 ? oserror(L, err, NULL) : truncated(L, got)) == 2)
         lua_pushnil(L);  /* no error code for a truncation */
       lua_pushvalue(L, tbl);  /* the integers read before the error */
@@ -911,7 +909,7 @@ static int hpass_read_ints (lua_State *L) {
     }
     if (got < m * sizeof(int)) break;  /* end of stream */
   }
-  if (!own) clear_tail(L, tbl, have, want);
+  if (!own) clear_tail(L, tbl, have);
   if (have == 0 && want > 0) luaL_pushfail(L);  /* clean end of stream */
   return 1;
 }

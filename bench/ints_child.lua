@@ -33,6 +33,22 @@ local function hpass_reader(kind)
       local v, e = h:read_int()
       return v == nil and e == nil
     end
+    if kind == "stream" then
+      -- chunks of 16384 into one reused table, every int checked here
+      local read_ints, buf, base = hpass.read_ints, {}, 0
+      return function()
+        while base < n do
+          local want = n - base < 16384 and n - base or 16384
+          local t, e = read_ints(h, want, buf)
+          if not t then error("read_ints: " .. tostring(e)) end
+          for i = 1, #t do
+            if t[i] ~= base + i then return base + i end
+          end
+          base = base + #t
+          if #t < want then return base + 1 end
+        end
+      end, at_eof
+    end
     if kind == "bulk" then
       local read_ints = hpass.read_ints
       return function()
@@ -59,6 +75,7 @@ end
 readers.hpass_perint = hpass_reader("perint")
 readers.hpass_buffered = hpass_reader("buffered")
 readers.hpass_bulk = hpass_reader("bulk")
+readers.hpass_stream = hpass_reader("stream")
 
 function readers.luaposix_perint()
   local P = require "posix"

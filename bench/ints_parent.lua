@@ -8,6 +8,8 @@
 --   hpass_perint     hpass.write_int per int, unbuffered (the seed's protocol)
 --   hpass_buffered   the same calls after w:setvbuf("full"), then w:flush()
 --   hpass_bulk       hpass.write_ints(w, t) / hpass.read_ints(h, N)
+--   hpass_stream     hpass.write_ints(w, t) / hpass.read_ints(h, 16384, buf)
+--                    into one reused table, each int checked as it comes
 --   luaposix_perint  posix.write(w, string.pack("=i4", i)) per int      (5.3)
 --   popen_buffered   io.popen(child, "w"):write(string.pack("=i4", i))   (5.4)
 -- The ints are 1..N.  The child opens FIFO (a named pipe made by run.sh),
@@ -81,6 +83,7 @@ end
 starters.hpass_perint = hpass_starter("perint")
 starters.hpass_buffered = hpass_starter("buffered")
 starters.hpass_bulk = hpass_starter("bulk")
+starters.hpass_stream = hpass_starter("bulk")
 
 function starters.luaposix_perint()
   local P = require "posix"

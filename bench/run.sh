@@ -149,7 +149,7 @@ probe() {
     local ok = pcall(function () assert($1) end)
     os.exit(ok and 0 or 1)" >/dev/null 2>&1
 }
-have_setvbuf=0 have_bulk=0
+have_setvbuf=0 have_bulk=0 have_stream=0
 if probe "type(w.setvbuf) == 'function' and type(w.flush) == 'function'"; then
   have_setvbuf=1
 else
@@ -159,6 +159,11 @@ if probe "type(hpass.write_ints) == 'function' and type(hpass.read_ints) == 'fun
   have_bulk=1
 else
   skip hpass_bulk "hpass.write_ints / hpass.read_ints not available in this hpass"
+fi
+if probe "w:write_ints({5}) and w:close() and (function (t) return r:read_ints(1, t) == t end)({})"; then
+  have_stream=1
+else
+  skip hpass_stream "hpass.read_ints(h, n, t) not available in this hpass"
 fi
 # }}}
 
@@ -221,6 +226,7 @@ spawn_impls="$spawn_impls os_execute"
 int_impls="c_perint c_batch hpass_perint"
 [ $have_setvbuf = 1 ] && int_impls="$int_impls hpass_buffered"
 [ $have_bulk = 1 ] && int_impls="$int_impls hpass_bulk"
+[ $have_stream = 1 ] && int_impls="$int_impls hpass_stream"
 [ $have_luaposix = 1 ] && int_impls="$int_impls luaposix_perint"
 int_impls="$int_impls popen_buffered"
 

@@ -157,6 +157,18 @@ describe("bulk integers", function()
     assert.same({1000, 1000, 500}, counts)
     assert.equal(3 * 2500 * 2501 / 2, sum)
     assert.is_nil(t[1])                         -- the clean end clears t
+    -- a short read after a long one: #t is still the count
+    r, w = hpass.pipe()
+    assert.is_true(w:write_ints({1, 2, 3, 4, 5, 6}))
+    w:close()
+    t = {}
+    assert.equal(t, r:read_ints(4, t))
+    assert.equal(4, #t)
+    assert.equal(t, r:read_ints(1, t))
+    assert.same({5}, t)
+    assert.equal(t, r:read_ints(3, t))
+    assert.same({6}, t)
+    r:close()
     r:close()
     -- a clean end clears the integers, and other keys stay
     r, w = hpass.pipe()
