@@ -94,7 +94,8 @@ local int_impls = {
   {"hpass_perint", "Lua 5.4 hpass write_int/read_int, unbuffered"},
   {"hpass_buffered", "Lua 5.4 hpass write_int/read_int, setvbuf \"full\""},
   {"hpass_bulk", "Lua 5.4 hpass write_ints/read_ints (bulk)"},
-  {"hpass_stream", "Lua 5.4 hpass read_ints into a reused table, 16384 at a time, each int checked"},
+  {"hpass_stream",
+   "Lua 5.4 hpass read_ints into a reused table, 16384 at a time, each int checked"},
   {"luaposix_perint", "Lua 5.3 luaposix write(string.pack) per int, Lua child"},
   {"popen_buffered", "Lua 5.4 buffered io.popen + string.pack, Lua child"},
 }

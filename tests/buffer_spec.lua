@@ -143,19 +143,19 @@ describe("bulk integers", function()
     assert.is_true(w:write_ints(src))
     w:close()
     local t = {}
-    local counts, sum = {}, 0
+    local counts, total = {}, 0
     while true do
       local got = r:read_ints(1000, t)
       if not got then break end
       assert.equal(t, got)                      -- the same table back
-      for i = 1, #t do sum = sum + t[i] end
+      for i = 1, #t do total = total + t[i] end
       counts[#counts + 1] = #t
       if #t < 1000 then                         -- 501..1000 were cleared
         for i = #t + 1, 1000 do assert.is_nil(t[i]) end
       end
     end
     assert.same({1000, 1000, 500}, counts)
-    assert.equal(3 * 2500 * 2501 / 2, sum)
+    assert.equal(3 * 2500 * 2501 / 2, total)
     assert.is_nil(t[1])                         -- the clean end clears t
     -- a short read after a long one: #t is still the count
     r, w = hpass.pipe()
