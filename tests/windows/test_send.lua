@@ -188,38 +188,31 @@ test("a stranger who says nothing only delays the receiver", function()
   got:close(); w:close(); a:close(); b:close(); c:close(); d:close()
 end)
 
-test("bytes that are no message: fail, message, code", function()
-  local a, b = assert(hpass.socketpair())
-  assert(a:write_ints({0x31487068, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}))  -- "hpH1"
-  local h, msg, code = hpass.recv_handle(b)
-  S.eq(h, nil, "result")
-  S.eq(code, 13, "code (ERROR_INVALID_DATA)")
-  S.match(msg, "%S", "message")
-  a:close(); b:close()
-end)
-
-test("a message naming a pipe nobody serves: fail, message, code", function()
-  local a, b = assert(hpass.socketpair())
+-- Messages recv_handle must refuse with fail, message, code: the ints
+-- written on the channel, whether the writer then closes it, the code.
+local bad_messages = {
+  {"bytes that are no message", {0x31487068, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+   false, 13},  -- "hpH1": ERROR_INVALID_DATA
   -- "hpH2", a pid of 4 and a count of 1, then 16 bytes for the name and
   -- 16 for the secret
-  assert(a:write_ints({0x32487068, 4, 1, 0x12345678, 0x1abcdef0, 0, 0,
-                       0, 0, 0, 0}))
-  local h, msg, code = hpass.recv_handle(b)
-  S.eq(h, nil, "result")
-  S.eq(code, 2, "code (ERROR_FILE_NOT_FOUND)")
-  S.match(msg, "%S", "message")
-  a:close(); b:close()
-end)
+  {"a message naming a pipe nobody serves",
+   {0x32487068, 4, 1, 0x12345678, 0x1abcdef0, 0, 0, 0, 0, 0, 0},
+   false, 2},   -- ERROR_FILE_NOT_FOUND
+  {"a peer that closes mid-message", {0x32487068, 4}, true, 13},
+}
 
-test("a peer that closes mid-message: fail, message, code", function()
-  local a, b = assert(hpass.socketpair())
-  assert(a:write_ints({0x32487068, 4}))
-  a:close()
-  local h, msg, code = hpass.recv_handle(b)
-  S.eq(h, nil, "result")
-  S.eq(code, 13, "code (ERROR_INVALID_DATA)")
-  S.match(msg, "%S", "message")
-  b:close()
-end)
+for _, case in ipairs(bad_messages) do
+  local name, ints, close, want = case[1], case[2], case[3], case[4]
+  test(name .. ": fail, message, code", function()
+    local a, b = assert(hpass.socketpair())
+    assert(a:write_ints(ints))
+    if close then a:close() end
+    local h, msg, code = hpass.recv_handle(b)
+    S.eq(h, nil, "result")
+    S.eq(code, want, "code")
+    S.match(msg, "%S", "message")
+    a:close(); b:close()
+  end)
+end
 
 return tests
