@@ -635,9 +635,10 @@ static HANDLE dup_of (const spawn_mem *m, size_t n, HANDLE h) {
 ** would let any CreateProcess running meanwhile in another thread (ours
 ** or some other library's, with bInheritHandles and no list) take it too,
 ** so the child gets inheritable duplicates instead (by Winsock for
-** sockets), made here and closed again right after CreateProcessW.  The duplicates have other values than
-** the caller's handles: those values are what hp_spawn appends to the
-** command line and reports in req->child.
+** sockets), made here and closed again right after CreateProcessW.  The
+** duplicates have other values than the caller's handles: those values
+** are what hp_spawn appends to the command line and reports in
+** req->child.
 **
 ** The child's standard handles are req->stdio where given, else our own
 ** (when they are valid), passed the same way, with STARTF_USESTDHANDLES so
@@ -1043,7 +1044,6 @@ typedef struct sendjob {
   unsigned char secret[NONCE];
   size_t n;
   HANDLE h[HP_MAXFDS];  /* the private copies */
-  unsigned char sock[HP_MAXFDS];  /* whether h[i] is a socket */
 } sendjob;
 
 static void free_job (sendjob *job) {
@@ -1136,7 +1136,7 @@ static void hand_over (sendjob *job, DWORD pid) {
   int err = 0;
   for (i = 0; i < job->n && err == 0; i++) {
     DWORD len;
-    if (job->sock[i]) {
+    if (is_socket(job->h[i])) {
       WSAPROTOCOL_INFOW info;
       if (WSADuplicateSocketW((SOCKET)job->h[i], pid, &info) != 0) {
         err = lastwsaerr();
@@ -1303,7 +1303,6 @@ int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
       free_job(job);
       return err;
     }
-    job->sock[job->n] = (unsigned char)is_socket(x);
   }
   memcpy(msg, "hpH2", 4);
   put_le(msg + 4, GetCurrentProcessId(), 4);
@@ -1380,33 +1379,31 @@ static int take_records (HANDLE pipe, size_t count, hp_os *h, size_t max,
   size_t i;
   int err = 0;
   for (i = 0; i < count; i++) {
-    HANDLE x = NULL;
+    WSAPROTOCOL_INFOW info;
+    HANDLE x;
+    DWORD body;
     int e = 0;
     if (!read_all(pipe, rec, 1))
-      return err != 0 ? err : ERROR_BROKEN_PIPE;
-    if (rec[0] == 'S') {
-      WSAPROTOCOL_INFOW info;
-      if (!read_all(pipe, &info, sizeof(info)))
-        return err != 0 ? err : ERROR_BROKEN_PIPE;
-      e = take_socket(&info, 0, &x);
-    }
-    else if (rec[0] == 'H') {
-      if (!read_all(pipe, rec + 1, 8))
-        return err != 0 ? err : ERROR_BROKEN_PIPE;
+      e = ERROR_BROKEN_PIPE;
+    else if ((body = rec[0] == 'S' ? sizeof(info) : rec[0] == 'H' ? 8 :
+                     rec[0] == 'E' ? 4 : 0) == 0)
+      e = ERROR_INVALID_DATA;
+    else if (!read_all(pipe, rec + 1, body))
+      e = ERROR_BROKEN_PIPE;
+    else if (rec[0] == 'E' && (e = (int)get_le(rec + 1, 4)) == 0)
+      e = ERROR_GEN_FAILURE;
+    if (e != 0)  /* no more records come */
+      return err != 0 ? err : e;
+    if (rec[0] == 'H')
       x = (HANDLE)(uintptr_t)get_le(rec + 1, 8);
+    else {
+      memcpy(&info, rec + 1, sizeof(info));  /* rec + 1 is not aligned */
+      if ((e = take_socket(&info, 0, &x)) != 0) {
+        if (err == 0) err = e;
+        continue;  /* the next records still bring handles */
+      }
     }
-    else if (rec[0] == 'E') {
-      if (!read_all(pipe, rec + 1, 4))
-        return err != 0 ? err : ERROR_BROKEN_PIPE;
-      e = (int)get_le(rec + 1, 4);
-      return err != 0 ? err : (e != 0 ? e : ERROR_GEN_FAILURE);
-    }
-    else
-      return err != 0 ? err : ERROR_INVALID_DATA;
-    if (e != 0) {
-      if (err == 0) err = e;
-    }
-    else if (*kept < max)
+    if (*kept < max)
       h[(*kept)++] = fromhandle(x);
     else
       hp_close(fromhandle(x));
