@@ -106,6 +106,22 @@ function H.badarg(n, name)
   return "bad argument #" .. n .. " to " .. fname
 end
 
+--- A connected pair of loopback TCP sockets (LuaSocket): client, server
+-- side.  The listening socket is closed again; connect and accept are
+-- bounded by a timeout, so a broken loopback fails instead of hanging.
+function H.tcppair()
+  local socket = require "socket"
+  local server = assert(socket.bind("127.0.0.1", 0))
+  local _, port = server:getsockname()
+  local client = assert(socket.tcp())
+  client:settimeout(20)
+  assert(client:connect("127.0.0.1", port))
+  server:settimeout(20)
+  local conn = assert(server:accept())
+  server:close()
+  return client, conn
+end
+
 --- Error message of a call that must raise.
 function H.raises(f, ...)
   local ok, err = pcall(f, ...)

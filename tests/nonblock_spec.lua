@@ -1,15 +1,11 @@
 -- hpass calls block until done, also on descriptors that other code made
 -- non-blocking (LuaSocket keeps every socket so).
 local hpass = require "hpass"
-local socket = require "socket"
 local H = require "helpers"
 
+-- A connected TCP pair in LuaSocket's non-blocking mode.
 local function tcppair()
-  local server = assert(socket.bind("127.0.0.1", 0))
-  local _, port = server:getsockname()
-  local client = assert(socket.connect("127.0.0.1", port))
-  local conn = assert(server:accept())
-  server:close()
+  local client, conn = H.tcppair()
   client:settimeout(0)
   conn:settimeout(0)
   return client, conn
