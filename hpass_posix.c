@@ -19,6 +19,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <spawn.h>
+#include <stdio.h>
+#if defined(__linux__) && !defined(__GLIBC__)
+#include <stdio_ext.h>     /* __freadahead (musl) */
+#endif
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -141,26 +145,44 @@ int hp_init (void) {
 }
 
 
-/* write(2) with SIGPIPE blocked in this thread (the portable fallback). */
-static ssize_t write_masked (int fd, const void *buf, size_t n) {
-  sigset_t pipeset, old, pending;
-  ssize_t r;
-  int saved, was_pending;
-  sigemptyset(&pipeset);
-  sigaddset(&pipeset, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipeset, &old);
-  /* a SIGPIPE that was already pending belongs to someone else */
-  was_pending = (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE));
-  r = write(fd, buf, n);
-  saved = errno;
-  if (r < 0 && saved == EPIPE && !was_pending) {
-    /* take back the signal our write queued before unblocking */
+/*
+** SIGPIPE blocked in this thread around a call that may write (the
+** portable fallback).  A SIGPIPE the call queued is taken back before the
+** mask is restored; one that was already pending belongs to someone else
+** and stays.
+*/
+typedef struct nosigpipe {
+  sigset_t pipeset, old;
+  int was_pending;
+} nosigpipe;
+
+static void nosigpipe_begin (nosigpipe *s) {
+  sigset_t pending;
+  sigemptyset(&s->pipeset);
+  sigaddset(&s->pipeset, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &s->pipeset, &s->old);
+  s->was_pending = (sigpending(&pending) == 0 &&
+                    sigismember(&pending, SIGPIPE));
+}
+
+/* epipe: whether the call failed with EPIPE (and so queued the signal). */
+static void nosigpipe_end (nosigpipe *s, int epipe) {
+  int saved = errno;
+  if (epipe && !s->was_pending) {
     struct timespec zero = {0, 0};
-    while (sigtimedwait(&pipeset, NULL, &zero) < 0 && errno == EINTR)
+    while (sigtimedwait(&s->pipeset, NULL, &zero) < 0 && errno == EINTR)
       ;
   }
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_sigmask(SIG_SETMASK, &s->old, NULL);
   errno = saved;
+}
+
+static ssize_t write_masked (int fd, const void *buf, size_t n) {
+  nosigpipe s;
+  ssize_t r;
+  nosigpipe_begin(&s);
+  r = write(fd, buf, n);
+  nosigpipe_end(&s, r < 0 && errno == EPIPE);
   return r;
 }
 
@@ -312,6 +334,48 @@ int hp_fromfile (FILE *f, hp_os *h) {
   if (fd < 0) return errno ? errno : EBADF;
   *h = fd;
   return 0;
+}
+
+
+int hp_fflush (FILE *f) {
+  nosigpipe s;
+  int r, err;
+  nosigpipe_begin(&s);
+  errno = 0;
+  r = fflush(f);
+  err = errno;
+  nosigpipe_end(&s, r != 0 && err == EPIPE);
+  if (r == 0) return 0;
+  return err != 0 ? err : EIO;
+}
+
+
+/*
+** Input a stream holds: stdio has no standard call for it, so each C
+** library is asked in its own terms (musl and the BSDs export one; glibc's
+** FILE is a public struct whose read pointers say it).
+*/
+size_t hp_freadahead (FILE *f) {
+#if defined(__GLIBC__)
+  if (f->_IO_read_ptr == NULL || f->_IO_read_end <= f->_IO_read_ptr)
+    return 0;
+  return (size_t)(f->_IO_read_end - f->_IO_read_ptr);
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || \
+      defined(__OpenBSD__) || defined(__DragonFly__)
+  return f->_r > 0 ? (size_t)f->_r : 0;
+#elif defined(__linux__)
+  return __freadahead(f);  /* musl */
+#else
+  (void)f;
+  return 0;
+#endif
+}
+
+
+size_t hp_ftake (FILE *f, void *buf, size_t n) {
+  size_t k = hp_freadahead(f);
+  if (k > n) k = n;
+  return k == 0 ? 0 : fread(buf, 1, k, f);
 }
 
 

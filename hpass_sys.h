@@ -139,8 +139,33 @@ HP_INTERNAL int hp_signum (const char *name);
 HP_INTERNAL void hp_lock (void);
 HP_INTERNAL void hp_unlock (void);
 
-/* Handle behind a C stream, for Lua io files. */
+/*
+** Lua io files.  The FILE * belongs to the C runtime that Lua was built
+** with; only these functions touch it, so that a platform whose modules
+** may each have their own runtime (Windows) can route them to Lua's.
+*/
+
+/* Handle behind a C stream. */
 HP_INTERNAL int hp_fromfile (FILE *f, hp_os *h);
+
+/*
+** Write out what the stream holds in its output buffer.  Never raises
+** SIGPIPE: a reader that has gone gives hp_err_pipe(), and the signal
+** state of the process is the same afterwards as before.
+*/
+HP_INTERNAL int hp_fflush (FILE *f);
+
+/*
+** Bytes of input the stream has read ahead of its handle (what a read
+** from the handle itself would skip); 0 where the platform cannot tell.
+*/
+HP_INTERNAL size_t hp_freadahead (FILE *f);
+
+/*
+** Move up to n of those read-ahead bytes into buf, with no system call;
+** returns how many were moved.
+*/
+HP_INTERNAL size_t hp_ftake (FILE *f, void *buf, size_t n);
 
 /*
 ** A C stream that takes over handle h (on success h belongs to the stream;

@@ -897,6 +897,26 @@ int hp_fromfile (FILE *f, hp_os *h) {
 }
 
 
+int hp_fflush (FILE *f) {
+  errno = 0;
+  if (fflush(f) == 0) return 0;
+  return crterr(errno);
+}
+
+
+size_t hp_freadahead (FILE *f) {
+  (void)f;
+  return 0;
+}
+
+
+size_t hp_ftake (FILE *f, void *buf, size_t n) {
+  size_t k = hp_freadahead(f);
+  if (k > n) k = n;
+  return k == 0 ? 0 : fread(buf, 1, k, f);
+}
+
+
 /* The fopen modes Lua accepts: r, w or a, then '+' and 'b'/'t'. */
 static int valid_mode (const char *mode) {
   if (mode[0] != 'r' && mode[0] != 'w' && mode[0] != 'a')

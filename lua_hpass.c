@@ -716,8 +716,7 @@ static int checkint32 (lua_State *L, int i, int arg, lua_Integer elem) {
 
 /* Stream file data out before writing around the file's buffer. */
 static int prepwrite (Target *t) {
-  if (t->f != NULL && fflush(t->f) != 0) return errno ? errno : hp_err_inval();
-  return 0;
+  return t->f != NULL ? hp_fflush(t->f) : 0;
 }
 
 
