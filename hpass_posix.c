@@ -409,7 +409,7 @@ static int clobbered (const int *src, const int *dst, size_t m, size_t i) {
 }
 
 
-int hp_spawn (const hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
+int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
   sigset_t none, dflt;
@@ -421,6 +421,7 @@ int hp_spawn (const hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   char *const *envp = req->envp ? (char *const *)req->envp : environ;
   char **argv;
   size_t argc;
+  req->failed = HP_FAIL_OTHER;
   for (argc = 0; req->argv[argc] != NULL; argc++) ;
   if (argc == 0) return EINVAL;  /* the binding refuses an empty argv */
   src = (int *)alloc(ud, (n + 3) * sizeof(int));
@@ -438,7 +439,11 @@ int hp_spawn (const hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   argv[argc + n] = NULL;
   for (i = 0; i < n + 3; i++) {
     hp_os h = i < n ? req->handles[i] : req->stdio[i - n];
-    if (NOTFD(h) && (i < n || h != HP_NOHANDLE)) return EBADF;
+    if (NOTFD(h) && (i < n || h != HP_NOHANDLE)) {
+      req->failed = i < n ? HP_FAIL_HANDLE : HP_FAIL_STDIO;
+      req->failed_index = i < n ? i : i - n;
+      return EBADF;
+    }
   }
   for (i = 0; i < 3; i++) {
     if (req->stdio[i] == HP_NOHANDLE) continue;
@@ -490,6 +495,7 @@ int hp_spawn (const hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
     err = posix_spawnattr_setflags(&attr,
                                    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   if (err == 0) {
+    req->failed = HP_FAIL_EXEC;  /* posix_spawn cannot say more */
     /* a name without '/' is searched in PATH, as execvp does */
     if (strchr(req->argv[0], '/') != NULL)
       err = posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
@@ -497,6 +503,7 @@ int hp_spawn (const hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
       err = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp);
   }
   if (err == 0) {
+    req->failed = HP_FAIL_NONE;
     p->pid = pid;
     p->sys = NULL;
   }

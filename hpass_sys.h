@@ -45,6 +45,19 @@ typedef struct hp_proc {
 /* How a child ended (see hp_wait). */
 enum { HP_EXITED = 0, HP_SIGNALED = 1 };
 
+/*
+** Which part of starting a child failed, so that the binding can name the
+** culprit: the program, the cwd option, standard stream i, handle i.
+*/
+enum {
+  HP_FAIL_NONE = 0,
+  HP_FAIL_EXEC,         /* the program could not be run */
+  HP_FAIL_CWD,          /* the directory could not be entered */
+  HP_FAIL_STDIO,        /* stdio[failed_index] could not be set up */
+  HP_FAIL_HANDLE,       /* handles[failed_index] could not be passed */
+  HP_FAIL_OTHER         /* anything else (memory, process limits) */
+};
+
 /* What to start (see hp_spawn). */
 typedef struct hp_spawn_req {
   const char *const *argv;  /* program and arguments, NULL-terminated */
@@ -57,6 +70,8 @@ typedef struct hp_spawn_req {
                                HP_NOHANDLE inherits the parent's */
   long long *child;         /* out: the number each handle has in the
                                child (nhandles entries), or NULL */
+  int failed;               /* out: on an error, HP_FAIL_* */
+  size_t failed_index;      /* out: with HP_FAIL_STDIO or HP_FAIL_HANDLE */
 } hp_spawn_req;
 
 
@@ -105,9 +120,9 @@ HP_INTERNAL int hp_write (hp_os h, const void *buf, size_t n, size_t *done);
 ** made during the call), and stores those numbers in req->child.  A
 ** program name without a directory separator is searched in PATH.  A
 ** program that cannot be started is reported here, as an error code, not
-** as a child exit status.
+** as a child exit status, with req->failed saying which part failed.
 */
-HP_INTERNAL int hp_spawn (const hp_spawn_req *req, hp_proc *p,
+HP_INTERNAL int hp_spawn (hp_spawn_req *req, hp_proc *p,
                           hp_alloc alloc, void *ud);
 
 /*

@@ -653,7 +653,7 @@ static HANDLE dup_of (const spawn_mem *m, size_t n, HANDLE h) {
 ** A relative name with a directory is taken from the parent's current
 ** directory, not from req->cwd.
 */
-int hp_spawn (const hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
+int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   static const DWORD stdids[3] = {
     STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE
   };
@@ -664,22 +664,29 @@ int hp_spawn (const hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   size_t argc, i, n = 0, nreq, nlist = 0, pos = 0;
   int err, len, listed = 0;
   DWORD flags = 0;
+  req->failed = HP_FAIL_OTHER;
   if (req->argv == NULL || req->argv[0] == NULL ||
       strchr(req->argv[0], '"') != NULL)
     return hp_err_inval();
   for (argc = 0; req->argv[argc] != NULL; argc++) ;
   for (i = 0; i < req->nhandles; i++) {
     HANDLE x;
-    if ((err = tohandle(req->handles[i], &x)) != 0)
+    if ((err = tohandle(req->handles[i], &x)) != 0) {
+      req->failed = HP_FAIL_HANDLE;
+      req->failed_index = i;
       return err;
+    }
   }
   for (i = 0; i < 3; i++) {
     if (req->stdio[i] == HP_NOHANDLE) {
       stdh[i] = NULL;
       continue;
     }
-    if ((err = tohandle(req->stdio[i], &stdh[i])) != 0)
+    if ((err = tohandle(req->stdio[i], &stdh[i])) != 0) {
+      req->failed = HP_FAIL_STDIO;
+      req->failed_index = i;
       return err;
+    }
   }
   memset(&m, 0, sizeof(m));
   /* alloc may raise a Lua error: nothing must be open yet */
@@ -762,8 +769,12 @@ int hp_spawn (const hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   if (!CreateProcessW(NULL, m.cmd, NULL, NULL, nlist > 0 ? TRUE : FALSE,
                       flags, m.env, m.cwd, &si.StartupInfo, &pi)) {
     err = lasterr();
+    /* ERROR_DIRECTORY: the working directory, not the program */
+    req->failed = (m.cwd != NULL && err == ERROR_DIRECTORY)
+                  ? HP_FAIL_CWD : HP_FAIL_EXEC;
     goto done;
   }
+  req->failed = HP_FAIL_NONE;
   CloseHandle(pi.hThread);
   p->pid = (long long)pi.dwProcessId;
   p->sys = pi.hProcess;
