@@ -412,9 +412,9 @@ describe("hpass", function()
       assert.is_true(proc:kill("KILL"))
       assert.same({nil, "signal", 9}, {proc:wait()})
       local ok, msg, code = proc:kill()
-      assert.is_nil(ok); assert.matches("already been waited", msg); assert.equal(3, code)
+      assert.is_nil(ok); assert.matches("already ended", msg); assert.equal(3, code)
       -- called as a method, Lua counts arguments after self
-      assert.matches("bad argument #1 to 'kill' %(unknown signal name%)",
+      assert.matches("bad argument #1 to 'kill' %(unknown signal name 'NOPE'%)",
                      H.raises(function() local res = proc:kill("NOPE"); return res end))
       assert.matches("bad argument #1 to 'kill' %(invalid signal number%)",
                      H.raises(function() local res = proc:kill(-1); return res end))

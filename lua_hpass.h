@@ -1,0 +1,184 @@
+/*
+** lua_hpass.h - what the files of the Lua binding share.
+**
+** The binding is lua_hpass.c (the entry point, handle objects and the
+** integer protocol), lua_spawn.c (process objects and spawn_with_handle)
+** and lua_passing.c (send_handle, recv_handle).  All of them reach the
+** operating system only through hpass_sys.h.
+**
+** One rule runs through all three: a call reads each of its arguments
+** once, without metamethods, into C state whose Lua objects stay anchored
+** until the call returns; Lua code that the call runs (a getfd() method,
+** a finalizer started by an allocation) can change the arguments, never
+** what the call is working with.
+*/
+#ifndef LUA_HPASS_H
+#define LUA_HPASS_H
+
+#include <stdio.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+
+#include "hpass_sys.h"
+
+#define HANDLE_T    "hpass.handle"
+#define PROCESS_T   "hpass.process"
+
+
+/*
+** {======================================================
+** Compatibility with Lua 5.1, 5.2, 5.3 and LuaJIT
+** =======================================================
+*/
+
+#if LUA_VERSION_NUM < 502
+
+#define lua_rawlen(L,i)       lua_objlen(L, (i))
+#if !defined(LUA_FILEHANDLE)
+#define LUA_FILEHANDLE        "FILE*"   /* lualib.h in 5.1 and LuaJIT */
+#endif
+/*
+** LuaJIT 2.1 has these two, Lua 5.1 does not.  The shims serve both: a
+** module built with either's headers is loaded by the other (they share
+** lib/lua/5.1), so it must need nothing beyond the Lua 5.1 API.
+*/
+#define luaL_setfuncs       hpc_setfuncs
+#define luaL_testudata      hpc_testudata
+HP_INTERNAL void hpc_setfuncs (lua_State *L, const luaL_Reg *l, int nup);
+HP_INTERNAL void *hpc_testudata (lua_State *L, int i, const char *tname);
+
+#endif
+
+#if LUA_VERSION_NUM < 503
+#define lua_isinteger(L,i)    0   /* all numbers are floats: checked apart */
+/*
+** luaL_checkinteger casts any number there, and casting NaN, inf or a
+** value out of range is undefined behaviour in C; lua_rawgeti and
+** lua_rawseti take an int, which a count beyond 2^31 would wrap.
+*/
+#define luaL_checkinteger   hpc_checkinteger
+#define luaL_optinteger     hpc_optinteger
+HP_INTERNAL lua_Integer hpc_checkinteger (lua_State *L, int arg);
+HP_INTERNAL lua_Integer hpc_optinteger (lua_State *L, int arg,
+                                        lua_Integer def);
+HP_INTERNAL void hpc_rawgeti (lua_State *L, int t, lua_Integer k);
+HP_INTERNAL void hpc_rawseti (lua_State *L, int t, lua_Integer k);
+#define rawgeti(L,t,k)        hpc_rawgeti(L, (t), (k))
+#define rawseti(L,t,k)        hpc_rawseti(L, (t), (k))
+#else
+#define rawgeti(L,t,k)        lua_rawgeti(L, (t), (k))
+#define rawseti(L,t,k)        lua_rawseti(L, (t), (k))
+#endif
+
+#if LUA_VERSION_NUM < 504
+#define lua_newuserdatauv(L,s,n)  lua_newuserdata(L, (s))
+#define luaL_pushfail(L)          lua_pushnil(L)
+#endif
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Results and scratch memory
+** =======================================================
+*/
+
+/* fail, "[what: ]message", code */
+HP_INTERNAL int hpb_oserror (lua_State *L, int code, const char *what);
+/* true, or fail, message, code */
+HP_INTERNAL int hpb_okresult (lua_State *L, int code);
+/* Raises "bad argument #arg (no value expected)" past n arguments. */
+HP_INTERNAL void hpb_noextra (lua_State *L, int n);
+
+/*
+** Scratch memory for the OS layer, pushed as a userdata.  Its blocks come
+** from Lua's allocator function, not from the collector, so an OS call
+** that allocates runs no finalizer; the userdata's __gc frees what an
+** error left, and hpb_freescratch frees early.
+*/
+typedef struct Scratch Scratch;
+HP_INTERNAL Scratch *hpb_newscratch (lua_State *L);
+HP_INTERNAL void *hpb_scratchalloc (void *ud, size_t size);
+HP_INTERNAL void hpb_freescratch (Scratch *s);
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Handles and what the calls accept as one
+** =======================================================
+*/
+
+typedef struct Handle {
+  hp_os os;              /* HP_NOHANDLE when closed */
+  unsigned char *wbuf;   /* output waiting to be written, or NULL */
+  unsigned char *rbuf;   /* input read ahead, or NULL */
+  size_t size;           /* buffer size in "full" mode; 0 = unbuffered */
+  size_t wlen;           /* bytes in wbuf */
+  size_t rpos, rlen;     /* unread input is rbuf[rpos .. rlen) */
+  struct Handle *prev, *next;  /* in the exit list while buffered */
+} Handle;
+
+#define isclosed(h)   ((h)->os == HP_NOHANDLE)
+#define unread(h)     ((h)->rlen - (h)->rpos)
+
+/* A new handle object, pushed, already marked closed. */
+HP_INTERNAL Handle *hpb_newhandle (lua_State *L);
+
+/*
+** A handle argument, in any accepted form: an hpass handle (h), a Lua
+** file (f), a descriptor number, or an object with a getfd() method.
+** arg, elem and opt say where it came from, for error messages: argument
+** arg, element elem of it (when > 0), or the option named opt.
+*/
+typedef struct Target {
+  hp_os os;
+  Handle *h;
+  FILE *f;
+  int getfd;            /* os came from getfd() */
+  int arg;
+  lua_Integer elem;
+  const char *opt;
+} Target;
+
+/*
+** Reading a target takes two steps, so that a call with several can run
+** all the Lua code first: hpb_target_getfd calls getfd() where the object
+** has one (the only Lua code a target runs), hpb_target_resolve then reads
+** everything else without running Lua code or allocating.  Both raise
+** for a value that is no handle or is closed.
+*/
+HP_INTERNAL void hpb_target_getfd (lua_State *L, int i, Target *t);
+HP_INTERNAL void hpb_target_resolve (lua_State *L, int i, Target *t);
+HP_INTERNAL void hpb_totarget (lua_State *L, int i, int arg, Target *t);
+
+/* Raises "bad argument #t->arg (element k: msg)" or its option form. */
+HP_INTERNAL int hpb_targeterror (lua_State *L, const Target *t,
+                                 const char *msg);
+
+/*
+** Before a handle leaves this process's hands (passed to a child or to
+** another process), its buffered output is written out (hpb_flushout
+** returns 0 or an error code), and input read ahead of it, which the
+** other side would never see, is refused (hpb_checkahead raises).  Flush
+** first: flushing a Lua file on a seekable file gives its read-ahead back
+** to the file.
+*/
+HP_INTERNAL void hpb_checkahead (lua_State *L, const Target *t);
+HP_INTERNAL int hpb_flushout (Target *t);
+
+/* Whether the object at i is one handle (not a table of them). */
+HP_INTERNAL int hpb_issingle (lua_State *L, int i);
+
+/* }====================================================== */
+
+HP_INTERNAL void hpb_open_spawn (lua_State *L);
+HP_INTERNAL int hpb_spawn (lua_State *L);
+HP_INTERNAL int hpb_send_handle (lua_State *L);
+HP_INTERNAL int hpb_recv_handle (lua_State *L);
+HP_INTERNAL int hpb_type (lua_State *L);
+
+#endif

@@ -1,0 +1,121 @@
+/*
+** lua_passing.c - hpass.send_handle and hpass.recv_handle: handles
+** passed to a process that already runs, over a local stream socket.
+**
+** As in spawn_with_handle, all memory a call needs is taken before its
+** handle arguments are read, and getfd() methods run before any handle is
+** resolved, so no Lua code can close a handle while it is being sent.
+*/
+
+#include "lua_hpass.h"
+
+#define FDBOX_T     "hpass.fdbox"
+
+
+/*
+** Descriptors received but not yet owned by handle objects.  Should
+** making the handles run out of memory, the box becomes garbage and its
+** __gc closes the descriptors no handle took, so none leaks.
+*/
+typedef struct FdBox {
+  size_t n;
+  hp_os fds[HP_MAXFDS];
+} FdBox;
+
+static int box_gc (lua_State *L) {
+  FdBox *b = (FdBox *)lua_touserdata(L, 1);
+  size_t i;
+  for (i = 0; i < b->n; i++)
+    if (b->fds[i] != HP_NOHANDLE) (void)hp_close(b->fds[i]);
+  b->n = 0;
+  return 0;
+}
+
+static FdBox *newbox (lua_State *L) {
+  FdBox *b = (FdBox *)lua_newuserdatauv(L, sizeof(FdBox), 0);
+  b->n = 0;
+  if (luaL_newmetatable(L, FDBOX_T)) {
+    lua_pushcfunction(L, box_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return b;
+}
+
+
+/* hpass.send_handle(channel, handle [, ...]): true or fail, msg, code */
+int hpb_send_handle (lua_State *L) {
+  Target *t;     /* t[0] the channel, t[1 .. n] the handles */
+  hp_os *fds;
+  Scratch *scratch;
+  int n = lua_gettop(L) - 1, i, err;
+  luaL_checkany(L, 1);
+  luaL_argcheck(L, n >= 1, 2, "handle expected, got no value");
+  if (n > HP_MAXFDS)
+    luaL_argerror(L, HP_MAXFDS + 2, lua_pushfstring(L,
+        "too many handles, at most %d in one message", HP_MAXFDS));
+  t = (Target *)lua_newuserdatauv(L, (size_t)(n + 1) * sizeof(Target), 0);
+  fds = (hp_os *)lua_newuserdatauv(L, (size_t)n * sizeof(hp_os), 0);
+  scratch = hpb_newscratch(L);
+  for (i = 0; i <= n; i++) {
+    t[i].arg = i + 1;
+    t[i].elem = 0;
+    t[i].opt = NULL;
+    hpb_target_getfd(L, i + 1, &t[i]);
+  }
+  for (i = 0; i <= n; i++) hpb_target_resolve(L, i + 1, &t[i]);
+  /* input read ahead of a handle would never reach the receiver */
+  for (i = 1; i <= n; i++)
+    if (t[i].h != NULL) hpb_checkahead(L, &t[i]);
+  /*
+  ** Output waiting in the buffers goes first, the channel's last, so that
+  ** the peer sees bytes and handles in the order they were written.
+  */
+  for (i = 1; i <= n + 1; i++)
+    if ((err = hpb_flushout(&t[i <= n ? i : 0])) != 0)
+      return hpb_oserror(L, err, NULL);
+  for (i = 1; i <= n; i++) hpb_checkahead(L, &t[i]);
+  for (i = 0; i < n; i++) fds[i] = t[i + 1].os;
+  err = hp_sendfds(t[0].os, fds, (size_t)n, hpb_scratchalloc, scratch);
+  hpb_freescratch(scratch);
+  return hpb_okresult(L, err);
+}
+
+
+/*
+** hpass.recv_handle(channel): the handles of one message, as new handle
+** objects; fail at a clean end of stream; fail, msg, code on an error.
+*/
+int hpb_recv_handle (lua_State *L) {
+  Target chan;
+  FdBox *box;
+  Scratch *scratch;
+  size_t n, i;
+  int err;
+  luaL_checkany(L, 1);
+  hpb_noextra(L, 1);
+  luaL_checkstack(L, HP_MAXFDS + 4, "too many handles");
+  box = newbox(L);
+  scratch = hpb_newscratch(L);
+  hpb_totarget(L, 1, 1, &chan);
+  /* bytes we read ahead may have carried handles: they are gone */
+  if ((chan.h != NULL && unread(chan.h) > 0) ||
+      (chan.f != NULL && hp_freadahead(chan.f) > 0))
+    luaL_argerror(L, 1, "channel has unread buffered input");
+  if ((err = hpb_flushout(&chan)) != 0) return hpb_oserror(L, err, NULL);
+  err = hp_recvfds(chan.os, box->fds, HP_MAXFDS, &n, hpb_scratchalloc, scratch);
+  hpb_freescratch(scratch);
+  if (err != 0) return hpb_oserror(L, err, NULL);
+  if (n == 0) {
+    luaL_pushfail(L);  /* clean end of stream */
+    return 1;
+  }
+  box->n = n;
+  for (i = 0; i < n; i++) {
+    Handle *h = hpb_newhandle(L);
+    h->os = box->fds[i];
+    box->fds[i] = HP_NOHANDLE;
+  }
+  box->n = 0;
+  return (int)n;
+}

@@ -1,0 +1,671 @@
+/*
+** lua_spawn.c - process objects and hpass.spawn_with_handle.
+**
+** spawn_with_handle reads its arguments with small readers (argv,
+** options, env, handles), each reading its part once and without
+** metamethods, into C state whose Lua objects are anchored on the stack
+** or in tables of the call's own.  The only Lua code the call runs is the
+** getfd() methods of socket-like handles, all of them before any handle
+** is resolved; after that nothing allocates through the collector until
+** the child has started, so no finalizer can close or drop a handle the
+** call is passing.
+*/
+
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+#include "lua_hpass.h"
+
+#define ORPHANS     "hpass.orphans"   /* registry: pid -> true */
+#define RUNNING     "hpass.running"   /* registry: process -> true, weak keys */
+
+
+/*
+** {======================================================
+** Process objects
+** =======================================================
+*/
+
+/*
+** P_LOST: the child can no longer be waited for, because its status was
+** taken by someone else (SIGCHLD ignored, another library's
+** waitpid(-1)).  Its pid may since belong to another process, so it is
+** never signalled again.
+*/
+enum { P_NONE, P_RUNNING, P_DONE, P_LOST };
+
+typedef struct Process {
+  hp_proc p;
+  int state;
+  int how;           /* HP_EXITED or HP_SIGNALED, once P_DONE */
+  long long code;    /* exit status or signal, once P_DONE */
+  int err;           /* the wait error, once P_LOST */
+} Process;
+
+
+static Process *checkproc (lua_State *L, int i) {
+  return (Process *)luaL_checkudata(L, i, PROCESS_T);
+}
+
+
+/* A new process object, pushed, not started yet. */
+static Process *newprocess (lua_State *L) {
+  Process *p = (Process *)lua_newuserdatauv(L, sizeof(Process), 0);
+  p->state = P_NONE;
+  p->p.pid = -1;
+  p->p.sys = NULL;
+  p->how = HP_EXITED;
+  p->code = 0;
+  p->err = 0;
+  luaL_getmetatable(L, PROCESS_T);
+  lua_setmetatable(L, -2);
+  return p;
+}
+
+
+/*
+** The one place a child is collected: polls (block == 0) or waits, and
+** moves the object to P_DONE or, when the child cannot be waited for,
+** to P_LOST.  Returns the wait error, 0 if none.
+*/
+static int collect (Process *p, int block) {
+  int done = 0, err;
+  if (p->state != P_RUNNING) return 0;
+  err = hp_wait(&p->p, block, &done, &p->how, &p->code);
+  if (err != 0) {
+    p->state = P_LOST;
+    p->err = err;
+    (void)hp_release(&p->p);  /* nothing left to collect */
+  }
+  else if (done)
+    p->state = P_DONE;
+  return err;
+}
+
+
+/* The result of wait and poll once the child is no longer running. */
+static int pushstatus (lua_State *L, Process *p) {
+  switch (p->state) {
+    case P_DONE:  /* the triple of os.execute */
+      if (p->how == HP_EXITED && p->code == 0) lua_pushboolean(L, 1);
+      else luaL_pushfail(L);
+      lua_pushstring(L, p->how == HP_EXITED ? "exit" : "signal");
+      lua_pushinteger(L, (lua_Integer)p->code);
+      return 3;
+    case P_LOST:
+      return hpb_oserror(L, p->err, "process status was collected elsewhere");
+    default:
+      return luaL_error(L, "process was never started");
+  }
+}
+
+
+static int p_wait (lua_State *L) {
+  Process *p = checkproc(L, 1);
+  hpb_noextra(L, 1);
+  (void)collect(p, 1);
+  return pushstatus(L, p);
+}
+
+
+/* p:poll(): the wait triple if the child has ended, else false. */
+static int p_poll (lua_State *L) {
+  Process *p = checkproc(L, 1);
+  hpb_noextra(L, 1);
+  (void)collect(p, 0);
+  if (p->state == P_RUNNING) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  return pushstatus(L, p);
+}
+
+
+static int p_kill (lua_State *L) {
+  Process *p = checkproc(L, 1);
+  int sig;
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    const char *name = lua_tostring(L, 2);
+    sig = hp_signum(name);
+    if (sig <= 0 || strlen(name) != (size_t)lua_rawlen(L, 2))
+      luaL_argerror(L, 2, lua_pushfstring(L, "unknown signal name '%s'", name));
+  }
+  else {
+    lua_Integer s = luaL_optinteger(L, 2, 15);
+    luaL_argcheck(L, s >= 0 && s <= INT_MAX, 2, "invalid signal number");
+    sig = (int)s;
+  }
+  hpb_noextra(L, 2);
+  /*
+  ** A child that has ended is collected first: once collected, its pid
+  ** may belong to someone else, so it is never signalled.
+  */
+  (void)collect(p, 0);
+  switch (p->state) {
+    case P_RUNNING:
+      return hpb_okresult(L, hp_kill(&p->p, sig));
+    case P_LOST:
+      return hpb_oserror(L, p->err, "process status was collected elsewhere");
+    case P_DONE:
+      luaL_pushfail(L);
+      lua_pushliteral(L, "process has already ended");
+      lua_pushinteger(L, hp_err_srch());
+      return 3;
+    default:
+      return luaL_error(L, "process was never started");
+  }
+}
+
+
+/* Poll every orphan once; collected ones leave the table. */
+static void reap_orphans (lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, ORPHANS);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    hp_proc pr;
+    int done = 0, how;
+    long long code;
+    lua_pop(L, 1);
+    pr.pid = (long long)lua_tonumber(L, -1);
+    pr.sys = NULL;
+    if (hp_wait(&pr, 0, &done, &how, &code) != 0 || done) {
+      lua_pushvalue(L, -1);
+      lua_pushnil(L);
+      lua_rawset(L, -4);  /* clearing a field during lua_next is allowed */
+    }
+  }
+  lua_pop(L, 1);
+}
+
+
+/*
+** Poll every process object whose child has not been collected, once.
+** Without this a parent that keeps spawning and never waits would hold a
+** zombie per child until the collector happens to free the objects, which
+** in a large heap can be thousands.  The status waits in the object for
+** wait or poll; objects whose child is collected leave the table.
+*/
+static void reap_running (lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    Process *p = (Process *)luaL_testudata(L, -2, PROCESS_T);
+    lua_pop(L, 1);
+    if (p != NULL) (void)collect(p, 0);
+    if (p == NULL || p->state != P_RUNNING) {
+      lua_pushvalue(L, -1);
+      lua_pushnil(L);
+      lua_rawset(L, -4);
+    }
+  }
+  lua_pop(L, 1);
+}
+
+
+/*
+** A process object collected before its child was waited for: if the
+** child has ended it is collected now; if not, its pid joins the orphans,
+** which are polled at every spawn and every such collection, so a
+** long-running parent that never waits does not pile up zombies.
+*/
+static int p_gc (lua_State *L) {
+  Process *p = checkproc(L, 1);
+  (void)collect(p, 0);
+  if (p->state == P_RUNNING) {
+    if (hp_release(&p->p)) {
+      lua_getfield(L, LUA_REGISTRYINDEX, ORPHANS);
+      if (lua_istable(L, -1)) {
+        lua_pushnumber(L, (lua_Number)p->p.pid);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, -3);
+      }
+      lua_pop(L, 1);
+    }
+    p->state = P_NONE;
+  }
+  reap_orphans(L);
+  return 0;
+}
+
+
+#if LUA_VERSION_NUM >= 504
+/* A to-be-closed process is waited for when it goes out of scope. */
+static int p_close (lua_State *L) {
+  (void)collect(checkproc(L, 1), 1);
+  return 0;
+}
+#endif
+
+
+static int p_tostring (lua_State *L) {
+  Process *p = checkproc(L, 1);
+  switch (p->state) {
+    case P_DONE:
+      lua_pushfstring(L, PROCESS_T " (%d, %s %d)", (int)p->p.pid,
+                      p->how == HP_EXITED ? "exit" : "signal", (int)p->code);
+      break;
+    case P_RUNNING:
+      lua_pushfstring(L, PROCESS_T " (%d)", (int)p->p.pid);
+      break;
+    case P_LOST:
+      lua_pushfstring(L, PROCESS_T " (%d, lost)", (int)p->p.pid);
+      break;
+    default:
+      lua_pushliteral(L, PROCESS_T " (none)");
+  }
+  return 1;
+}
+
+
+/* proc.pid and the methods */
+static int p_index (lua_State *L) {
+  Process *p = checkproc(L, 1);
+  const char *k = lua_tostring(L, 2);
+  if (k != NULL && strcmp(k, "pid") == 0) {
+    if (p->state == P_NONE) lua_pushnil(L);
+    else lua_pushinteger(L, (lua_Integer)p->p.pid);
+    return 1;
+  }
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(1));
+  return 1;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Reading spawn_with_handle's arguments
+** =======================================================
+*/
+
+/* Stack slots of the call: its three arguments, then its own objects. */
+enum { A_ARGV = 1, A_HANDLES, A_OPTIONS, S_PROC, S_SCRATCH, S_ANCHOR, S_OBJS };
+
+/* What the readers gather. */
+typedef struct SpawnArgs {
+  hp_spawn_req req;
+  int nanchor;          /* entries in the anchor table */
+  int stdio[3];         /* stack index of each stdio option, 0 if absent */
+} SpawnArgs;
+
+
+/* Keep the value on top alive until the call returns; pops it. */
+static void anchor (lua_State *L, SpawnArgs *s) {
+  lua_rawseti(L, S_ANCHOR, ++s->nanchor);
+}
+
+
+/* A block of n bytes that lives until the call returns. */
+static void *anchored (lua_State *L, SpawnArgs *s, size_t n) {
+  void *p = lua_newuserdatauv(L, n == 0 ? 1 : n, 0);
+  anchor(L, s);
+  return p;
+}
+
+
+/*
+** The string (or number) at stack index i, without embedded zeros, for
+** argument arg; what names it in errors.
+*/
+static const char *checkcstr (lua_State *L, int i, int arg, const char *what) {
+  size_t len;
+  const char *s;
+  int t = lua_type(L, i);
+  if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+    s = lua_tolstring(L, i, &len);
+    if (strlen(s) == len) return s;
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s contains a zero byte", what));
+  }
+  luaL_argerror(L, arg, lua_pushfstring(L, "%s must be a string, got %s", what,
+                                        lua_typename(L, t)));
+  return NULL;
+}
+
+
+/*
+** Push every key and value of the table at t, raw, and return how many
+** pairs.  The traversal itself allocates nothing, so nothing can change
+** the table under it; a table that grew while room was being made (a
+** finalizer ran) is refused rather than half read.
+*/
+static int snapshot (lua_State *L, int t, int arg, const char *what) {
+  int n = 0, k = 0;
+  lua_pushnil(L);
+  while (lua_next(L, t) != 0) {
+    lua_pop(L, 1);
+    if (++n > (INT_MAX - 8) / 2) break;
+  }
+  if (!lua_checkstack(L, 2 * n + 3))
+    luaL_argerror(L, arg, lua_pushfstring(L, "too many entries in %s", what));
+  lua_pushnil(L);
+  while (lua_next(L, t) != 0) {
+    if (++k > n) luaL_error(L, "%s changed while being read", what);
+    lua_pushvalue(L, -2);  /* the key again, for lua_next */
+  }
+  return n;
+}
+
+
+/* argv: its program and arguments, as C strings kept alive. */
+static void readargv (lua_State *L, SpawnArgs *s) {
+  size_t argc = (size_t)lua_rawlen(L, A_ARGV), i;
+  const char **argv;
+  luaL_argcheck(L, argc > 0, A_ARGV, "argv is empty");
+  argv = (const char **)anchored(L, s, (argc + 1) * sizeof(char *));
+  for (i = 0; i < argc; i++) {
+    char what[40];
+    rawgeti(L, A_ARGV, (lua_Integer)i + 1);
+    (void)snprintf(what, sizeof(what), "argv[%lu]", (unsigned long)i + 1);
+    argv[i] = checkcstr(L, -1, A_ARGV, what);
+    anchor(L, s);
+  }
+  argv[argc] = NULL;  /* hp_spawn appends the handles' numbers */
+  s->req.argv = argv;
+}
+
+
+/* The env option: "NAME=value" strings for every pair of the table. */
+static void readenv (lua_State *L, SpawnArgs *s, int e) {
+  int base = lua_gettop(L), n = snapshot(L, e, A_OPTIONS, "option 'env'");
+  int i;
+  const char **envp = (const char **)anchored(L, s,
+                                              ((size_t)n + 1) * sizeof(char *));
+  for (i = 0; i < n; i++) {
+    int k = base + 2 * i + 1;
+    const char *name, *value;
+    if (lua_type(L, k) != LUA_TSTRING)
+      luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
+          "option 'env': names must be strings, got %s", luaL_typename(L, k)));
+    name = checkcstr(L, k, A_OPTIONS, "option 'env': name");
+    if (*name == '\0' || strchr(name, '=') != NULL)
+      luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
+          "option 'env': name '%s' is empty or contains '='", name));
+    value = checkcstr(L, k + 1, A_OPTIONS,
+                      lua_pushfstring(L, "option 'env': value of '%s'", name));
+    lua_pushfstring(L, "%s=%s", name, value);
+    envp[i] = lua_tostring(L, -1);
+    anchor(L, s);
+    lua_pop(L, 1);  /* the name for the message */
+  }
+  envp[n] = NULL;
+  lua_settop(L, base);
+  s->req.envp = envp;
+}
+
+
+/*
+** The options table: one raw traversal, each known option read by its
+** reader; unknown names are refused.  The stdio values stay on the stack
+** (kept alive there) for the handle readers.
+*/
+static void readoptions (lua_State *L, SpawnArgs *s) {
+  static const char *const names[] = {"stdin", "stdout", "stderr", "cwd",
+                                      "env", NULL};
+  int base = lua_gettop(L), n, i;
+  if (lua_isnil(L, A_OPTIONS)) return;
+  n = snapshot(L, A_OPTIONS, A_OPTIONS, "options");
+  for (i = 0; i < n; i++) {
+    int k = base + 2 * i + 1, v = k + 1, which;
+    size_t len;
+    const char *name;
+    if (lua_type(L, k) != LUA_TSTRING)
+      luaL_argerror(L, A_OPTIONS, "option names must be strings");
+    name = lua_tolstring(L, k, &len);
+    for (which = 0; names[which] != NULL; which++)
+      if (strcmp(name, names[which]) == 0 && strlen(name) == len) break;
+    switch (which) {
+      case 0: case 1: case 2:
+        s->stdio[which] = v;
+        break;
+      case 3:
+        if (lua_type(L, v) != LUA_TSTRING)
+          luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
+              "option 'cwd' must be a string, got %s", luaL_typename(L, v)));
+        s->req.cwd = checkcstr(L, v, A_OPTIONS, "option 'cwd'");
+        break;
+      case 4:
+        if (!lua_istable(L, v))
+          luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
+              "option 'env' must be a table, got %s", luaL_typename(L, v)));
+        readenv(L, s, v);
+        break;
+      default:
+        luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
+            strlen(name) == len ? "unknown option '%s'"
+                                : "unknown option '%s...' (with a zero byte)",
+            name));
+    }
+  }
+  /* the pairs stay on the stack: they anchor the values read */
+}
+
+
+/*
+** The handles argument: one handle, or an array of them, copied into the
+** call's own table S_OBJS (1 .. n) so that Lua code run later cannot
+** drop one.  Returns n.
+*/
+static size_t readhandles (lua_State *L, int single) {
+  lua_Integer n = 0, max = 0, i;
+  if (single) {
+    lua_createtable(L, 4, 0);
+    lua_pushvalue(L, A_HANDLES);
+    lua_rawseti(L, -2, 1);
+    lua_replace(L, S_OBJS);
+    return 1;
+  }
+  /* an array: its keys are 1 .. n, nothing else */
+  lua_pushnil(L);
+  while (lua_next(L, A_HANDLES) != 0) {
+    lua_Number k = lua_type(L, -2) == LUA_TNUMBER ? lua_tonumber(L, -2) : 0;
+    lua_pop(L, 1);
+    if (!(k >= 1 && k <= 9007199254740992.0 && k == floor(k))) {
+      const char *msg = lua_type(L, -1) == LUA_TSTRING
+          ? lua_pushfstring(L, "handles must be an array, found key '%s'",
+                            lua_tostring(L, -1))
+          : lua_pushfstring(L, "handles must be an array, found a %s key",
+                            luaL_typename(L, -1));
+      luaL_argerror(L, A_HANDLES, msg);
+    }
+    n++;
+    if ((lua_Integer)k > max) max = (lua_Integer)k;
+  }
+  if (max != n)
+    luaL_argerror(L, A_HANDLES,
+                  "handles must be an array, with no holes");
+  luaL_argcheck(L, n <= INT_MAX - 3, A_HANDLES, "too many handles");
+  lua_createtable(L, (int)n + 3, 0);
+  for (i = 1; i <= n; i++) {
+    rawgeti(L, A_HANDLES, i);
+    rawseti(L, -2, i);
+  }
+  lua_replace(L, S_OBJS);
+  return (size_t)n;
+}
+
+
+/*
+** Every handle of the call as a Target: t[0 .. nh-1] the handles, then
+** the three standard streams (os HP_NOHANDLE when not redirected).
+** getfd() runs for all first; then they are resolved with no Lua code.
+*/
+static void resolve_all (lua_State *L, SpawnArgs *s, Target *t, size_t nh,
+                         int single) {
+  static const char *const names[] = {"stdin", "stdout", "stderr"};
+  size_t i;
+  int pass;
+  for (i = 0; i < nh + 3; i++) {
+    t[i].arg = i < nh ? A_HANDLES : A_OPTIONS;
+    t[i].elem = (i < nh && !single) ? (lua_Integer)i + 1 : 0;
+    t[i].opt = i < nh ? NULL : names[i - nh];
+    t[i].os = HP_NOHANDLE;
+    t[i].h = NULL;
+    t[i].f = NULL;
+    t[i].getfd = 0;
+  }
+  for (pass = 0; pass < 2; pass++) {
+    for (i = 0; i < nh + 3; i++) {
+      int idx;
+      if (i < nh) {
+        rawgeti(L, S_OBJS, (lua_Integer)i + 1);
+        idx = lua_gettop(L);
+      }
+      else if ((idx = s->stdio[i - nh]) == 0)
+        continue;
+      if (pass == 0) hpb_target_getfd(L, idx, &t[i]);
+      else hpb_target_resolve(L, idx, &t[i]);
+      if (i < nh) lua_pop(L, 1);
+    }
+  }
+}
+
+/* }====================================================== */
+
+
+/* What a failed start is blamed on, for the message. */
+static const char *culprit (lua_State *L, const SpawnArgs *s, size_t nh) {
+  static const char *const names[] = {"stdin", "stdout", "stderr"};
+  const hp_spawn_req *r = &s->req;
+  switch (r->failed) {
+    case HP_FAIL_CWD:
+      return lua_pushfstring(L, "cwd '%s'", r->cwd);
+    case HP_FAIL_STDIO:
+      return r->failed_index < 3 ? names[r->failed_index] : "stdio";
+    case HP_FAIL_HANDLE:
+      if (nh == 1) return "handle";
+      return lua_pushfstring(L, "handle %d", (int)r->failed_index + 1);
+    case HP_FAIL_EXEC:
+      return r->argv[0];
+    default:
+      return "spawn";
+  }
+}
+
+
+/*
+** hpass.spawn_with_handle(argv, handle [, options])
+** The child inherits exactly the given handles, and finds their numbers
+** (as it sees them) appended to its command line.
+*/
+int hpb_spawn (lua_State *L) {
+  SpawnArgs s;
+  Process *proc;
+  Scratch *scratch;
+  Target *t;
+  hp_os *handles;
+  size_t nh, i;
+  int err, single;
+  luaL_checktype(L, A_ARGV, LUA_TTABLE);
+  luaL_argcheck(L, !lua_isnoneornil(L, A_HANDLES), A_HANDLES,
+                "handle expected, got no value");
+  if (!lua_isnoneornil(L, A_OPTIONS)) luaL_checktype(L, A_OPTIONS, LUA_TTABLE);
+  hpb_noextra(L, A_OPTIONS);
+  lua_settop(L, A_OPTIONS);
+  memset(&s, 0, sizeof(s));
+  for (i = 0; i < 3; i++) s.req.stdio[i] = HP_NOHANDLE;
+  /* collect what has ended before adding to it (and before any handle
+     is read: this may run no Lua code, but keeps that order plain) */
+  reap_orphans(L);
+  reap_running(L);
+  proc = newprocess(L);                 /* S_PROC */
+  scratch = hpb_newscratch(L);          /* S_SCRATCH */
+  lua_newtable(L);                      /* S_ANCHOR */
+  lua_pushnil(L);                       /* S_OBJS, set by readhandles */
+  readargv(L, &s);
+  readoptions(L, &s);
+  single = hpb_issingle(L, A_HANDLES);
+  nh = readhandles(L, single);
+  t = (Target *)anchored(L, &s, (nh + 3) * sizeof(Target));
+  handles = (hp_os *)anchored(L, &s, (nh + 1) * sizeof(hp_os));
+  /* from here on the only Lua code is getfd(), in resolve_all's first pass */
+  resolve_all(L, &s, t, nh, single);
+  /* input read ahead would never reach the child: refused before any
+     flush, then what waits in buffers must reach the pipe before the
+     child starts */
+  for (i = 0; i < nh + 3; i++)
+    if (t[i].h != NULL) hpb_checkahead(L, &t[i]);
+  for (i = 0; i < nh + 3; i++) {
+    if ((err = hpb_flushout(&t[i])) != 0) {
+      s.req.failed = i < nh ? HP_FAIL_HANDLE : HP_FAIL_STDIO;
+      s.req.failed_index = i < nh ? i : i - nh;
+      return hpb_oserror(L, err, culprit(L, &s, nh));
+    }
+  }
+  for (i = 0; i < nh + 3; i++) hpb_checkahead(L, &t[i]);
+  for (i = 0; i < nh; i++) handles[i] = t[i].os;
+  for (i = 0; i < 3; i++) s.req.stdio[i] = t[nh + i].os;
+  s.req.handles = handles;
+  s.req.nhandles = nh;
+  s.req.child = NULL;
+  err = hp_spawn(&s.req, &proc->p, hpb_scratchalloc, scratch);
+  hpb_freescratch(scratch);
+  if (err != 0) return hpb_oserror(L, err, culprit(L, &s, nh));
+  proc->state = P_RUNNING;
+  lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
+  lua_pushvalue(L, S_PROC);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  lua_pushvalue(L, S_PROC);
+  return 1;
+}
+
+
+static const luaL_Reg process_methods[] = {
+  {"wait", p_wait},
+  {"poll", p_poll},
+  {"kill", p_kill},
+  {NULL, NULL}
+};
+
+static const luaL_Reg process_meta[] = {
+  {"__gc", p_gc},
+#if LUA_VERSION_NUM >= 504
+  {"__close", p_close},
+#endif
+  {"__tostring", p_tostring},
+  {NULL, NULL}
+};
+
+
+/* The process metatable and the registry tables reaping uses. */
+void hpb_open_spawn (lua_State *L) {
+  luaL_newmetatable(L, PROCESS_T);
+  luaL_setfuncs(L, process_meta, 0);
+  lua_newtable(L);
+  luaL_setfuncs(L, process_methods, 0);
+  lua_pushcclosure(L, p_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushliteral(L, PROCESS_T);
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+  /* orphans: pids of collected processes not yet reaped */
+  lua_getfield(L, LUA_REGISTRYINDEX, ORPHANS);
+  if (!lua_istable(L, -1)) {
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, ORPHANS);
+  }
+  lua_pop(L, 1);
+  /* running: process objects whose child is not collected yet */
+  lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
+  if (!lua_istable(L, -1)) {
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, RUNNING);
+  }
+  lua_pop(L, 1);
+}
