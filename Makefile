@@ -39,7 +39,16 @@ BUILD = build/$(VARIANT)
 MODULE = $(BUILD)/hpass/core.so
 
 # What tests, the REPL and the demo find: this checkout, not an install.
-RUN_ENV = LUA_PATH='$(CURDIR)/lua/?.lua;;' LUA_CPATH='$(CURDIR)/$(BUILD)/?.so;;' \
+# The versioned variables (LUA_PATH_5_4, ...) win over the plain ones in
+# Lua 5.2 and later, so a user's own must not point the suite elsewhere.
+# LUA_INIT could run anything before the suite: it is cleared too.
+HERE_PATH = '$(CURDIR)/lua/?.lua;;'
+HERE_CPATH = '$(CURDIR)/$(BUILD)/?.so;;'
+RUN_ENV = LUA_PATH=$(HERE_PATH) LUA_CPATH=$(HERE_CPATH) \
+          LUA_PATH_5_2=$(HERE_PATH) LUA_CPATH_5_2=$(HERE_CPATH) \
+          LUA_PATH_5_3=$(HERE_PATH) LUA_CPATH_5_3=$(HERE_CPATH) \
+          LUA_PATH_5_4=$(HERE_PATH) LUA_CPATH_5_4=$(HERE_CPATH) \
+          LUA_INIT= LUA_INIT_5_2= LUA_INIT_5_3= LUA_INIT_5_4= \
           HPASS_TEST_LUA='$(LUA)'
 
 BUSTED = /usr/bin/busted

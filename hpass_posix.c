@@ -303,13 +303,23 @@ int hp_check (hp_os h) {
 }
 
 
-int hp_noinherit (hp_os h) {
-  int flags = fcntl((int)h, F_GETFD);
+/* Set close-on-exec on fd (0 or an error code). */
+static int cloexec (int fd) {
+  int flags = fcntl(fd, F_GETFD);
   if (flags == -1) return errno;
-  if ((flags & FD_CLOEXEC) == 0 &&
-      fcntl((int)h, F_SETFD, flags | FD_CLOEXEC) == -1)
+  if ((flags & FD_CLOEXEC) == 0 && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) == -1)
     return errno;
   return 0;
+}
+
+
+int hp_noinherit (hp_os h) {
+  /*
+  ** The standard streams are inherited by every child (os.execute,
+  ** io.popen) unless redirected: adopting one must not change that.
+  */
+  if (h >= 0 && h <= 2) return 0;
+  return NOTFD(h) ? EBADF : cloexec((int)h);
 }
 
 
@@ -587,6 +597,16 @@ int hp_signum (const char *name) {
 #if !defined(MSG_NOSIGNAL)
 #define MSG_NOSIGNAL 0
 #endif
+/*
+** Control messages that carry descriptors besides SCM_RIGHTS, which a
+** receiver must close: Linux attaches SCM_PIDFD to every message once
+** SO_PASSPIDFD is set on the socket (6.5), whether headers know it or not.
+*/
+#if defined(__linux__) && !defined(SCM_PIDFD)
+#define SCM_PIDFD 0x04
+#elif !defined(SCM_PIDFD)
+#define SCM_PIDFD SCM_RIGHTS   /* none: the test above already takes it */
+#endif
 
 /*
 ** Room for other control messages next to SCM_RIGHTS (credentials, when
@@ -618,6 +638,7 @@ int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
   size_t space, i;
   unsigned char *ctl;
   ssize_t r;
+  int err;
   if (n == 0 || n > HP_MAXFDS) return EINVAL;
   if (NOTFD(chan)) return EBADF;
   space = CMSG_SPACE(n * sizeof(int));
@@ -635,8 +656,8 @@ int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
   }
   do {
     r = sendmsg((int)chan, &msg, MSG_NOSIGNAL);
-  } while (r < 0 && errno == EINTR);
-  if (r < 0) return errno;
+  } while ((err = settle(r, (int)chan, POLLOUT)) < 0);
+  if (err != 0) return err;
   return r == 1 ? 0 : EIO;  /* a 1-byte send is never short, but be sure */
 }
 
@@ -665,12 +686,12 @@ int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
   *n = 0;
   if (NOTFD(chan)) return EBADF;
   if ((ctl = (unsigned char *)alloc(ud, space)) == NULL) return ENOMEM;
-  setmsg(&msg, &iov, &count, ctl, space);
   /* close-on-exec from birth: no window for a concurrent spawn to leak them */
   do {
+    setmsg(&msg, &iov, &count, ctl, space);
     r = recvmsg((int)chan, &msg, MSG_CMSG_CLOEXEC);
-  } while (r < 0 && errno == EINTR);
-  if (r < 0) return errno;
+  } while ((err = settle(r, (int)chan, POLLIN)) < 0);
+  if (err != 0) return err;
   /*
   ** Take every descriptor that arrived, whatever else is wrong with the
   ** message, so that none stays open unowned: up to max into h, the rest
@@ -678,12 +699,20 @@ int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
   */
   for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
     size_t k, i;
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    if (c->cmsg_level != SOL_SOCKET ||
+        (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD))
+      continue;
     k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (i = 0; i < k; i++, got++) {
+    for (i = 0; i < k; i++) {
       int fd;
       memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (MSG_CMSG_CLOEXEC == 0) (void)hp_noinherit(fd);
+      /* a pidfd (SO_PASSPIDFD on the channel) is no handle of the message */
+      if (c->cmsg_type != SCM_RIGHTS) {
+        close(fd);
+        continue;
+      }
+      got++;
+      if (MSG_CMSG_CLOEXEC == 0) (void)cloexec(fd);
       if (kept < max) h[kept++] = fd;
       else close(fd);
     }

@@ -96,7 +96,10 @@ HP_INTERNAL int hp_socketpair (hp_os p[2]);
 /* 0 when h is an open handle, else an error code. */
 HP_INTERNAL int hp_check (hp_os h);
 
-/* Make an adopted (inherited) handle non-inheritable again. */
+/*
+** Make an adopted (inherited) handle non-inheritable again.  POSIX's
+** standard streams (0, 1, 2) stay as they are: every child inherits them.
+*/
 HP_INTERNAL int hp_noinherit (hp_os h);
 
 HP_INTERNAL int hp_close (hp_os h);

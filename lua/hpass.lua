@@ -6,7 +6,7 @@
 
 local core = require "hpass.core"
 
-local error, pairs, type = error, pairs, type
+local error, pairs, pcall, select, type = error, pairs, pcall, select, type
 local unpack = table.unpack or unpack  -- luacheck: compat
 
 local hpass = {}
@@ -49,9 +49,19 @@ function hpass.inherited(n, args)
 end
 
 --- Run argv with the given handle(s) and wait for it: the triple of
--- os.execute, or fail, message, errno if it could not start.
-function hpass.run(argv, handle, options)
-  local proc, msg, code = core.spawn_with_handle(argv, handle, options)
+-- os.execute, or fail, message, errno if it could not start.  Misuse is
+-- reported as run's own, at the caller's line.
+function hpass.run(argv, handle, options, ...)
+  if select("#", ...) > 0 then
+    error("bad argument #4 to 'run' (no value expected)", 2)
+  end
+  local ok, proc, msg, code = pcall(core.spawn_with_handle, argv, handle, options)
+  if not ok then
+    if type(proc) == "string" and proc:match("^bad argument #%d+ to ") then
+      error((proc:gsub("^(bad argument #%d+ to )'[^']*'", "%1'run'")), 2)
+    end
+    error(proc, 0)  -- raised by Lua code the call ran: as it was
+  end
   if not proc then return nil, msg, code end
   return proc:wait()
 end

@@ -5,6 +5,9 @@
 # list that points nowhere, so anything it tried to fetch would fail.
 #   tools/luarocks-check.sh [VERSION ...]
 set -eu
+# only the paths set below may decide where hpass comes from
+unset LUA_INIT LUA_INIT_5_2 LUA_INIT_5_3 LUA_INIT_5_4 LUA_PATH_5_2 LUA_PATH_5_3 \
+      LUA_PATH_5_4 LUA_CPATH_5_2 LUA_CPATH_5_3 LUA_CPATH_5_4
 cd "$(dirname "$0")/.."
 src=$(pwd)
 versions=${*:-5.1 5.4}
