@@ -461,7 +461,7 @@ int hpb_targeterror (lua_State *L, const Target *t, const char *msg) {
   char num[32];
   if (t->opt != NULL)
     msg = lua_pushfstring(L, "option '%s': %s", t->opt, msg);
-  else if (t->elem != 0) {
+  else if (t->inarray) {
     (void)snprintf(num, sizeof(num), "%lld", (long long)t->elem);
     msg = lua_pushfstring(L, "element %s: %s", num, msg);
   }
@@ -596,6 +596,7 @@ void hpb_target_resolve (lua_State *L, int i, Target *t) {
 /* The one target of argument i. */
 void hpb_totarget (lua_State *L, int i, int arg, Target *t) {
   t->arg = arg;
+  t->inarray = 0;
   t->elem = 0;
   t->opt = NULL;
   hpb_target_getfd(L, i, t);
@@ -698,6 +699,7 @@ static int hpass_handle (lua_State *L) {
   Handle *h;
   int err;
   t.arg = 1;
+  t.inarray = 0;
   t.elem = 0;
   t.opt = NULL;
   hpb_noextra(L, 1);
@@ -973,6 +975,7 @@ static int hpass_write_ints (lua_State *L) {
   j = luaL_opt(L, luaL_checkinteger, 4, (lua_Integer)lua_rawlen(L, 2));
   hpb_noextra(L, 4);
   e.arg = 2;
+  e.inarray = 1;
   e.opt = NULL;
   /* check everything first: a bad element must not leave half a write */
   for (k = i; k <= j; k++) {

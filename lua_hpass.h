@@ -132,7 +132,7 @@ HP_INTERNAL Handle *hpb_newhandle (lua_State *L);
 ** A handle argument, in any accepted form: an hpass handle (h), a Lua
 ** file (f), a descriptor number, or an object with a getfd() method.
 ** arg, elem and opt say where it came from, for error messages: argument
-** arg, element elem of it (when > 0), or the option named opt.
+** arg, element elem of it (when inarray), or the option named opt.
 */
 typedef struct Target {
   hp_os os;
@@ -140,6 +140,7 @@ typedef struct Target {
   FILE *f;
   int getfd;            /* os came from getfd() */
   int arg;
+  int inarray;
   lua_Integer elem;
   const char *opt;
 } Target;

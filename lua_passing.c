@@ -59,6 +59,7 @@ int hpb_send_handle (lua_State *L) {
   scratch = hpb_newscratch(L);
   for (i = 0; i <= n; i++) {
     t[i].arg = i + 1;
+    t[i].inarray = 0;
     t[i].elem = 0;
     t[i].opt = NULL;
     hpb_target_getfd(L, i + 1, &t[i]);

@@ -507,7 +507,8 @@ static void resolve_all (lua_State *L, SpawnArgs *s, Target *t, size_t nh,
   int pass;
   for (i = 0; i < nh + 3; i++) {
     t[i].arg = i < nh ? A_HANDLES : A_OPTIONS;
-    t[i].elem = (i < nh && !single) ? (lua_Integer)i + 1 : 0;
+    t[i].inarray = i < nh && !single;
+    t[i].elem = (lua_Integer)i + 1;
     t[i].opt = i < nh ? NULL : names[i - nh];
     t[i].os = HP_NOHANDLE;
     t[i].h = NULL;

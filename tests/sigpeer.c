@@ -33,7 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lua.h"
@@ -283,6 +285,36 @@ static int s_nofile (lua_State *L) {
 }
 
 
+/* What another library reaping every child would do: waitpid(-1). */
+static int s_reapall (lua_State *L) {
+  int n = 0, status;
+  while (waitpid(-1, &status, WNOHANG) > 0) n++;
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+
+/* setsockopt(fd, level, name, int value) */
+static int s_setsockopt (lua_State *L) {
+  int v = (int)luaL_checkinteger(L, 4);
+  if (setsockopt((int)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2),
+                 (int)luaL_checkinteger(L, 3), &v, sizeof v) != 0)
+    return fail(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/* Make fd non-blocking, as LuaSocket keeps its sockets. */
+static int s_nonblock (lua_State *L) {
+  int fd = (int)luaL_checkinteger(L, 1);
+  int fl = fcntl(fd, F_GETFL);
+  if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return fail(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
 int luaopen_sigpeer (lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"catch", s_catch}, {"ignore", s_ignore}, {"default", s_default},
@@ -291,7 +323,8 @@ int luaopen_sigpeer (lua_State *L) {
     {"pending", s_pending}, {"timer", s_timer}, {"rawwrite", s_rawwrite},
     {"nfds", s_nfds}, {"fds", s_fds}, {"cloexec", s_cloexec}, {"dup2", s_dup2},
     {"rawclose", s_rawclose}, {"churn", s_churn}, {"children", s_children},
-    {"nofile", s_nofile},
+    {"nofile", s_nofile}, {"reapall", s_reapall}, {"setsockopt", s_setsockopt},
+    {"nonblock", s_nonblock},
     {NULL, NULL}
   };
   const luaL_Reg *r;
