@@ -240,7 +240,12 @@ void hpb_noextra (lua_State *L, int n) {
 /* Blocks of scratch memory: a header aligned for any use, then the data. */
 typedef union Block {
   struct { union Block *next; size_t size; } b;
-  double d; long long l; void *p;   /* alignment */
+  /* cppcheck-suppress unusedStructMember ; they only align the data */
+  double d;
+  /* cppcheck-suppress unusedStructMember */
+  long long l;
+  /* cppcheck-suppress unusedStructMember */
+  void *p;
 } Block;
 
 struct Scratch {
@@ -698,10 +703,8 @@ static int hpass_handle (lua_State *L) {
   Target t;
   Handle *h;
   int err;
+  memset(&t, 0, sizeof(t));
   t.arg = 1;
-  t.inarray = 0;
-  t.elem = 0;
-  t.opt = NULL;
   hpb_noextra(L, 1);
   if (lua_type(L, 1) == LUA_TSTRING) {
     const char *s = lua_tostring(L, 1);

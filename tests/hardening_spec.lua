@@ -199,7 +199,7 @@ describe("every handle form keeps the promises", function()
     for i = 1, 5 do
       assert.matches("^[%w_]+ " .. R.EPIPE .. " ", lines[i])
     end
-    assert.equal("done", lines[6])
+    assert.equal("done\t5", lines[6])
   end)
 
   it("read_int takes what a Lua file read ahead, and spawn refuses such a file", function()
@@ -381,11 +381,12 @@ describe("limits and edges", function()
   it("errors name the element or option at fault", function()
     local r = hpass.pipe()
     r:close()
-    assert.matches(H.badarg(2, "spawn_with_handle") .. " %(element 2: attempt to use a closed handle%)",
+    local function bad(n) return H.badarg(n, "spawn_with_handle") end
+    assert.matches(bad(2) .. " %(element 2: attempt to use a closed handle%)",
                    H.raises(hpass.spawn_with_handle, {"true"}, {0, r}))
-    assert.matches(H.badarg(3, "spawn_with_handle") .. " %(option 'stdout': attempt to use a closed handle%)",
+    assert.matches(bad(3) .. " %(option 'stdout': attempt to use a closed handle%)",
                    H.raises(hpass.spawn_with_handle, {"true"}, {}, {stdout = r}))
-    assert.matches(H.badarg(1, "spawn_with_handle") .. " %(argv%[2%] must be a string, got table%)",
+    assert.matches(bad(1) .. " %(argv%[2%] must be a string, got table%)",
                    H.raises(hpass.spawn_with_handle, {"true", {}}, {}))
   end)
 
@@ -393,7 +394,8 @@ describe("limits and edges", function()
     local line = debug.getinfo(1, "l").currentline + 1
     local ok, err = pcall(function() local res = hpass.run("true", {}); return res end)
     assert.is_false(ok)
-    assert.matches("hardening_spec%.lua:" .. line .. ": bad argument #1 to 'run' %(table expected", err)
+    assert.matches("hardening_spec%.lua:" .. line ..
+                   ": bad argument #1 to 'run' %(table expected", err)
     ok, err = pcall(function() local res = hpass.run({"true"}, {}, nil, "x"); return res end)
     assert.is_false(ok)
     assert.matches("bad argument #4 to 'run' %(no value expected%)", err)

@@ -33,7 +33,7 @@ for _, name in ipairs({"write_int", "write_ints", "spawn", "stdout", "send_handl
   io.write(name, " ", tostring(ok and "ok" or code), " ", tostring(msg), "\n")
   files[#files + 1] = f
 end
-print("done")
+print("done", #files)
 io.stdout:flush()
 -- closing the files at exit writes their buffers again, with the reader
 -- still gone: that SIGPIPE is stdio's own, not a call's
