@@ -12,27 +12,7 @@ local sig = R.sig
 local unpack = table.unpack or unpack  -- luacheck: compat
 local ECHILD, ESRCH, EAGAIN = 10, 3, 11
 
--- An object whose finalizer runs f (tables have no __gc before 5.2).
-local function onfinal(f)
-  local np = rawget(_G, "newproxy")
-  if np then
-    local p = np(true)
-    getmetatable(p).__gc = f
-    return p
-  end
-  return setmetatable({}, {__gc = f})
-end
-
--- The collector at its most eager: a step at nearly every allocation, so
--- that finalizers run inside hpass calls.  Returns a function restoring it.
-local function eager_gc()
-  local pause = collectgarbage("setpause", 0)
-  local mul = collectgarbage("setstepmul", 1000)
-  return function()
-    collectgarbage("setpause", pause)
-    collectgarbage("setstepmul", mul)
-  end
-end
+local onfinal, eager_gc = R.onfinal, R.eager_gc
 
 -- The lines a child wrote, and its wait triple.
 local function output(argv, handles, options)

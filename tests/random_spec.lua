@@ -274,10 +274,62 @@ function ops.spawn(self)
   self:check(zombies == 0, "zombies after wait")
 end
 
+-- The same, through tables that fight back: metamethods that must not
+-- run, and a getfd() that rewrites argv and options, drops the channel
+-- from the handles, leaves garbage with finalizers and collects it.
+function ops.hostile_spawn(self)
+  local c = self:pick()
+  local n = math.random(0, 20)
+  if not c or not c.w or not c.r or (#c.q + n) * 4 > MAXBYTES then return end
+  local first = math.random(-1000, 1000)
+  local spare_r, spare_w = hpass.pipe()
+  local argv = {"sh", "-c", 'exec "$0" write "$1" 3 "$2" "$3"', H.cpeer,
+                tostring(first), tostring(n)}
+  local opts, handles = {}, nil
+  local function refuse(what) return function() error(what .. " ran", 0) end end
+  setmetatable(argv, {__index = refuse("argv __index"), __len = refuse("argv __len")})
+  setmetatable(opts, {__index = refuse("options __index"),
+                      __pairs = refuse("options __pairs")})
+  local sneak = {getfd = function()
+    rawset(argv, 1, "false"); rawset(argv, 7, {})
+    rawset(opts, "env", 42); rawset(opts, "bogus", true)
+    handles[1] = nil
+    for _ = 1, math.random(0, 3) do R.onfinal(function() local _ = {{}, {}} end) end
+    if math.random(2) == 1 then collectgarbage() end
+    return spare_r:fileno()
+  end}
+  handles = {c.w, sneak}
+  local proc, msg = hpass.spawn_with_handle(argv, handles, opts)
+  spare_r:close(); spare_w:close()
+  self:check(proc ~= nil, "hostile spawn failed: " .. tostring(msg))
+  delivered(c)
+  local ok, how, code = proc:wait()
+  self:check(ok == true, ("child: %s %s"):format(tostring(how), tostring(code)))
+  for i = 0, n - 1 do c.q[#c.q + 1] = first + 3 * i end
+  c.sure = #c.q
+  self:note("hostile spawn writing %d", n)
+end
+
+-- Garbage whose finalizer allocates and calls hpass, so that finalizers
+-- run inside later hpass calls (the more so under an eager collector).
+function ops.finalizer(self)
+  R.onfinal(function()
+    local ok, err = pcall(function()
+      local a, b = hpass.pipe()
+      assert(b:write_int(7)); assert(a:read_int() == 7)
+      local t = {}
+      for i = 1, 20 do t[i] = {i} end
+      a:close(); b:close()
+    end)
+    if not ok then self.finerr = tostring(err) end
+  end)
+  self:note("finalizer")
+end
+
 local WEIGHTS = {
   {"new", 6}, {"write", 20}, {"write_ints", 6}, {"read", 18}, {"read_ints", 6},
   {"flush", 5}, {"setvbuf", 5}, {"close", 6}, {"drop", 2}, {"collect", 2},
-  {"misuse", 6}, {"spawn", 2},
+  {"misuse", 6}, {"spawn", 2}, {"hostile_spawn", 2}, {"finalizer", 4},
 }
 local TOTAL = 0
 for _, w in ipairs(WEIGHTS) do TOTAL = TOTAL + w[2] end
@@ -316,6 +368,7 @@ function Run:go(steps)
     local name = randomop()
     ops[name](self)
     self:invariants()
+    self:check(self.finerr == nil, "a finalizer's hpass calls failed: " .. tostring(self.finerr))
   end
   -- wind down: everything closes cleanly, nothing is left behind
   for _, c in ipairs(self.chans) do
@@ -346,4 +399,17 @@ describe("random use", function()
       assert.equal(run.fds0, sig.nfds())
     end)
   end
+
+  -- finalizers then run at nearly every allocation, inside hpass calls
+  local seed = only or 7
+  it(("keeps them under an eager collector (seed %d, %d steps)"):format(seed, math.floor(steps / 3)),
+     function()
+    math.randomseed(seed)
+    local restore = R.eager_gc()
+    local run = newrun(seed)
+    local ok, err = pcall(run.go, run, math.floor(steps / 3))
+    restore()
+    assert(ok, err)
+    assert.equal(run.fds0, sig.nfds())
+  end)
 end)

@@ -16,6 +16,28 @@ R.sanitizer = os.getenv("HPASS_SANITIZER")
 R.EBADF, R.EPIPE, R.EINVAL, R.ENOENT, R.EACCES, R.E2BIG = 9, 32, 22, 2, 13, 7
 R.SIGPIPE, R.SIGKILL, R.SIGTERM = 13, 9, 15
 
+--- An object whose finalizer runs f (tables have no __gc before 5.2).
+function R.onfinal(f)
+  local np = rawget(_G, "newproxy")
+  if np then
+    local p = np(true)
+    getmetatable(p).__gc = f
+    return p
+  end
+  return setmetatable({}, {__gc = f})
+end
+
+--- The collector at its most eager: a step at nearly every allocation, so
+-- that finalizers run inside hpass calls.  Returns a function restoring it.
+function R.eager_gc()
+  local pause = collectgarbage("setpause", 0)
+  local mul = collectgarbage("setstepmul", 1000)
+  return function()
+    collectgarbage("setpause", pause)
+    collectgarbage("setstepmul", mul)
+  end
+end
+
 --- A number from the environment, or the default.
 function R.knob(name, default)
   return tonumber(os.getenv(name) or "") or default
