@@ -193,6 +193,69 @@ HP_INTERNAL FILE *hp_tofile (hp_os h, const char *mode, int *err);
 
 
 /*
+** Deadlines and readiness.  A deadline is a time in milliseconds on a
+** monotonic clock (hp_now), or HP_NEVER.  hp_read and hp_write block
+** without limit; a caller with a deadline first waits with hp_ready, then
+** moves no more than a ready handle takes at once (HP_ATOMIC bytes on a
+** write), so that the call itself does not block.
+*/
+typedef long long hp_time;
+#define HP_NEVER  (-1LL)
+
+/*
+** Bytes a handle that polls writable takes without blocking: PIPE_BUF,
+** which POSIX sets at 512 or more and Linux at a page.
+*/
+#if defined(__linux__)
+#define HP_ATOMIC 4096
+#else
+#define HP_ATOMIC 512
+#endif
+
+HP_INTERNAL hp_time hp_now (void);
+
+/* The code of a deadline that passed (ETIMEDOUT, ERROR_TIMEOUT). */
+HP_INTERNAL int hp_err_timeout (void);
+
+enum { HP_READABLE = 1, HP_WRITABLE = 2 };
+
+/*
+** Wait until h is ready for one of events (a read or write would not
+** block: data, end of stream, an error, room) or the deadline passes
+** (hp_err_timeout()).  Signals never shorten or lengthen the wait.
+*/
+HP_INTERNAL int hp_ready (hp_os h, int events, hp_time deadline);
+
+/* One entry of hp_poll. */
+typedef struct hp_pollitem {
+  hp_os h;              /* the handle; HP_NOHANDLE entries are skipped */
+  int events;           /* HP_READABLE and/or HP_WRITABLE */
+  int revents;          /* out: which of them are ready */
+} hp_pollitem;
+
+/*
+** Wait until at least one item is ready or the deadline passes; *nready
+** gets how many are (0 when the deadline passed, which is no error).
+** With n == 0 it sleeps until the deadline.  Scratch memory comes from
+** alloc, which returns NULL when out of memory and never raises.
+*/
+HP_INTERNAL int hp_poll (hp_pollitem *items, size_t n, hp_time deadline,
+                         int *nready, hp_alloc alloc, void *ud);
+
+/*
+** A new handle that becomes readable when the child has ended (a pidfd
+** on Linux, a copy of the process handle on Windows), or an error code:
+** ENOSYS or the like where the system has none, ECHILD when the child was
+** already collected by someone else.  Call it only for a child not yet
+** collected by hp_wait.  The caller closes it with hp_close.
+*/
+HP_INTERNAL int hp_procfd (const hp_proc *p, hp_os *fd);
+
+/* HP_READABLE and/or HP_WRITABLE: what h was opened for, when known. */
+HP_INTERNAL int hp_access (hp_os h);
+
+
+/*
 ** Passing handles to a process that already runs.  The channel is a
 ** connected local stream socket (an end of hp_socketpair, or any such
 ** socket).  One hp_sendfds is one message, taken whole by one hp_recvfds,

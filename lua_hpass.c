@@ -221,8 +221,26 @@ int hpb_oserror (lua_State *L, int code, const char *what) {
   return 3;
 }
 
+int hpb_ioerror (lua_State *L, int code, const char *what) {
+  if (code != hp_err_timeout()) return hpb_oserror(L, code, what);
+  luaL_pushfail(L);
+  if (what != NULL) lua_pushfstring(L, "%s: timeout", what);
+  else lua_pushliteral(L, "timeout");
+  lua_pushinteger(L, code);
+  return 3;
+}
+
+hp_time hpb_opttimeout (lua_State *L, int arg) {
+  lua_Number s;
+  if (lua_isnoneornil(L, arg)) return HP_NEVER;
+  s = luaL_checknumber(L, arg);
+  luaL_argcheck(L, s >= 0, arg, "timeout must be a non-negative number");
+  if (s > 1e12) return HP_NEVER;  /* beyond any wait: none */
+  return (hp_time)ceil(s * 1000);
+}
+
 int hpb_okresult (lua_State *L, int code) {
-  if (code != 0) return hpb_oserror(L, code, NULL);
+  if (code != 0) return hpb_ioerror(L, code, NULL);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -307,6 +325,8 @@ Handle *hpb_newhandle (lua_State *L) {
   h->os = HP_NOHANDLE;
   h->wbuf = h->rbuf = NULL;
   h->size = h->wlen = h->rpos = h->rlen = 0;
+  h->timeout = HP_NEVER;
+  h->nback = 0;
   h->prev = h->next = NULL;
   luaL_getmetatable(L, HANDLE_T);
   lua_setmetatable(L, -2);
@@ -329,14 +349,28 @@ static unsigned char *allocbuf (lua_State *L, size_t size) {
 }
 
 
-/* Write all of buf, looping over short writes. */
-static int writeall (hp_os os, const unsigned char *buf, size_t n) {
-  while (n > 0) {
-    size_t done;
-    int err = hp_write(os, buf, n, &done);
+/*
+** Write all of buf, looping over short writes; *sent says how much went.
+** With a deadline each write waits until the handle takes HP_ATOMIC
+** bytes without blocking; when the deadline passes, an integer already
+** begun is still finished (the buffers hold whole integers), so the
+** stream never holds a torn one.
+*/
+static int writeall (hp_os os, const unsigned char *buf, size_t n,
+                     hp_time deadline, size_t *sent) {
+  *sent = 0;
+  while (*sent < n) {
+    size_t done, k = n - *sent;
+    int err;
+    if (deadline != HP_NEVER) {
+      err = hp_ready(os, HP_WRITABLE, deadline);
+      if (err == hp_err_timeout() && *sent % 4 != 0) err = 0;
+      if (err != 0) return err;
+      if (k > HP_ATOMIC) k = HP_ATOMIC;
+    }
+    err = hp_write(os, buf + *sent, k, &done);
     if (err != 0) return err;
-    buf += done;
-    n -= done;
+    *sent += done;
   }
   return 0;
 }
@@ -345,13 +379,19 @@ static int writeall (hp_os os, const unsigned char *buf, size_t n) {
 /*
 ** Send what waits in the write buffer.  On failure the unsent bytes are
 ** dropped, as the reader is gone or the handle broken: keeping them would
-** only resend a partial integer later.
+** only resend a partial integer later.  When a deadline passes they stay,
+** whole integers, to go first next time.
 */
-static int flushbuf (Handle *h) {
+static int flushbuf (Handle *h, hp_time deadline) {
   int err = 0;
   if (h->wlen > 0) {
-    err = writeall(h->os, h->wbuf, h->wlen);
-    h->wlen = 0;
+    size_t sent;
+    err = writeall(h->os, h->wbuf, h->wlen, deadline, &sent);
+    if (err == hp_err_timeout()) {
+      memmove(h->wbuf, h->wbuf + sent, h->wlen - sent);
+      h->wlen -= sent;
+    }
+    else h->wlen = 0;
   }
   return err;
 }
@@ -377,7 +417,7 @@ static void flush_at_exit (void) {
   Handle *h;
   hp_lock();
   for (h = buffered; h != NULL; h = h->next)
-    if (h->os != HP_NOHANDLE) (void)flushbuf(h);  /* nobody to tell at exit */
+    if (h->os != HP_NOHANDLE) (void)flushbuf(h, HP_NEVER);  /* nobody to tell */
   hp_unlock();
 }
 
@@ -419,7 +459,7 @@ static int closehandle (lua_State *L, Handle *h) {
   int err = 0, err2;
   hp_os os = h->os;
   if (os == HP_NOHANDLE) return 0;
-  err = flushbuf(h);
+  err = flushbuf(h, HP_NEVER);  /* flush() first bounds this */
   unbuffer(L, h);
   h->os = HP_NOHANDLE;
   err2 = hp_close(os);
@@ -632,7 +672,7 @@ void hpb_checkahead (lua_State *L, const Target *t) {
 
 
 int hpb_flushout (Target *t) {
-  return t->h != NULL ? flushbuf(t->h) : prepwrite(t);
+  return t->h != NULL ? flushbuf(t->h, deadline(t->h)) : prepwrite(t);
 }
 
 /* }====================================================== */
@@ -742,7 +782,8 @@ static int h_setvbuf (lua_State *L) {
   int err;
   hpb_noextra(L, 3);
   luaL_argcheck(L, size >= 4 && size <= (1 << 30), 3, "size out of range");
-  err = flushbuf(h);
+  err = flushbuf(h, deadline(h));
+  if (err == hp_err_timeout()) return hpb_ioerror(L, err, NULL);
   if (unread(h) > 0)
     luaL_error(L, "cannot change the buffering of a handle with unread input");
   unbuffer(L, h);
@@ -766,7 +807,7 @@ static int h_setvbuf (lua_State *L) {
 static int h_flush (lua_State *L) {
   Handle *h = checkopen(L, 1);
   hpb_noextra(L, 1);
-  return hpb_okresult(L, flushbuf(h));
+  return hpb_okresult(L, flushbuf(h, deadline(h)));
 }
 
 
@@ -784,17 +825,58 @@ static int h_tofile (lua_State *L) {
                 2, "invalid mode");
   if (unread(h) > 0)
     luaL_error(L, "cannot convert a handle with unread buffered input");
-  if ((err = flushbuf(h)) != 0) return hpb_oserror(L, err, NULL);
+  if ((err = flushbuf(h, deadline(h))) != 0) return hpb_ioerror(L, err, NULL);
   if ((u = newfile(L)) == NULL) return 3;  /* fail, message, code */
   /* making the file ran Lua code (a finalizer; io.open before 5.2) */
   if (isclosed(h)) luaL_error(L, "attempt to use a closed handle");
-  if ((err = flushbuf(h)) != 0) return hpb_oserror(L, err, NULL);
+  if ((err = flushbuf(h, deadline(h))) != 0) return hpb_ioerror(L, err, NULL);
   f = hp_tofile(h->os, mode, &err);
   if (f == NULL) return hpb_oserror(L, err, NULL);
   setfile(u, f);
   /* the stream owns the descriptor now */
   unbuffer(L, h);
   h->os = HP_NOHANDLE;
+  return 1;
+}
+
+
+/*
+** h:settimeout(seconds | nil): how long each blocking call on h may take
+** from now on (nil: no limit), as LuaSocket's settimeout.
+*/
+static int h_settimeout (lua_State *L) {
+  Handle *h = checkopen(L, 1);
+  hp_time ms = hpb_opttimeout(L, 2);
+  hpb_noextra(L, 2);
+  h->timeout = ms;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/*
+** cqueues' polling protocol, which luv users can follow too
+** (uv.new_poll(h:pollfd())): the descriptor, the events a poller should
+** wait for ("r", or "w" for a handle opened for writing only), and the
+** timeout in seconds (nil when none is set).
+*/
+static int h_pollfd (lua_State *L) {
+  return h_fileno(L);
+}
+
+static int h_events (lua_State *L) {
+  Handle *h = checkopen(L, 1);
+  hpb_noextra(L, 1);
+  if (hp_access(h->os) == HP_WRITABLE) lua_pushliteral(L, "w");
+  else lua_pushliteral(L, "r");
+  return 1;
+}
+
+static int h_timeout (lua_State *L) {
+  Handle *h = checkopen(L, 1);
+  hpb_noextra(L, 1);
+  if (h->timeout == HP_NEVER) lua_pushnil(L);
+  else lua_pushnumber(L, (lua_Number)h->timeout / 1000);
   return 1;
 }
 
@@ -810,7 +892,7 @@ static int h_detach (lua_State *L) {
   hpb_noextra(L, 1);
   if (unread(h) > 0)
     luaL_error(L, "cannot detach a handle with unread buffered input");
-  if ((err = flushbuf(h)) != 0) return hpb_oserror(L, err, NULL);
+  if ((err = flushbuf(h, deadline(h))) != 0) return hpb_ioerror(L, err, NULL);
   lua_pushinteger(L, (lua_Integer)h->os);
   unbuffer(L, h);
   h->os = HP_NOHANDLE;
@@ -869,38 +951,63 @@ static void recheck (lua_State *L, int i, Target *t) {
 }
 
 
-static int sendbytes (Target *t, const unsigned char *b, size_t n) {
+/*
+** Write n bytes (whole integers) through t.  A buffered handle queues
+** them, flushing first when they do not fit; if that flush runs out of
+** time they are not queued, so that a timeout never leaves half of them.
+*/
+static int sendbytes (Target *t, const unsigned char *b, size_t n,
+                      hp_time deadline) {
   Handle *h = t->h;
+  size_t sent;
   if (h != NULL && h->size > 0) {
     if (h->wlen + n > h->size) {
-      int err = flushbuf(h);
+      int err = flushbuf(h, deadline);
       if (err != 0) return err;
-      if (n > h->size) return writeall(t->os, b, n);
+      if (n > h->size) return writeall(t->os, b, n, deadline, &sent);
     }
     memcpy(h->wbuf + h->wlen, b, n);
     h->wlen += n;
     return 0;
   }
-  return writeall(t->os, b, n);
+  return writeall(t->os, b, n, deadline, &sent);
+}
+
+
+/* Keep the k bytes b of a cut-short integer to be read first next time. */
+static void putback (Handle *h, const unsigned char *b, size_t k) {
+  memmove(h->back + k, h->back, h->nback);
+  memcpy(h->back, b, k);
+  h->nback += k;
 }
 
 
 /*
 ** Receive exactly n bytes unless the stream ends first; *got says how
-** many arrived.  Input a Lua file read ahead comes first, as a read from
-** the file would give it.  A buffered handle reads as much as is there
-** (up to its buffer size) in one call; an unbuffered one never reads past
-** the n bytes it was asked for, so whatever follows stays in the pipe for
-** others.
+** many arrived.  What a timeout left comes first, then input a Lua file
+** read ahead, as a read from the file would give it.  A buffered handle
+** reads as much as is there (up to its buffer size) in one call; an
+** unbuffered one never reads past the n bytes it was asked for, so
+** whatever follows stays in the pipe for others.  With a deadline, each
+** read waits for data first.
 */
-static int recvbytes (Target *t, unsigned char *b, size_t n, size_t *got) {
+static int recvbytes (Target *t, unsigned char *b, size_t n, size_t *got,
+                      hp_time deadline) {
   Handle *h = t->h;
   *got = t->f != NULL ? hp_ftake(t->f, b, n) : 0;
   while (*got < n) {
     size_t done;
     int err;
-    if (h != NULL && unread(h) > 0) {
-      size_t k = unread(h);
+    if (h != NULL && h->nback > 0) {
+      size_t k = h->nback < n - *got ? h->nback : n - *got;
+      memcpy(b + *got, h->back, k);
+      memmove(h->back, h->back + k, h->nback - k);
+      h->nback -= k;
+      *got += k;
+      continue;
+    }
+    if (h != NULL && h->rlen > h->rpos) {
+      size_t k = h->rlen - h->rpos;
       if (k > n - *got) k = n - *got;
       memcpy(b + *got, h->rbuf + h->rpos, k);
       h->rpos += k;
@@ -908,7 +1015,11 @@ static int recvbytes (Target *t, unsigned char *b, size_t n, size_t *got) {
       continue;
     }
     /* a request may wait in our buffer for the reply we now wait for */
-    if (h != NULL && h->wlen > 0 && (err = flushbuf(h)) != 0) return err;
+    if (h != NULL && h->wlen > 0 && (err = flushbuf(h, deadline)) != 0)
+      return err;
+    if (deadline != HP_NEVER &&
+        (err = hp_ready(t->os, HP_READABLE, deadline)) != 0)
+      return err;
     if (h != NULL && h->size > 0 && n - *got < h->size) {
       h->rpos = h->rlen = 0;
       err = hp_read(t->os, h->rbuf, h->size, &done);
@@ -940,8 +1051,9 @@ static int hpass_write_int (lua_State *L) {
   hpb_totarget(L, 1, 1, &t);
   v = checkint32(L, 2, 2, NULL);
   hpb_noextra(L, 2);
-  if ((err = prepwrite(&t)) != 0 || (err = sendbytes(&t, (unsigned char *)&v, 4)) != 0)
-    return hpb_oserror(L, err, NULL);
+  if ((err = prepwrite(&t)) != 0 ||
+      (err = sendbytes(&t, (unsigned char *)&v, 4, deadline(t.h))) != 0)
+    return hpb_ioerror(L, err, NULL);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -953,8 +1065,11 @@ static int hpass_read_int (lua_State *L) {
   size_t got;
   hpb_totarget(L, 1, 1, &t);
   hpb_noextra(L, 1);
-  err = recvbytes(&t, (unsigned char *)&v, 4, &got);
-  if (err != 0) return hpb_oserror(L, err, NULL);
+  err = recvbytes(&t, (unsigned char *)&v, 4, &got, deadline(t.h));
+  if (err != 0) {
+    if (t.h != NULL) putback(t.h, (unsigned char *)&v, got);
+    return hpb_ioerror(L, err, NULL);
+  }
   if (got == 0) {
     luaL_pushfail(L);  /* clean end of stream */
     return 1;
@@ -965,13 +1080,18 @@ static int hpass_read_int (lua_State *L) {
 }
 
 
-/* hpass.write_ints(h, t [, i [, j]]) */
+/*
+** hpass.write_ints(h, t [, i [, j]]): true, or fail, msg, code and the
+** number of integers written before the failure (a timeout included:
+** then the stream holds exactly that many, whole).
+*/
 static int hpass_write_ints (lua_State *L) {
   Target t, e;
-  lua_Integer i, j, k;
+  lua_Integer i, j, k, written = 0;
   int err;
   int chunk[WCHUNK / sizeof(int)];
-  size_t n = 0;
+  size_t n = 0, sent;
+  hp_time dl;
   hpb_totarget(L, 1, 1, &t);
   luaL_checktype(L, 2, LUA_TTABLE);
   i = luaL_optinteger(L, 3, 1);
@@ -988,22 +1108,29 @@ static int hpass_write_ints (lua_State *L) {
     lua_pop(L, 1);
     if (k == j) break;  /* k++ would overflow when j is LUA_MAXINTEGER */
   }
-  if ((err = prepwrite(&t)) != 0) return hpb_oserror(L, err, NULL);
-  if (t.h != NULL && (err = flushbuf(t.h)) != 0) return hpb_oserror(L, err, NULL);
+  dl = deadline(t.h);
+  if ((err = prepwrite(&t)) != 0 ||
+      (t.h != NULL && (err = flushbuf(t.h, dl)) != 0))
+    goto failed;
   for (k = i; k <= j; k++) {
     rawgeti(L, 2, k);
     e.elem = k;
     chunk[n++] = checkint32(L, -1, 2, &e);
     lua_pop(L, 1);
     if (n == sizeof(chunk) / sizeof(chunk[0]) || k == j) {
-      if ((err = writeall(t.os, (unsigned char *)chunk, n * sizeof(int))) != 0)
-        return hpb_oserror(L, err, NULL);
+      err = writeall(t.os, (unsigned char *)chunk, n * sizeof(int), dl, &sent);
+      written += (lua_Integer)(sent / sizeof(int));
+      if (err != 0) goto failed;
       n = 0;
     }
     if (k == j) break;
   }
   lua_pushboolean(L, 1);
   return 1;
+failed:
+  hpb_ioerror(L, err, NULL);
+  lua_pushinteger(L, written);
+  return 4;
 }
 
 
@@ -1036,7 +1163,9 @@ static int hpass_read_ints (lua_State *L) {
   lua_Integer want, have = 0;
   int tbl, own;
   int *chunk;
+  hp_time dl;
   hpb_totarget(L, 1, 1, &t);
+  dl = deadline(t.h);
   want = luaL_checkinteger(L, 2);
   luaL_argcheck(L, want >= 0, 2, "count must not be negative");
   own = lua_isnoneornil(L, 3);
@@ -1056,14 +1185,17 @@ static int hpass_read_ints (lua_State *L) {
     recheck(L, 1, &t);  /* filling the table may have run a finalizer */
     m = left < (lua_Integer)(CHUNK / sizeof(int))
         ? (size_t)left : CHUNK / sizeof(int);
-    err = recvbytes(&t, (unsigned char *)chunk, m * sizeof(int), &got);
+    err = recvbytes(&t, (unsigned char *)chunk, m * sizeof(int), &got, dl);
     for (k = 0; k < got / sizeof(int); k++) {
       lua_pushinteger(L, chunk[k]);
       rawseti(L, tbl, ++have);
     }
+    if (err != 0 && t.h != NULL)  /* a cut-short integer is read next time */
+      putback(t.h, (unsigned char *)chunk + got - got % sizeof(int),
+              got % sizeof(int));
     if (err != 0 || got % sizeof(int) != 0) {
       if (!own) clear_tail(L, tbl, have);
-      if ((err != 0 ? hpb_oserror(L, err, NULL) : truncated(L, got)) == 2)
+      if ((err != 0 ? hpb_ioerror(L, err, NULL) : truncated(L, got)) == 2)
         lua_pushnil(L);  /* no error code for a truncation */
       lua_pushvalue(L, tbl);  /* the integers read before the error */
       return 4;
@@ -1115,13 +1247,18 @@ static const luaL_Reg funcs[] = {
   {"tofile", h_tofile},
   {"detach", h_detach},
   {"type", hpb_type},
+  {"select", hpb_select},
+  {"settimeout", h_settimeout},
+  {"pollfd", h_pollfd},
+  {"events", h_events},
+  {"timeout", h_timeout},
   {NULL, NULL}
 };
 
 static const char *const handle_methods[] = {
   "read_int", "write_int", "read_ints", "write_ints", "send_handle",
   "recv_handle", "close", "fileno", "setvbuf", "flush", "tofile", "detach",
-  NULL
+  "settimeout", "pollfd", "events", "timeout", NULL
 };
 
 static const luaL_Reg handle_meta[] = {

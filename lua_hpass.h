@@ -119,11 +119,27 @@ typedef struct Handle {
   size_t size;           /* buffer size in "full" mode; 0 = unbuffered */
   size_t wlen;           /* bytes in wbuf */
   size_t rpos, rlen;     /* unread input is rbuf[rpos .. rlen) */
+  hp_time timeout;       /* ms a blocking call may take, or HP_NEVER */
+  unsigned char back[4]; /* the start of an integer a timeout cut short */
+  size_t nback;          /* bytes in back, read before anything else */
   struct Handle *prev, *next;  /* in the exit list while buffered */
 } Handle;
 
 #define isclosed(h)   ((h)->os == HP_NOHANDLE)
-#define unread(h)     ((h)->rlen - (h)->rpos)
+#define unread(h)     ((h)->rlen - (h)->rpos + (h)->nback)
+
+/* The deadline of a call on h that starts now. */
+#define deadline(h) \
+  ((h) == NULL || (h)->timeout == HP_NEVER ? HP_NEVER : hp_now() + (h)->timeout)
+
+/* fail, "timeout", code for a deadline that passed, else hpb_oserror */
+HP_INTERNAL int hpb_ioerror (lua_State *L, int code, const char *what);
+
+/*
+** A timeout as milliseconds, from the seconds at argument arg: nil gives
+** HP_NEVER, a negative, NaN or non-number value raises.
+*/
+HP_INTERNAL hp_time hpb_opttimeout (lua_State *L, int arg);
 
 /* A new handle object, pushed, already marked closed. */
 HP_INTERNAL Handle *hpb_newhandle (lua_State *L);
@@ -181,5 +197,14 @@ HP_INTERNAL int hpb_spawn (lua_State *L);
 HP_INTERNAL int hpb_send_handle (lua_State *L);
 HP_INTERNAL int hpb_recv_handle (lua_State *L);
 HP_INTERNAL int hpb_type (lua_State *L);
+HP_INTERNAL int hpb_select (lua_State *L);
+
+/*
+** For hpass.select: whether the process object at i (if it is one) has
+** ended, and if not, a handle that becomes readable when it does (or
+** HP_NOHANDLE where there is none: then select polls).  Returns 0 for a
+** value that is no process object.
+*/
+HP_INTERNAL int hpb_procready (lua_State *L, int i, int *ended, hp_os *fd);
 
 #endif

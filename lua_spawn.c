@@ -41,6 +41,9 @@ typedef struct Process {
   int how;           /* HP_EXITED or HP_SIGNALED, once P_DONE */
   long long code;    /* exit status or signal, once P_DONE */
   int err;           /* the wait error, once P_LOST */
+  hp_os waitfd;      /* readable once the child has ended (hp_procfd) */
+  int nowaitfd;      /* hp_procfd failed: wait by polling */
+  int fdgiven;       /* pollfd() gave waitfd out: keep it while p lives */
 } Process;
 
 
@@ -58,6 +61,9 @@ static Process *newprocess (lua_State *L) {
   p->how = HP_EXITED;
   p->code = 0;
   p->err = 0;
+  p->waitfd = HP_NOHANDLE;
+  p->nowaitfd = 0;
+  p->fdgiven = 0;
   luaL_getmetatable(L, PROCESS_T);
   lua_setmetatable(L, -2);
   return p;
@@ -69,6 +75,11 @@ static Process *newprocess (lua_State *L) {
 ** moves the object to P_DONE or, when the child cannot be waited for,
 ** to P_LOST.  Returns the wait error, 0 if none.
 */
+static void dropwaitfd (Process *p) {
+  if (p->waitfd != HP_NOHANDLE) (void)hp_close(p->waitfd);
+  p->waitfd = HP_NOHANDLE;
+}
+
 static int collect (Process *p, int block) {
   int done = 0, err;
   if (p->state != P_RUNNING) return 0;
@@ -80,7 +91,65 @@ static int collect (Process *p, int block) {
   }
   else if (done)
     p->state = P_DONE;
+  if (p->state != P_RUNNING && !p->fdgiven) dropwaitfd(p);
   return err;
+}
+
+
+/* The waitfd of a running child, opened on first need; 0 or an error. */
+static int getwaitfd (Process *p) {
+  int err;
+  if (p->waitfd != HP_NOHANDLE) return 0;
+  if (p->nowaitfd) return p->nowaitfd;
+  err = hp_procfd(&p->p, &p->waitfd);
+  if (err != 0) {
+    p->waitfd = HP_NOHANDLE;
+    p->nowaitfd = err;
+  }
+  return err;
+}
+
+
+/*
+** Wait until the child has ended or the deadline passes (then it is still
+** P_RUNNING).  With a waitfd this sleeps in poll; without one it polls
+** with exponential back-off, 1 ms doubling up to 50 ms, as Python's
+** wait(timeout) did before pidfds: no busy waiting either way.
+*/
+static void waitfor (Process *p, hp_time deadline) {
+  hp_time pause = 1;
+  int n;
+  if (deadline == HP_NEVER) {
+    (void)collect(p, 1);
+    return;
+  }
+  (void)collect(p, 0);
+  if (p->state != P_RUNNING) return;
+  if (getwaitfd(p) == 0) {
+    (void)hp_ready(p->waitfd, HP_READABLE, deadline);
+    (void)collect(p, 0);
+    return;
+  }
+  for (;;) {
+    hp_time now = hp_now(), wake = now + pause;
+    if (now >= deadline) return;
+    if (wake > deadline) wake = deadline;
+    (void)hp_poll(NULL, 0, wake, &n, NULL, NULL);
+    (void)collect(p, 0);
+    if (p->state != P_RUNNING) return;
+    if (pause < 50) pause *= 2;
+  }
+}
+
+
+int hpb_procready (lua_State *L, int i, int *ended, hp_os *fd) {
+  Process *p = (Process *)luaL_testudata(L, i, PROCESS_T);
+  if (p == NULL) return 0;
+  if (p->state == P_NONE) luaL_error(L, "process was never started");
+  (void)collect(p, 0);
+  *ended = p->state != P_RUNNING;
+  *fd = (!*ended && getwaitfd(p) == 0) ? p->waitfd : HP_NOHANDLE;
+  return 1;
 }
 
 
@@ -101,11 +170,58 @@ static int pushstatus (lua_State *L, Process *p) {
 }
 
 
+/*
+** p:wait([seconds]): the wait triple once the child has ended; with a
+** timeout, false when it ran out first (as poll), the child still running.
+*/
 static int p_wait (lua_State *L) {
   Process *p = checkproc(L, 1);
-  hpb_noextra(L, 1);
-  (void)collect(p, 1);
+  hp_time ms = hpb_opttimeout(L, 2);
+  hpb_noextra(L, 2);
+  waitfor(p, ms == HP_NEVER ? HP_NEVER : hp_now() + ms);
+  if (p->state == P_RUNNING) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
   return pushstatus(L, p);
+}
+
+
+/*
+** cqueues' polling protocol: p:pollfd() is a descriptor that becomes
+** readable when the child ends (a pidfd on Linux), kept open as long as
+** the object lives; p:events() is "r"; p:timeout() is nil.
+*/
+static int p_pollfd (lua_State *L) {
+  Process *p = checkproc(L, 1);
+  int err;
+  hpb_noextra(L, 1);
+  (void)collect(p, 0);
+  if (p->state != P_RUNNING && p->waitfd == HP_NOHANDLE) {
+    luaL_pushfail(L);
+    lua_pushliteral(L, "process has already ended");
+    lua_pushinteger(L, hp_err_srch());
+    return 3;
+  }
+  if (p->state == P_RUNNING && (err = getwaitfd(p)) != 0)
+    return hpb_oserror(L, err, NULL);
+  p->fdgiven = 1;
+  lua_pushinteger(L, (lua_Integer)p->waitfd);
+  return 1;
+}
+
+static int p_events (lua_State *L) {
+  (void)checkproc(L, 1);
+  hpb_noextra(L, 1);
+  lua_pushliteral(L, "r");
+  return 1;
+}
+
+static int p_timeout (lua_State *L) {
+  (void)checkproc(L, 1);
+  hpb_noextra(L, 1);
+  lua_pushnil(L);
+  return 1;
 }
 
 
@@ -220,6 +336,8 @@ static void reap_running (lua_State *L) {
 static int p_gc (lua_State *L) {
   Process *p = checkproc(L, 1);
   (void)collect(p, 0);
+  p->fdgiven = 0;
+  dropwaitfd(p);
   if (p->state == P_RUNNING) {
     if (hp_release(&p->p)) {
       lua_getfield(L, LUA_REGISTRYINDEX, ORPHANS);
@@ -627,6 +745,9 @@ static const luaL_Reg process_methods[] = {
   {"wait", p_wait},
   {"poll", p_poll},
   {"kill", p_kill},
+  {"pollfd", p_pollfd},
+  {"events", p_events},
+  {"timeout", p_timeout},
   {NULL, NULL}
 };
 

@@ -89,6 +89,15 @@ local API = {
    {1, 2}},
   {"recv_handle", hpass.recv_handle, function() return {channel()} end, {1}},
   {"detach", hpass.detach, function() return {writer()} end, {1}},
+  {"select", hpass.select, function() return {{eofreader()}, {writer()}, 0} end, {1, 2, 3}},
+  {"settimeout", hpass.settimeout, function() return {writer(), 1} end, {1, 2}},
+  {"pollfd", hpass.pollfd, function() return {writer()} end, {1}},
+  {"events", hpass.events, function() return {writer()} end, {1}},
+  {"timeout", hpass.timeout, function() return {writer()} end, {1}},
+  {"wait(seconds)", proc.wait, function() return {proc, 0} end, {1, 2}},
+  {"pollfd", proc.pollfd, function() return {proc} end, {1}},
+  {"events", proc.events, function() return {proc} end, {1}},
+  {"timeout", proc.timeout, function() return {proc} end, {1}},
 }
 
 local function closefresh()
@@ -126,7 +135,7 @@ describe("bad input", function()
     for name, v in pairs(hpass) do
       if type(v) == "function" then assert.is_true(listed[name], name .. " is not tried") end
     end
-    for _, name in ipairs({"wait", "poll", "kill"}) do
+    for _, name in ipairs({"wait", "poll", "kill", "pollfd", "events", "timeout"}) do
       assert.is_function(proc[name])
       assert.is_true(listed[name], name .. " is not tried")
     end

@@ -1,0 +1,174 @@
+/*
+** lua_select.c - hpass.select: waiting on many handles and processes.
+**
+** Shaped as LuaSocket's socket.select.  Handles in every accepted form
+** and process objects are read as spawn_with_handle reads its handles:
+** the lists are copied raw into a table of the call's own, every getfd()
+** runs first, then everything is resolved and the OS waits with no Lua
+** code and no collector allocation in between.
+*/
+
+#include <string.h>
+
+#include "lua_hpass.h"
+
+/* Stack slots: the three arguments, then the call's own objects. */
+enum { A_READERS = 1, A_WRITERS, A_TIMEOUT, S_SCRATCH, S_OBJS, S_TARGETS };
+
+/* What one entry of the lists is. */
+typedef struct Entry {
+  Target t;            /* a handle (kind E_HANDLE) */
+  int kind;
+  int ready;           /* HP_READABLE / HP_WRITABLE found so far */
+  int polled;          /* a process with no waitfd: checked by polling */
+} Entry;
+
+enum { E_HANDLE, E_PROCESS };
+
+
+/* Copy the list at arg into S_OBJS from position base + 1; its length. */
+static size_t copylist (lua_State *L, int arg, size_t base) {
+  size_t n, i;
+  if (lua_isnil(L, arg)) return 0;
+  luaL_checktype(L, arg, LUA_TTABLE);
+  n = (size_t)lua_rawlen(L, arg);
+  for (i = 1; i <= n; i++) {
+    rawgeti(L, arg, (lua_Integer)i);
+    rawseti(L, S_OBJS, (lua_Integer)(base + i));
+  }
+  return n;
+}
+
+
+/* The result list for entries [from, to) ready for ev: array and set. */
+static void pushready (lua_State *L, Entry *e, size_t from, size_t to,
+                       int ev) {
+  size_t i;
+  int k = 0;
+  lua_newtable(L);
+  for (i = from; i < to; i++) {
+    if (!(e[i].ready & ev)) continue;
+    rawgeti(L, S_OBJS, (lua_Integer)i + 1);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    if (!lua_isnil(L, -1)) {  /* listed twice: once is enough */
+      lua_pop(L, 2);
+      continue;
+    }
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, -3, ++k);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+  }
+}
+
+
+/*
+** hpass.select(readers, writers [, seconds]): readable, writable, err.
+** A handle is readable when a read would not block (data, input already
+** buffered, end of stream, an error), writable when a write would not; a
+** process is readable once it has ended.  err is "timeout" when nothing
+** became ready in time.
+*/
+int hpb_select (lua_State *L) {
+  Scratch *scratch;
+  Entry *e;
+  hp_pollitem *items;
+  size_t nr, nw, n, i;
+  hp_time dl, pause = 1;
+  int any = 0, polling = 0, err = 0, nready;
+  hpb_noextra(L, 3);
+  lua_settop(L, 3);
+  if (!lua_isnil(L, A_READERS)) luaL_checktype(L, A_READERS, LUA_TTABLE);
+  if (!lua_isnil(L, A_WRITERS)) luaL_checktype(L, A_WRITERS, LUA_TTABLE);
+  dl = hpb_opttimeout(L, A_TIMEOUT);
+  if (dl != HP_NEVER) dl += hp_now();
+  scratch = hpb_newscratch(L);                      /* S_SCRATCH */
+  lua_newtable(L);                                  /* S_OBJS */
+  nr = copylist(L, A_READERS, 0);
+  nw = copylist(L, A_WRITERS, nr);
+  n = nr + nw;
+  e = (Entry *)lua_newuserdatauv(L, (n == 0 ? 1 : n) * sizeof(Entry), 0);
+  items = (hp_pollitem *)lua_newuserdatauv(L,
+      (n == 0 ? 1 : n) * sizeof(hp_pollitem), 0);
+  /* getfd() first: the only Lua code the call runs */
+  for (i = 0; i < n; i++) {
+    Entry *x = &e[i];
+    memset(x, 0, sizeof(*x));
+    x->t.arg = i < nr ? A_READERS : A_WRITERS;
+    x->t.inarray = 1;
+    x->t.elem = (lua_Integer)(i < nr ? i + 1 : i - nr + 1);
+    rawgeti(L, S_OBJS, (lua_Integer)i + 1);
+    if (luaL_testudata(L, -1, PROCESS_T) != NULL) x->kind = E_PROCESS;
+    else hpb_target_getfd(L, lua_gettop(L), &x->t);
+    lua_pop(L, 1);
+  }
+  /* then everything else, with no Lua code */
+  for (i = 0; i < n; i++) {
+    Entry *x = &e[i];
+    hp_pollitem *it = &items[i];
+    int top;
+    rawgeti(L, S_OBJS, (lua_Integer)i + 1);
+    top = lua_gettop(L);
+    it->h = HP_NOHANDLE;
+    it->events = i < nr ? HP_READABLE : HP_WRITABLE;
+    it->revents = 0;
+    if (x->kind == E_PROCESS) {
+      int ended;
+      if (i >= nr)
+        hpb_targeterror(L, &x->t, "a process cannot be waited on for writing");
+      (void)hpb_procready(L, top, &ended, &it->h);
+      if (ended) x->ready = HP_READABLE;
+      else if (it->h == HP_NOHANDLE) x->polled = polling = 1;
+    }
+    else {
+      hpb_target_resolve(L, top, &x->t);
+      it->h = x->t.os;
+      /* input already buffered here is ready without asking the OS */
+      if (i < nr && ((x->t.h != NULL && unread(x->t.h) > 0) ||
+                     (x->t.f != NULL && hp_freadahead(x->t.f) > 0)))
+        x->ready = HP_READABLE;
+    }
+    if (x->ready) any = 1;
+    lua_pop(L, 1);
+  }
+  for (;;) {
+    hp_time wake = any ? hp_now() : dl;
+    if (polling && !any) {
+      hp_time next = hp_now() + pause;
+      if (wake == HP_NEVER || next < wake) wake = next;
+      if (pause < 50) pause *= 2;
+    }
+    err = hp_poll(items, n, wake, &nready, hpb_scratchalloc, scratch);
+    hpb_freescratch(scratch);
+    if (err != 0) break;
+    for (i = 0; i < n; i++) {
+      e[i].ready |= items[i].revents;
+      if (e[i].polled) {
+        int ended;
+        hp_os fd;
+        rawgeti(L, S_OBJS, (lua_Integer)i + 1);
+        (void)hpb_procready(L, lua_gettop(L), &ended, &fd);
+        lua_pop(L, 1);
+        if (ended) e[i].ready = HP_READABLE;
+      }
+      if (e[i].ready) any = 1;
+    }
+    if (any || (dl != HP_NEVER && hp_now() >= dl)) break;
+  }
+  if (err == hp_err_inval())
+    return luaL_error(L, "too many objects for select (%d)", (int)n);
+  pushready(L, e, 0, nr, HP_READABLE);
+  pushready(L, e, nr, n, HP_WRITABLE);
+  if (err != 0) {
+    hpb_oserror(L, err, NULL);   /* fail, message, code */
+    lua_remove(L, -3);
+    return 4;                    /* readable, writable, message, code */
+  }
+  if (!any) {
+    lua_pushliteral(L, "timeout");
+    return 3;
+  }
+  return 2;
+}
