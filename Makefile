@@ -53,7 +53,9 @@ RUN_ENV = LUA_PATH=$(HERE_PATH) LUA_CPATH=$(HERE_CPATH) \
 
 BUSTED = /usr/bin/busted
 TEST_PKGS = gcc:gcc make:make perl:prove procps:ps lua-busted:busted \
-            lua-socket:/usr/share/lua/5.1/socket.lua
+            lua-socket:/usr/share/lua/5.1/socket.lua \
+            lua-luv:/usr/share/doc/lua-luv/copyright \
+            lua-cqueues:/usr/share/lua/5.1/cqueues.lua
 TESTS ?= tests/*_spec.lua
 PROVE = prove --exec '$(LUA) $(BUSTED) -o TAP'
 

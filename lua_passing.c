@@ -74,9 +74,13 @@ int hpb_send_handle (lua_State *L) {
   */
   for (i = 1; i <= n + 1; i++)
     if ((err = hpb_flushout(&t[i <= n ? i : 0])) != 0)
-      return hpb_oserror(L, err, NULL);
+      return hpb_ioerror(L, err, NULL);
   for (i = 1; i <= n; i++) hpb_checkahead(L, &t[i]);
   for (i = 0; i < n; i++) fds[i] = t[i + 1].os;
+  /* a message is one small send: once there is room it does not block */
+  if (t[0].h != NULL && t[0].h->timeout != HP_NEVER &&
+      (err = hp_ready(t[0].os, HP_WRITABLE, deadline(t[0].h))) != 0)
+    return hpb_ioerror(L, err, NULL);
   err = hp_sendfds(t[0].os, fds, (size_t)n, hpb_scratchalloc, scratch);
   hpb_freescratch(scratch);
   return hpb_okresult(L, err);
@@ -103,7 +107,10 @@ int hpb_recv_handle (lua_State *L) {
   if ((chan.h != NULL && unread(chan.h) > 0) ||
       (chan.f != NULL && hp_freadahead(chan.f) > 0))
     luaL_argerror(L, 1, "channel has unread buffered input");
-  if ((err = hpb_flushout(&chan)) != 0) return hpb_oserror(L, err, NULL);
+  if ((err = hpb_flushout(&chan)) != 0) return hpb_ioerror(L, err, NULL);
+  if (chan.h != NULL && chan.h->timeout != HP_NEVER &&
+      (err = hp_ready(chan.os, HP_READABLE, deadline(chan.h))) != 0)
+    return hpb_ioerror(L, err, NULL);
   err = hp_recvfds(chan.os, box->fds, HP_MAXFDS, &n, hpb_scratchalloc, scratch);
   hpb_freescratch(scratch);
   if (err != 0) return hpb_oserror(L, err, NULL);
