@@ -218,8 +218,14 @@ fi
 # exports directly) keeps the module tied to the interpreter's DLL, so
 # both share one Lua state implementation and one C runtime.
 # ---------------------------------------------------------------------
+# The binding's files, the Windows backend, and the POSIX files, which
+# must compile to nothing here.
+srcs="lua_hpass.c lua_spawn.c lua_passing.c lua_select.c
+      hpass_win32.c hpass_poll_win32.c hpass_posix.c hpass_poll_posix.c"
+hdrs="lua_hpass.h hpass_sys.h"
 if [ $lua_only -eq 0 ]; then
-  for f in lua_hpass.c hpass_win32.c hpass_posix.c hpass_sys.h; do
+  # shellcheck disable=SC2086
+  for f in $srcs $hdrs; do
     [ -f "$root/$f" ] || die "$f is missing"
   done
   mkdir -p "$out/hpass"
@@ -227,8 +233,8 @@ if [ $lua_only -eq 0 ]; then
   warn="-std=c99 -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes
         -Wshadow -Wpointer-arith -Wdeclaration-after-statement"
   # Rebuilt only when a source, the flags or the compiler changed.
-  hpstamp=$( (cd "$root" && cat lua_hpass.c hpass_win32.c hpass_posix.c \
-               hpass_sys.h tests/windows/testaid.c; echo "$warn";
+  # shellcheck disable=SC2086
+  hpstamp=$( (cd "$root" && cat $srcs $hdrs tests/windows/testaid.c; echo "$warn";
               $cc --version; cat "$out/.lua-stamp") | sha256sum)
   if [ "$(cat "$out/.hpass-stamp" 2>/dev/null)" != "$hpstamp" ] ||
      [ ! -f "$out/hpass/core.dll" ] || [ ! -f "$out/testaid.dll" ]; then
@@ -237,7 +243,7 @@ if [ $lua_only -eq 0 ]; then
     # shellcheck disable=SC2086
     (cd "$root" && $cc $warn -O2 -shared \
        -I"$out/include" -o "$out/hpass/core.dll" \
-       lua_hpass.c hpass_win32.c hpass_posix.c \
+       $srcs \
        -L"$out" -llua54 -lws2_32 -ladvapi32) || die "cross-compiling hpass failed"
     [ -s "$out/hpass/core.dll" ] || die "no hpass/core.dll was made"
     # A test-only helper module (see the file), never part of hpass.

@@ -1,0 +1,165 @@
+/*
+** hpass_poll_win32.c - deadlines and readiness on Windows (hpass_sys.h).
+**
+** Windows has no one call that waits on pipes, sockets and processes
+** alike, and anonymous pipes have no readiness at all.  So:
+**   - a socket is asked with select(), a process or console with
+**     WaitForSingleObject, a pipe with PeekNamedPipe (bytes waiting, or
+**     the writer gone, make it readable);
+**   - a pipe or a disk file is always writable: a write to a full pipe may
+**     block past its deadline (the README says so);
+**   - waiting on several, or on a pipe, polls with back-off from 1 ms up
+**     to 10 ms, so a long wait costs about a hundred wake-ups a second.
+*/
+#ifdef _WIN32
+
+#include <stdint.h>
+#include <winsock2.h>
+#include <windows.h>
+
+#include "hpass_sys.h"
+
+
+hp_time hp_now (void) {
+  return (hp_time)GetTickCount64();
+}
+
+
+int hp_err_timeout (void) { return ERROR_TIMEOUT; }
+
+
+/* The HANDLE in an hp_os (0 when it cannot be one). */
+static HANDLE ashandle (hp_os h) {
+  if (h <= 0 || (unsigned long long)h > (unsigned long long)UINTPTR_MAX)
+    return NULL;
+  return (HANDLE)(uintptr_t)h;
+}
+
+
+/* Milliseconds left before the deadline, INFINITE for none. */
+static DWORD left (hp_time deadline) {
+  hp_time ms;
+  if (deadline == HP_NEVER) return INFINITE;
+  ms = deadline - hp_now();
+  if (ms <= 0) return 0;
+  return ms >= (hp_time)INFINITE ? INFINITE - 1 : (DWORD)ms;
+}
+
+
+/*
+** Which of events h is ready for now, without waiting; -1 with *err set
+** when h is no handle.
+*/
+static int readynow (HANDLE h, int events, int *err) {
+  DWORD type, avail = 0;
+  int st, len = (int)sizeof(st);
+  type = GetFileType(h);
+  if (type == FILE_TYPE_UNKNOWN) {
+    /* no file: a process or another waitable object, or no handle */
+    switch (WaitForSingleObject(h, 0)) {
+      case WAIT_OBJECT_0: return events;
+      case WAIT_TIMEOUT: return events & HP_WRITABLE;
+      default:
+        if (getsockopt((SOCKET)h, SOL_SOCKET, SO_TYPE, (char *)&st, &len) == 0)
+          break;  /* a socket after all: asked below */
+        *err = (int)GetLastError();
+        return -1;
+    }
+  }
+  if ((type == FILE_TYPE_PIPE || type == FILE_TYPE_UNKNOWN) &&
+      getsockopt((SOCKET)h, SOL_SOCKET, SO_TYPE, (char *)&st, &len) == 0) {
+    fd_set rs, ws, es;
+    struct timeval zero = {0, 0};
+    int ready = 0;
+    FD_ZERO(&rs); FD_ZERO(&ws); FD_ZERO(&es);
+    FD_SET((SOCKET)h, &rs); FD_SET((SOCKET)h, &ws); FD_SET((SOCKET)h, &es);
+    if (select(0, (events & HP_READABLE) ? &rs : NULL,
+               (events & HP_WRITABLE) ? &ws : NULL, &es, &zero) == SOCKET_ERROR)
+      return events;  /* the call that follows reports the error */
+    if (FD_ISSET((SOCKET)h, &es)) return events;
+    if ((events & HP_READABLE) && FD_ISSET((SOCKET)h, &rs)) ready |= HP_READABLE;
+    if ((events & HP_WRITABLE) && FD_ISSET((SOCKET)h, &ws)) ready |= HP_WRITABLE;
+    return ready;
+  }
+  switch (type) {
+    case FILE_TYPE_PIPE:
+      /* bytes waiting, or an error (the writer has gone): readable */
+      if (!PeekNamedPipe(h, NULL, 0, NULL, &avail, NULL) || avail > 0)
+        return events;
+      return events & HP_WRITABLE;
+    case FILE_TYPE_CHAR:  /* a console: input waiting or not */
+      if (WaitForSingleObject(h, 0) == WAIT_OBJECT_0) return events;
+      return events & HP_WRITABLE;
+    default:
+      return events;  /* disk files never block for long */
+  }
+}
+
+
+int hp_poll (hp_pollitem *items, size_t n, hp_time deadline, int *nready,
+             hp_alloc alloc, void *ud) {
+  DWORD pause = 1;
+  (void)alloc;
+  (void)ud;
+  for (;;) {
+    size_t i;
+    DWORD ms;
+    *nready = 0;
+    for (i = 0; i < n; i++) {
+      HANDLE h;
+      int err = 0, r;
+      items[i].revents = 0;
+      if (items[i].h == HP_NOHANDLE) continue;
+      if ((h = ashandle(items[i].h)) == NULL) return ERROR_INVALID_HANDLE;
+      r = readynow(h, items[i].events, &err);
+      if (r < 0) return err;
+      items[i].revents = r;
+      if (r != 0) (*nready)++;
+    }
+    if (*nready > 0) return 0;
+    ms = left(deadline);
+    if (ms == 0) return 0;
+    /* one waitable object alone: the OS waits, no polling */
+    if (n == 1 && items[0].h != HP_NOHANDLE &&
+        GetFileType(ashandle(items[0].h)) == FILE_TYPE_UNKNOWN &&
+        (items[0].events & HP_READABLE)) {
+      DWORD r = WaitForSingleObject(ashandle(items[0].h), ms);
+      if (r == WAIT_FAILED) return (int)GetLastError();
+      continue;
+    }
+    Sleep(ms < pause ? ms : pause);
+    if (pause < 10) pause *= 2;
+  }
+}
+
+
+int hp_ready (hp_os h, int events, hp_time deadline) {
+  hp_pollitem it;
+  int n, err;
+  it.h = h;
+  it.events = events;
+  it.revents = 0;
+  if ((err = hp_poll(&it, 1, deadline, &n, NULL, NULL)) != 0) return err;
+  return n > 0 ? 0 : ERROR_TIMEOUT;
+}
+
+
+/* A copy of the process handle: it is signalled when the child ends. */
+int hp_procfd (const hp_proc *p, hp_os *fd) {
+  HANDLE d;
+  if (p->sys == NULL) return ERROR_INVALID_HANDLE;
+  if (!DuplicateHandle(GetCurrentProcess(), (HANDLE)p->sys,
+                       GetCurrentProcess(), &d, SYNCHRONIZE, FALSE, 0))
+    return (int)GetLastError();
+  *fd = (hp_os)(intptr_t)d;
+  return 0;
+}
+
+
+/* Windows does not say which way an anonymous pipe end goes. */
+int hp_access (hp_os h) {
+  (void)h;
+  return 0;
+}
+
+#endif
