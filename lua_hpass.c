@@ -672,7 +672,7 @@ void hpb_checkahead (lua_State *L, const Target *t) {
 
 
 int hpb_flushout (Target *t) {
-  return t->h != NULL ? flushbuf(t->h, deadline(t->h)) : prepwrite(t);
+  return t->h != NULL ? flushbuf(t->h, hdeadline(t->h)) : prepwrite(t);
 }
 
 /* }====================================================== */
@@ -782,7 +782,7 @@ static int h_setvbuf (lua_State *L) {
   int err;
   hpb_noextra(L, 3);
   luaL_argcheck(L, size >= 4 && size <= (1 << 30), 3, "size out of range");
-  err = flushbuf(h, deadline(h));
+  err = flushbuf(h, hdeadline(h));
   if (err == hp_err_timeout()) return hpb_ioerror(L, err, NULL);
   if (unread(h) > 0)
     luaL_error(L, "cannot change the buffering of a handle with unread input");
@@ -807,7 +807,7 @@ static int h_setvbuf (lua_State *L) {
 static int h_flush (lua_State *L) {
   Handle *h = checkopen(L, 1);
   hpb_noextra(L, 1);
-  return hpb_okresult(L, flushbuf(h, deadline(h)));
+  return hpb_okresult(L, flushbuf(h, hdeadline(h)));
 }
 
 
@@ -825,11 +825,11 @@ static int h_tofile (lua_State *L) {
                 2, "invalid mode");
   if (unread(h) > 0)
     luaL_error(L, "cannot convert a handle with unread buffered input");
-  if ((err = flushbuf(h, deadline(h))) != 0) return hpb_ioerror(L, err, NULL);
+  if ((err = flushbuf(h, hdeadline(h))) != 0) return hpb_ioerror(L, err, NULL);
   if ((u = newfile(L)) == NULL) return 3;  /* fail, message, code */
   /* making the file ran Lua code (a finalizer; io.open before 5.2) */
   if (isclosed(h)) luaL_error(L, "attempt to use a closed handle");
-  if ((err = flushbuf(h, deadline(h))) != 0) return hpb_ioerror(L, err, NULL);
+  if ((err = flushbuf(h, hdeadline(h))) != 0) return hpb_ioerror(L, err, NULL);
   f = hp_tofile(h->os, mode, &err);
   if (f == NULL) return hpb_oserror(L, err, NULL);
   setfile(u, f);
@@ -892,7 +892,7 @@ static int h_detach (lua_State *L) {
   hpb_noextra(L, 1);
   if (unread(h) > 0)
     luaL_error(L, "cannot detach a handle with unread buffered input");
-  if ((err = flushbuf(h, deadline(h))) != 0) return hpb_ioerror(L, err, NULL);
+  if ((err = flushbuf(h, hdeadline(h))) != 0) return hpb_ioerror(L, err, NULL);
   lua_pushinteger(L, (lua_Integer)h->os);
   unbuffer(L, h);
   h->os = HP_NOHANDLE;

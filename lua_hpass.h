@@ -128,9 +128,10 @@ typedef struct Handle {
 #define isclosed(h)   ((h)->os == HP_NOHANDLE)
 #define unread(h)     ((h)->rlen - (h)->rpos + (h)->nback)
 
-/* The deadline of a call on h that starts now. */
-#define deadline(h) \
-  ((h) == NULL || (h)->timeout == HP_NEVER ? HP_NEVER : hp_now() + (h)->timeout)
+/* The deadline of a call on handle h that starts now (h may be NULL). */
+#define hdeadline(h) \
+  ((h)->timeout == HP_NEVER ? HP_NEVER : hp_now() + (h)->timeout)
+#define deadline(h)   ((h) == NULL ? HP_NEVER : hdeadline(h))
 
 /* fail, "timeout", code for a deadline that passed, else hpb_oserror */
 HP_INTERNAL int hpb_ioerror (lua_State *L, int code, const char *what);

@@ -79,7 +79,7 @@ int hpb_send_handle (lua_State *L) {
   for (i = 0; i < n; i++) fds[i] = t[i + 1].os;
   /* a message is one small send: once there is room it does not block */
   if (t[0].h != NULL && t[0].h->timeout != HP_NEVER &&
-      (err = hp_ready(t[0].os, HP_WRITABLE, deadline(t[0].h))) != 0)
+      (err = hp_ready(t[0].os, HP_WRITABLE, hdeadline(t[0].h))) != 0)
     return hpb_ioerror(L, err, NULL);
   err = hp_sendfds(t[0].os, fds, (size_t)n, hpb_scratchalloc, scratch);
   hpb_freescratch(scratch);
@@ -109,7 +109,7 @@ int hpb_recv_handle (lua_State *L) {
     luaL_argerror(L, 1, "channel has unread buffered input");
   if ((err = hpb_flushout(&chan)) != 0) return hpb_ioerror(L, err, NULL);
   if (chan.h != NULL && chan.h->timeout != HP_NEVER &&
-      (err = hp_ready(chan.os, HP_READABLE, deadline(chan.h))) != 0)
+      (err = hp_ready(chan.os, HP_READABLE, hdeadline(chan.h))) != 0)
     return hpb_ioerror(L, err, NULL);
   err = hp_recvfds(chan.os, box->fds, HP_MAXFDS, &n, hpb_scratchalloc, scratch);
   hpb_freescratch(scratch);

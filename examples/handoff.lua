@@ -26,17 +26,6 @@ local function die(...)
   os.exit(1)
 end
 
--- Wait for process p until the deadline, then kill it.
-local function waitfor(p, deadline)
-  while p:poll() == false do
-    if socket.gettime() > deadline then
-      p:kill("KILL")
-      return p:wait()
-    end
-    socket.sleep(0.02)
-  end
-  return p:poll()
-end
 
 
 --[[ Worker: handoff.lua worker ID  CHANNEL ]]
@@ -138,8 +127,15 @@ local function parent()
   end
 
   for _, ch in ipairs(channels) do ch:close() end  -- stops the workers
-  for _, p in ipairs(workers) do waitfor(p, deadline) end
-  if cl and not waitfor(cl, deadline) then die("the client failed") end
+  -- wait for each until the deadline, then kill it
+  local function finish(p)
+    local ok = p:wait(math.max(deadline - socket.gettime(), 0))
+    if ok ~= false then return ok end
+    p:kill("KILL")
+    return (p:wait())
+  end
+  for _, p in ipairs(workers) do finish(p) end
+  if cl and not finish(cl) then die("the client failed") end
   srv:close()
   print(("parent: handed %d connections to %d workers; done"):format(handed, opts.workers))
 end

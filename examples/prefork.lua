@@ -30,22 +30,6 @@ local function die(...)
   os.exit(1)
 end
 
--- socket.select waits on anything with a getfd method
-local function selectable(h)
-  return {getfd = function() return h:fileno() end}
-end
-
--- Wait for process p until the deadline, then kill it.
-local function waitfor(p, deadline)
-  while p:poll() == false do
-    if socket.gettime() > deadline then
-      p:kill("KILL")
-      return p:wait()
-    end
-    socket.sleep(0.02)
-  end
-  return p:poll()
-end
 
 
 --[[ Worker: prefork.lua worker ID  LISTEN LIFELINE REPORT ]]
@@ -61,11 +45,11 @@ local function worker()
   srv:setfd(tonumber(arg[#arg - 2]))
   assert(srv:listen(BACKLOG))
   srv:settimeout(0)  -- another worker may take the connection first
-  local lifeline = selectable(life)
   while true do
-    -- the supervisor closes the lifeline to stop us (or dies, same thing)
-    local readable = socket.select({srv, lifeline}, nil)
-    if readable[lifeline] then os.exit(0) end
+    -- the supervisor closes the lifeline to stop us (or dies, same thing);
+    -- hpass.select takes LuaSocket objects and hpass handles alike
+    local readable = hpass.select({srv, life}, nil)
+    if readable[life] then os.exit(0) end
     local c = srv:accept()
     if c then
       c:settimeout(5)
@@ -161,18 +145,22 @@ local function supervisor()
 
   local answered = 0
   local deadline = socket.gettime() + opts.timeout
-  local reports = selectable(report_r)
-  -- supervise until K answers are out and our client (if any) is done
+  local function left() return math.max(deadline - socket.gettime(), 0) end
+  -- supervise until K answers are out and our client (if any) is done:
+  -- one select waits for a report, a worker that ends, or the client
   while answered < opts.serve or (cl and cl:poll() == false) do
-    if socket.gettime() > deadline then die("timed out") end
-    if socket.select({reports}, nil, 0.02)[reports] then
+    local watch = {report_r, cl}
+    for _, p in pairs(workers) do watch[#watch + 1] = p end
+    local ready, _, err = hpass.select(watch, nil, left())
+    if err == "timeout" then die("timed out") end
+    if ready[report_r] then
       local id = assert(report_r:read_int())
       served[id] = (served[id] or 0) + 1
       answered = answered + 1
     end
     for id, p in pairs(workers) do
-      local ok, how, code = p:poll()
-      if ok ~= false then
+      if ready[p] then
+        local _, how, code = p:wait()
         print(("supervisor: worker %d (pid %d) ended (%s %d); restarting it")
               :format(id, p.pid, tostring(how), code or -1))
         workers[id] = start(id)  -- the same listening socket
@@ -180,9 +168,11 @@ local function supervisor()
     end
   end
 
-  if cl and not cl:poll() then die("the client failed") end
+  if cl and not cl:wait() then die("the client failed") end
   life_w:close()  -- stops the workers
-  for _, p in pairs(workers) do waitfor(p, socket.gettime() + 10) end
+  for _, p in pairs(workers) do
+    if p:wait(10) == false then p:kill("KILL"); p:wait() end
+  end
   srv:close()
   local t = {}
   for id = 1, opts.workers do t[#t + 1] = ("worker %d: %d"):format(id, served[id] or 0) end

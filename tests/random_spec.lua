@@ -285,7 +285,8 @@ function ops.hostile_spawn(self)
   local spare_r, spare_w = hpass.pipe()
   local argv = {"sh", "-c", 'exec "$0" write "$1" 3 "$2" "$3"', H.cpeer,
                 tostring(first), tostring(n)}
-  local opts, handles = {}, nil
+  local opts = {}
+  local handles
   local function refuse(what) return function() error(what .. " ran", 0) end end
   setmetatable(argv, {__index = refuse("argv __index"), __len = refuse("argv __len")})
   setmetatable(opts, {__index = refuse("options __index"),
@@ -319,6 +320,7 @@ function ops.finalizer(self)
       assert(b:write_int(7)); assert(a:read_int() == 7)
       local t = {}
       for i = 1, 20 do t[i] = {i} end
+      assert(#t == 20)
       a:close(); b:close()
     end)
     if not ok then self.finerr = tostring(err) end
@@ -402,7 +404,8 @@ describe("random use", function()
 
   -- finalizers then run at nearly every allocation, inside hpass calls
   local seed = only or 7
-  it(("keeps them under an eager collector (seed %d, %d steps)"):format(seed, math.floor(steps / 3)),
+  local third = math.floor(steps / 3)
+  it(("keeps them under an eager collector (seed %d, %d steps)"):format(seed, third),
      function()
     math.randomseed(seed)
     local restore = R.eager_gc()
