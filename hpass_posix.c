@@ -64,6 +64,7 @@ int hp_err_badf (void) { return EBADF; }
 int hp_err_pipe (void) { return EPIPE; }
 int hp_err_srch (void) { return ESRCH; }
 int hp_err_inval (void) { return EINVAL; }
+int hp_err_nomem (void) { return ENOMEM; }
 
 /* }====================================================== */
 

@@ -83,6 +83,7 @@ HP_INTERNAL int hp_err_badf (void);    /* not an open handle */
 HP_INTERNAL int hp_err_pipe (void);    /* reader has gone */
 HP_INTERNAL int hp_err_srch (void);    /* no such process */
 HP_INTERNAL int hp_err_inval (void);   /* invalid argument */
+HP_INTERNAL int hp_err_nomem (void);   /* out of memory */
 
 /* Load-time set-up (0 or an error code); safe to call more than once. */
 HP_INTERNAL int hp_init (void);

@@ -65,6 +65,7 @@ int hp_err_pipe (void) { return ERROR_BROKEN_PIPE; }
 int hp_err_srch (void) { return ERROR_WAIT_NO_CHILDREN; }
 
 int hp_err_inval (void) { return ERROR_INVALID_PARAMETER; }
+int hp_err_nomem (void) { return ERROR_NOT_ENOUGH_MEMORY; }
 
 
 /* The last error, never 0: a failure must not look like success. */

@@ -324,9 +324,9 @@ Handle *hpb_newhandle (lua_State *L) {
   Handle *h = (Handle *)lua_newuserdatauv(L, sizeof(Handle), 0);
   h->os = HP_NOHANDLE;
   h->wbuf = h->rbuf = NULL;
-  h->size = h->wlen = h->rpos = h->rlen = 0;
+  h->size = h->wlen = h->rpos = h->rlen = h->rcap = 0;
+  h->wbytes = 0;
   h->timeout = HP_NEVER;
-  h->nback = 0;
   h->prev = h->next = NULL;
   luaL_getmetatable(L, HANDLE_T);
   lua_setmetatable(L, -2);
@@ -349,22 +349,39 @@ static unsigned char *allocbuf (lua_State *L, size_t size) {
 }
 
 
+/* rbuf resized to cap bytes (its unread input kept at the front). */
+static int resizeread (lua_State *L, Handle *h, size_t cap) {
+  void *ud;
+  lua_Alloc f = lua_getallocf(L, &ud);
+  unsigned char *b;
+  size_t k = unread(h);
+  if (h->rbuf != NULL && h->rpos > 0) memmove(h->rbuf, h->rbuf + h->rpos, k);
+  h->rpos = 0;
+  h->rlen = k;
+  b = (unsigned char *)f(ud, h->rbuf, h->rbuf != NULL ? h->rcap : 0, cap);
+  if (b == NULL) return hp_err_nomem();
+  h->rbuf = b;
+  h->rcap = cap;
+  return 0;
+}
+
+
 /*
 ** Write all of buf, looping over short writes; *sent says how much went.
 ** With a deadline each write waits until the handle takes HP_ATOMIC
-** bytes without blocking; when the deadline passes, an integer already
-** begun is still finished (the buffers hold whole integers), so the
-** stream never holds a torn one.
+** bytes without blocking; when the deadline passes, a unit of `whole`
+** bytes already begun is still finished (an integer, where the buffer
+** holds integers), so the stream never holds a torn one.
 */
 static int writeall (hp_os os, const unsigned char *buf, size_t n,
-                     hp_time deadline, size_t *sent) {
+                     hp_time deadline, size_t whole, size_t *sent) {
   *sent = 0;
   while (*sent < n) {
     size_t done, k = n - *sent;
     int err;
     if (deadline != HP_NEVER) {
       err = hp_ready(os, HP_WRITABLE, deadline);
-      if (err == hp_err_timeout() && *sent % 4 != 0) err = 0;
+      if (err == hp_err_timeout() && *sent % whole != 0) err = 0;
       if (err != 0) return err;
       if (k > HP_ATOMIC) k = HP_ATOMIC;
     }
@@ -386,15 +403,69 @@ static int flushbuf (Handle *h, hp_time deadline) {
   int err = 0;
   if (h->wlen > 0) {
     size_t sent;
-    err = writeall(h->os, h->wbuf, h->wlen, deadline, &sent);
+    err = writeall(h->os, h->wbuf, h->wlen, deadline, h->wbytes ? 1 : 4,
+                   &sent);
     if (err == hp_err_timeout()) {
       memmove(h->wbuf, h->wbuf + sent, h->wlen - sent);
       h->wlen -= sent;
     }
     else h->wlen = 0;
   }
+  if (h->wlen == 0) h->wbytes = 0;
   return err;
 }
+
+
+int hpb_unread (lua_State *L, Handle *h, const void *b, size_t k) {
+  size_t have = unread(h);
+  if (k == 0) return 0;
+  if (h->rpos < k) {  /* no room in front: move what is there up */
+    int err;
+    if (have + k > h->rcap &&
+        (err = resizeread(L, h, have + k < DEFBUF ? DEFBUF : have + k)) != 0)
+      return err;
+    memmove(h->rbuf + k, h->rbuf + h->rpos, have);
+    h->rpos = k;
+    h->rlen = k + have;
+  }
+  h->rpos -= k;
+  memcpy(h->rbuf + h->rpos, b, k);
+  return 0;
+}
+
+
+int hpb_fill (lua_State *L, Handle *h, hp_time deadline, int *eof) {
+  size_t done;
+  int err;
+  *eof = 0;
+  /* a request may wait in our buffer for the reply we now wait for */
+  if (h->wlen > 0 && (err = flushbuf(h, deadline)) != 0) return err;
+  if (h->rlen == h->rcap) {
+    if (h->rpos > 0) (void)resizeread(L, h, h->rcap);   /* compact */
+    else if ((err = resizeread(L, h, h->rcap < DEFBUF / 16 ? DEFBUF / 16
+                                                        : 2 * h->rcap)) != 0)
+      return err;
+  }
+  if (deadline != HP_NEVER &&
+      (err = hp_ready(h->os, HP_READABLE, deadline)) != 0)
+    return err;
+  err = hp_read(h->os, h->rbuf + h->rlen, h->rcap - h->rlen, &done);
+  if (err != 0) return err;
+  if (done == 0) *eof = 1;
+  h->rlen += done;
+  return 0;
+}
+
+
+void hpb_trim (lua_State *L, Handle *h) {
+  if (h->rcap > (h->size > DEFBUF ? h->size : DEFBUF) && unread(h) < h->size)
+    (void)resizeread(L, h, h->size > 0 ? h->size : DEFBUF);
+  if (h->size == 0 && unread(h) == 0 && h->rbuf != NULL) {
+    freebuf(L, &h->rbuf, h->rcap);
+    h->rpos = h->rlen = h->rcap = 0;
+  }
+}
+
 
 
 /*
@@ -444,8 +515,8 @@ static void unlisthandle (Handle *h) {
 static void unbuffer (lua_State *L, Handle *h) {
   if (h->size > 0) unlisthandle(h);
   freebuf(L, &h->wbuf, h->size);
-  freebuf(L, &h->rbuf, h->size);
-  h->size = h->wlen = h->rpos = h->rlen = 0;
+  freebuf(L, &h->rbuf, h->rcap);
+  h->size = h->wlen = h->rpos = h->rlen = h->rcap = 0;
 }
 
 /* }------------------------------------------------------ */
@@ -797,7 +868,7 @@ static int h_setvbuf (lua_State *L) {
     }
     h->wbuf = wb;
     h->rbuf = rb;
-    h->size = (size_t)size;
+    h->size = h->rcap = (size_t)size;
     listhandle(h);
   }
   return hpb_okresult(L, err);
@@ -951,61 +1022,46 @@ static void recheck (lua_State *L, int i, Target *t) {
 }
 
 
-/*
-** Write n bytes (whole integers) through t.  A buffered handle queues
-** them, flushing first when they do not fit; if that flush runs out of
-** time they are not queued, so that a timeout never leaves half of them.
-*/
-static int sendbytes (Target *t, const unsigned char *b, size_t n,
-                      hp_time deadline) {
+int hpb_send (Target *t, const unsigned char *b, size_t n, hp_time deadline,
+              size_t whole, size_t *sent) {
   Handle *h = t->h;
-  size_t sent;
+  *sent = 0;
   if (h != NULL && h->size > 0) {
     if (h->wlen + n > h->size) {
+      /*
+      ** A flush that runs out of time leaves these bytes unqueued, so a
+      ** timeout never leaves part of an integer behind.
+      */
       int err = flushbuf(h, deadline);
       if (err != 0) return err;
-      if (n > h->size) return writeall(t->os, b, n, deadline, &sent);
+      if (n > h->size) return writeall(t->os, b, n, deadline, whole, sent);
     }
     memcpy(h->wbuf + h->wlen, b, n);
     h->wlen += n;
+    if (whole == 1) h->wbytes = 1;
+    *sent = n;
     return 0;
   }
-  return writeall(t->os, b, n, deadline, &sent);
-}
-
-
-/* Keep the k bytes b of a cut-short integer to be read first next time. */
-static void putback (Handle *h, const unsigned char *b, size_t k) {
-  memmove(h->back + k, h->back, h->nback);
-  memcpy(h->back, b, k);
-  h->nback += k;
+  return writeall(t->os, b, n, deadline, whole, sent);
 }
 
 
 /*
 ** Receive exactly n bytes unless the stream ends first; *got says how
-** many arrived.  What a timeout left comes first, then input a Lua file
-** read ahead, as a read from the file would give it.  A buffered handle
+** many arrived.  Input a Lua file read ahead comes first, as a read from
+** the file would give it, then what the handle holds.  A buffered handle
 ** reads as much as is there (up to its buffer size) in one call; an
 ** unbuffered one never reads past the n bytes it was asked for, so
 ** whatever follows stays in the pipe for others.  With a deadline, each
 ** read waits for data first.
 */
-static int recvbytes (Target *t, unsigned char *b, size_t n, size_t *got,
-                      hp_time deadline) {
+int hpb_recv (Target *t, unsigned char *b, size_t n, size_t *got,
+              hp_time deadline) {
   Handle *h = t->h;
   *got = t->f != NULL ? hp_ftake(t->f, b, n) : 0;
   while (*got < n) {
     size_t done;
     int err;
-    if (h != NULL && h->nback > 0) {
-      size_t k = h->nback < n - *got ? h->nback : n - *got;
-      memcpy(b + *got, h->back, k);
-      memmove(h->back, h->back + k, h->nback - k);
-      h->nback -= k;
-      *got += k;
-      continue;
-    }
     if (h != NULL && h->rlen > h->rpos) {
       size_t k = h->rlen - h->rpos;
       if (k > n - *got) k = n - *got;
@@ -1020,9 +1076,9 @@ static int recvbytes (Target *t, unsigned char *b, size_t n, size_t *got,
     if (deadline != HP_NEVER &&
         (err = hp_ready(t->os, HP_READABLE, deadline)) != 0)
       return err;
-    if (h != NULL && h->size > 0 && n - *got < h->size) {
+    if (h != NULL && h->size > 0 && n - *got < h->rcap) {
       h->rpos = h->rlen = 0;
-      err = hp_read(t->os, h->rbuf, h->size, &done);
+      err = hp_read(t->os, h->rbuf, h->rcap, &done);
       if (err != 0) return err;
       if (done == 0) return 0;
       h->rlen = done;
@@ -1037,6 +1093,14 @@ static int recvbytes (Target *t, unsigned char *b, size_t n, size_t *got,
 }
 
 
+/* A cut-short integer is given back, to be read whole next time. */
+static void putback (lua_State *L, Target *t, const unsigned char *b,
+                     size_t k) {
+  if (t->h != NULL && hpb_unread(L, t->h, b, k) != 0)
+    luaL_error(L, "not enough memory");
+}
+
+
 static int truncated (lua_State *L, size_t got) {
   luaL_pushfail(L);
   lua_pushfstring(L, "truncated integer (stream ended after %d of 4 bytes)",
@@ -1048,11 +1112,12 @@ static int truncated (lua_State *L, size_t got) {
 static int hpass_write_int (lua_State *L) {
   Target t;
   int v, err;
+  size_t sent;
   hpb_totarget(L, 1, 1, &t);
   v = checkint32(L, 2, 2, NULL);
   hpb_noextra(L, 2);
   if ((err = prepwrite(&t)) != 0 ||
-      (err = sendbytes(&t, (unsigned char *)&v, 4, deadline(t.h))) != 0)
+      (err = hpb_send(&t, (unsigned char *)&v, 4, deadline(t.h), 4, &sent)) != 0)
     return hpb_ioerror(L, err, NULL);
   lua_pushboolean(L, 1);
   return 1;
@@ -1065,9 +1130,9 @@ static int hpass_read_int (lua_State *L) {
   size_t got;
   hpb_totarget(L, 1, 1, &t);
   hpb_noextra(L, 1);
-  err = recvbytes(&t, (unsigned char *)&v, 4, &got, deadline(t.h));
+  err = hpb_recv(&t, (unsigned char *)&v, 4, &got, deadline(t.h));
   if (err != 0) {
-    if (t.h != NULL) putback(t.h, (unsigned char *)&v, got);
+    putback(L, &t, (unsigned char *)&v, got);
     return hpb_ioerror(L, err, NULL);
   }
   if (got == 0) {
@@ -1118,7 +1183,7 @@ static int hpass_write_ints (lua_State *L) {
     chunk[n++] = checkint32(L, -1, 2, &e);
     lua_pop(L, 1);
     if (n == sizeof(chunk) / sizeof(chunk[0]) || k == j) {
-      err = writeall(t.os, (unsigned char *)chunk, n * sizeof(int), dl, &sent);
+      err = writeall(t.os, (unsigned char *)chunk, n * sizeof(int), dl, 4, &sent);
       written += (lua_Integer)(sent / sizeof(int));
       if (err != 0) goto failed;
       n = 0;
@@ -1185,13 +1250,13 @@ static int hpass_read_ints (lua_State *L) {
     recheck(L, 1, &t);  /* filling the table may have run a finalizer */
     m = left < (lua_Integer)(CHUNK / sizeof(int))
         ? (size_t)left : CHUNK / sizeof(int);
-    err = recvbytes(&t, (unsigned char *)chunk, m * sizeof(int), &got, dl);
+    err = hpb_recv(&t, (unsigned char *)chunk, m * sizeof(int), &got, dl);
     for (k = 0; k < got / sizeof(int); k++) {
       lua_pushinteger(L, chunk[k]);
       rawseti(L, tbl, ++have);
     }
-    if (err != 0 && t.h != NULL)  /* a cut-short integer is read next time */
-      putback(t.h, (unsigned char *)chunk + got - got % sizeof(int),
+    if (err != 0)  /* a cut-short integer is read whole next time */
+      putback(L, &t, (unsigned char *)chunk + got - got % sizeof(int),
               got % sizeof(int));
     if (err != 0 || got % sizeof(int) != 0) {
       if (!own) clear_tail(L, tbl, have);

@@ -115,18 +115,36 @@ HP_INTERNAL void hpb_freescratch (Scratch *s);
 typedef struct Handle {
   hp_os os;              /* HP_NOHANDLE when closed */
   unsigned char *wbuf;   /* output waiting to be written, or NULL */
-  unsigned char *rbuf;   /* input read ahead, or NULL */
+  unsigned char *rbuf;   /* input taken from the OS, not yet read, or NULL */
   size_t size;           /* buffer size in "full" mode; 0 = unbuffered */
-  size_t wlen;           /* bytes in wbuf */
+  size_t wlen;           /* bytes in wbuf (which holds size) */
   size_t rpos, rlen;     /* unread input is rbuf[rpos .. rlen) */
+  size_t rcap;           /* what rbuf holds: size, or more for a long line */
+  int wbytes;            /* wbuf holds bytes from write(), not only ints */
   hp_time timeout;       /* ms a blocking call may take, or HP_NEVER */
-  unsigned char back[4]; /* the start of an integer a timeout cut short */
-  size_t nback;          /* bytes in back, read before anything else */
   struct Handle *prev, *next;  /* in the exit list while buffered */
 } Handle;
 
 #define isclosed(h)   ((h)->os == HP_NOHANDLE)
-#define unread(h)     ((h)->rlen - (h)->rpos + (h)->nback)
+#define unread(h)     ((h)->rlen - (h)->rpos)
+
+/*
+** Input in front of what h holds unread: a cut-short read gives its
+** bytes back this way, so that the next read sees them first.  The
+** buffer grows as needed, outside the collector; 0 or hp's ENOMEM.
+*/
+HP_INTERNAL int hpb_unread (lua_State *L, Handle *h, const void *b, size_t k);
+
+/*
+** Read more input into h's buffer, after what it holds (growing it when
+** full); *eof is set at the end of the stream.  0 or an error code.
+*/
+HP_INTERNAL int hpb_fill (lua_State *L, Handle *h, hp_time deadline, int *eof);
+
+/* Give back buffer memory a long read took, once it is consumed. */
+HP_INTERNAL void hpb_trim (lua_State *L, Handle *h);
+
+
 
 /* The deadline of a call on handle h that starts now (h may be NULL). */
 #define hdeadline(h) \
@@ -187,6 +205,18 @@ HP_INTERNAL int hpb_targeterror (lua_State *L, const Target *t,
 */
 HP_INTERNAL void hpb_checkahead (lua_State *L, const Target *t);
 HP_INTERNAL int hpb_flushout (Target *t);
+
+/*
+** Write n bytes through t: into a buffered handle's buffer, else to the
+** OS.  whole is the unit a timeout must not tear (4 for integers, 1 for
+** bytes); *sent says how many went (or were buffered).
+*/
+HP_INTERNAL int hpb_send (Target *t, const unsigned char *b, size_t n,
+                          hp_time deadline, size_t whole, size_t *sent);
+
+/* Read exactly n bytes unless the stream ends: *got says how many. */
+HP_INTERNAL int hpb_recv (Target *t, unsigned char *b, size_t n, size_t *got,
+                          hp_time deadline);
 
 /* Whether the object at i is one handle (not a table of them). */
 HP_INTERNAL int hpb_issingle (lua_State *L, int i);
