@@ -1323,7 +1323,8 @@ static const luaL_Reg funcs[] = {
 static const char *const handle_methods[] = {
   "read_int", "write_int", "read_ints", "write_ints", "send_handle",
   "recv_handle", "close", "fileno", "setvbuf", "flush", "tofile", "detach",
-  "settimeout", "pollfd", "events", "timeout", NULL
+  "settimeout", "pollfd", "events", "timeout", "read", "write", "lines",
+  NULL
 };
 
 static const luaL_Reg handle_meta[] = {
@@ -1360,6 +1361,7 @@ HPASS_API int luaopen_hpass_core (lua_State *L) {
   lua_createtable(L, 0, (int)(sizeof(funcs) / sizeof(funcs[0])) + 1);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);  /* upvalue 1: the handle metatable */
+  hpb_open_bytes(L);
   /* the handle methods: the module's own closures */
   lua_createtable(L, 0, (int)(sizeof(handle_methods) / sizeof(char *)));
   for (i = 0; handle_methods[i] != NULL; i++) {

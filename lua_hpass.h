@@ -224,6 +224,7 @@ HP_INTERNAL int hpb_issingle (lua_State *L, int i);
 /* }====================================================== */
 
 HP_INTERNAL void hpb_open_spawn (lua_State *L);
+HP_INTERNAL void hpb_open_bytes (lua_State *L);
 HP_INTERNAL int hpb_spawn (lua_State *L);
 HP_INTERNAL int hpb_send_handle (lua_State *L);
 HP_INTERNAL int hpb_recv_handle (lua_State *L);

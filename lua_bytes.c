@@ -1,0 +1,297 @@
+/*
+** lua_bytes.c - bytes and lines on handles: read, write, lines.
+**
+** The formats and results are those of Lua's io library ("a", "l", "L",
+** a byte count; fail at the end of the stream; fail, message, code on an
+** error), on the handle's own buffer, so bytes and integers mix on one
+** stream in order.  Unlike C stdio these calls wait on non-blocking
+** descriptors and honour settimeout.
+**
+** A line read must look ahead for its end: an hpass handle keeps what it
+** read past the line in its buffer (it then holds unread input, which
+** spawn_with_handle and tofile refuse, as ever).  Other handle forms have
+** no buffer of hpass's, so they are read a byte at a time for lines.
+*/
+
+#include <string.h>
+
+#include "lua_hpass.h"
+
+/* Bytes taken at a time by "a" and counts on forms with no buffer. */
+#define STEP    65536
+
+
+/*
+** {======================================================
+** Reading
+** =======================================================
+*/
+
+/*
+** A line from handle h: everything up to '\n' (kept when keep), or the
+** rest at the end of the stream; fail at the end with nothing left.  The
+** line stays in the buffer until it is whole, so a timeout loses nothing.
+*/
+static int readline_h (lua_State *L, Handle *h, int keep, hp_time dl) {
+  size_t scanned = 0;
+  int eof = 0;
+  for (;;) {
+    unsigned char *start = h->rbuf + h->rpos;
+    size_t have = unread(h);
+    unsigned char *nl = have > scanned
+        ? (unsigned char *)memchr(start + scanned, '\n', have - scanned) : NULL;
+    if (nl != NULL || (eof && have > 0)) {
+      size_t len = nl != NULL ? (size_t)(nl - start) : have;
+      lua_pushlstring(L, (const char *)start, len + (nl != NULL && keep));
+      h->rpos += len + (nl != NULL);
+      hpb_trim(L, h);
+      return 0;
+    }
+    if (eof) {
+      luaL_pushfail(L);
+      return 0;
+    }
+    scanned = have;
+    {
+      int err = hpb_fill(L, h, dl, &eof);
+      if (err != 0) return err;
+    }
+  }
+}
+
+
+/* n bytes (fewer at the end of the stream) from handle h, or fail. */
+static int readcount_h (lua_State *L, Handle *h, size_t n, hp_time dl) {
+  int eof = 0;
+  /* read(0) asks whether anything is left: it waits for one byte */
+  while (unread(h) < (n > 0 ? n : 1) && !eof) {
+    int err = hpb_fill(L, h, dl, &eof);
+    if (err != 0) return err;
+  }
+  if (unread(h) == 0) {
+    luaL_pushfail(L);
+    return 0;
+  }
+  if (n > unread(h)) n = unread(h);
+  lua_pushlstring(L, (const char *)h->rbuf + h->rpos, n);
+  h->rpos += n;
+  hpb_trim(L, h);
+  return 0;
+}
+
+
+/* Everything up to the end of the stream ("" when nothing is left). */
+static int readall_h (lua_State *L, Handle *h, hp_time dl) {
+  int eof = 0;
+  while (!eof) {
+    int err = hpb_fill(L, h, dl, &eof);
+    if (err != 0) return err;
+  }
+  lua_pushlstring(L, (const char *)h->rbuf + h->rpos, unread(h));
+  h->rpos = h->rlen;
+  hpb_trim(L, h);
+  return 0;
+}
+
+
+/*
+** The same three for the other handle forms (numbers, Lua files, getfd()
+** objects), which have no timeout: lines a byte at a time, so that
+** nothing past the line is taken from the descriptor.
+*/
+static int readline_t (lua_State *L, Target *t, int keep) {
+  luaL_Buffer b;
+  size_t n = 0;
+  luaL_buffinit(L, &b);
+  for (;;) {
+    unsigned char c;
+    size_t got;
+    int err = hpb_recv(t, &c, 1, &got, HP_NEVER);
+    if (err != 0) return err;
+    if (got == 0) break;
+    n++;
+    if (c == '\n') {
+      if (keep) luaL_addchar(&b, (char)c);
+      luaL_pushresult(&b);
+      return 0;
+    }
+    luaL_addchar(&b, (char)c);
+  }
+  luaL_pushresult(&b);
+  if (n == 0) {
+    lua_pop(L, 1);
+    luaL_pushfail(L);
+  }
+  return 0;
+}
+
+static int readcount_t (lua_State *L, Target *t, size_t n, int all) {
+  luaL_Buffer b;
+  size_t total = 0;
+  luaL_buffinit(L, &b);
+  while (all || total < n) {
+    size_t want = all || n - total > STEP ? STEP : n - total, got;
+    char *p = luaL_prepbuffsize(&b, want);
+    int err = hpb_recv(t, (unsigned char *)p, want, &got, HP_NEVER);
+    if (err != 0) return err;
+    luaL_addsize(&b, got);
+    total += got;
+    if (got < want) break;  /* the end of the stream */
+  }
+  luaL_pushresult(&b);
+  if (total == 0 && !all) {
+    lua_pop(L, 1);
+    luaL_pushfail(L);
+  }
+  return 0;
+}
+
+
+/*
+** hpass.read(h, ...): one result per format, as io's read; a format that
+** finds the end of the stream gives fail and ends the list.  On an error
+** fail, message, code (timeout included: what was read stays readable).
+*/
+static int g_read (lua_State *L, int first) {
+  Target t;
+  int n = lua_gettop(L), i, err = 0;
+  hp_time dl;
+  hpb_totarget(L, 1, 1, &t);
+  dl = deadline(t.h);
+  if (n < first) {  /* no format: a line */
+    lua_pushliteral(L, "l");
+    n = first;
+  }
+  luaL_checkstack(L, n + LUA_MINSTACK, "too many formats");
+  for (i = first; i <= n; i++) {
+    if (lua_type(L, i) == LUA_TNUMBER) {
+      lua_Integer k = luaL_checkinteger(L, i);
+      luaL_argcheck(L, k >= 0, i, "count must not be negative");
+      /* read(0) tells whether anything is left: only a buffer can */
+      luaL_argcheck(L, k > 0 || t.h != NULL, i,
+                    "count 0 needs an hpass handle");
+      err = t.h != NULL ? readcount_h(L, t.h, (size_t)k, dl)
+                        : readcount_t(L, &t, (size_t)k, 0);
+    }
+    else {
+      const char *p = luaL_checkstring(L, i);
+      if (*p == '*') p++;  /* Lua 5.1 and 5.2 spell them "*l" */
+      switch (*p) {
+        case 'l': case 'L':
+          err = t.h != NULL ? readline_h(L, t.h, *p == 'L', dl)
+                            : readline_t(L, &t, *p == 'L');
+          break;
+        case 'a':
+          err = t.h != NULL ? readall_h(L, t.h, dl)
+                            : readcount_t(L, &t, 0, 1);
+          break;
+        default:
+          return luaL_argerror(L, i, "invalid format");
+      }
+    }
+    if (err != 0) return hpb_ioerror(L, err, NULL);
+    if (lua_isnil(L, -1)) break;  /* the end: no more results */
+    if (t.h != NULL && isclosed(t.h))  /* a finalizer closed it */
+      return luaL_error(L, "handle was closed during the call");
+  }
+  return i - first + (i > n ? 0 : 1);
+}
+
+
+static int hpass_read (lua_State *L) {
+  return g_read(L, 2);
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Writing and lines()
+** =======================================================
+*/
+
+/*
+** hpass.write(h, ...): strings and numbers, as io's write; the handle,
+** or fail, message, code and the number of bytes of this call that went
+** out (on a timeout, exactly those are in the stream).
+*/
+static int hpass_write (lua_State *L) {
+  Target t;
+  int n = lua_gettop(L), i, err = 0;
+  size_t total = 0;
+  hp_time dl;
+  hpb_totarget(L, 1, 1, &t);
+  for (i = 2; i <= n; i++) {
+    if (lua_type(L, i) != LUA_TNUMBER) luaL_checktype(L, i, LUA_TSTRING);
+  }
+  dl = deadline(t.h);
+  if (t.f != NULL && (err = hp_fflush(t.f)) != 0) goto failed;
+  for (i = 2; i <= n; i++) {
+    size_t len, sent;
+    const char *s = lua_tolstring(L, i, &len);
+    err = hpb_send(&t, (const unsigned char *)s, len, dl, 1, &sent);
+    total += sent;
+    if (err != 0) goto failed;
+  }
+  lua_pushvalue(L, 1);
+  return 1;
+failed:
+  hpb_ioerror(L, err, NULL);
+  lua_pushinteger(L, (lua_Integer)total);
+  return 4;
+}
+
+
+/*
+** The iterator of lines().  Upvalues: the handle metatable (as every
+** function of the module has), the number of formats, the handle, the
+** formats.
+*/
+static int io_readline (lua_State *L) {
+  int n = (int)lua_tointeger(L, lua_upvalueindex(2)), i, r;
+  lua_settop(L, 0);
+  luaL_checkstack(L, n + LUA_MINSTACK, "too many formats");
+  for (i = 0; i <= n; i++) lua_pushvalue(L, lua_upvalueindex(3 + i));
+  r = g_read(L, 2);
+  /* an error (fail, message, code) raises, as io's lines() does */
+  if (r == 3 && lua_isnil(L, -3) && lua_type(L, -1) == LUA_TNUMBER)
+    return luaL_error(L, "%s", lua_tostring(L, -2));
+  return r;
+}
+
+/*
+** hpass.lines(h, ...): an iterator reading with the formats (default
+** "l") until the end of the stream.  The handle stays open at the end;
+** an error raises.
+*/
+static int hpass_lines (lua_State *L) {
+  int n = lua_gettop(L) - 1, i;
+  Target t;
+  hpb_totarget(L, 1, 1, &t);  /* checks that it is a handle */
+  luaL_argcheck(L, n <= 250, 252, "too many arguments");
+  for (i = 2; i <= n + 1; i++)
+    if (lua_type(L, i) != LUA_TNUMBER) luaL_checkstring(L, i);
+  luaL_checkstack(L, n + 3, "too many arguments");
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushinteger(L, n);
+  for (i = 1; i <= n + 1; i++) lua_pushvalue(L, i);
+  lua_pushcclosure(L, io_readline, n + 3);
+  return 1;
+}
+
+
+static const luaL_Reg funcs[] = {
+  {"read", hpass_read},
+  {"write", hpass_write},
+  {"lines", hpass_lines},
+  {NULL, NULL}
+};
+
+/* Adds the byte calls to the module table on top (upvalue: metatable). */
+void hpb_open_bytes (lua_State *L) {
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, funcs, 1);
+}
+
+/* }====================================================== */
