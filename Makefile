@@ -29,7 +29,7 @@ WARN = -std=c99 -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes \
 HP_CFLAGS = $(WARN) -fPIC -fvisibility=hidden -I$(LUA_INCDIR) $(CFLAGS)
 LIBFLAG ?= -shared
 
-SRC = lua_hpass.c lua_bytes.c lua_spawn.c lua_passing.c lua_select.c hpass_posix.c hpass_poll_posix.c
+SRC = lua_hpass.c lua_bytes.c lua_capture.c lua_spawn.c lua_passing.c lua_select.c hpass_posix.c hpass_poll_posix.c
 HDR = hpass_sys.h lua_hpass.h
 
 # One build folder per interpreter (and per instrumentation), so that

@@ -27,13 +27,13 @@ local function make_plat(plat)
   }
   if plat == "win32" or plat == "mingw32" then
     modules["hpass.core"] = {
-      sources = {"lua_hpass.c", "lua_bytes.c", "lua_spawn.c", "lua_passing.c", "lua_select.c",
+      sources = {"lua_hpass.c", "lua_bytes.c", "lua_capture.c", "lua_spawn.c", "lua_passing.c", "lua_select.c",
                  "hpass_win32.c", "hpass_poll_win32.c"},
       libraries = {"ws2_32", "advapi32"},
     }
   else
     modules["hpass.core"] = {
-      sources = {"lua_hpass.c", "lua_bytes.c", "lua_spawn.c", "lua_passing.c", "lua_select.c",
+      sources = {"lua_hpass.c", "lua_bytes.c", "lua_capture.c", "lua_spawn.c", "lua_passing.c", "lua_select.c",
                  "hpass_posix.c", "hpass_poll_posix.c"},
       defines = {"_GNU_SOURCE"},
     }

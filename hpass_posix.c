@@ -298,6 +298,29 @@ int hp_socketpair (hp_os p[2]) {
 }
 
 
+int hp_opennull (hp_os *h) {
+  int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return errno;
+  *h = fd;
+  return 0;
+}
+
+
+int hp_stdio (int i, hp_os *h) {
+  *h = i;
+  return 0;
+}
+
+
+int hp_setnonblock (hp_os h) {
+  int fl;
+  if (NOTFD(h)) return EBADF;
+  fl = fcntl((int)h, F_GETFL);
+  if (fl == -1 || fcntl((int)h, F_SETFL, fl | O_NONBLOCK) == -1) return errno;
+  return 0;
+}
+
+
 int hp_check (hp_os h) {
   if (h < 0 || h > 0x7fffffff) return EBADF;
   return fcntl((int)h, F_GETFD) == -1 ? errno : 0;

@@ -94,6 +94,19 @@ HP_INTERNAL int hp_pipe (hp_os p[2]);
 /* A connected pair of local stream sockets, both non-inheritable. */
 HP_INTERNAL int hp_socketpair (hp_os p[2]);
 
+/* The null device, opened for reading and writing, non-inheritable. */
+HP_INTERNAL int hp_opennull (hp_os *h);
+
+/* This process's standard input, output or error (i = 0, 1, 2). */
+HP_INTERNAL int hp_stdio (int i, hp_os *h);
+
+/*
+** Make a handle of this process's own (one end of a pipe it made) take
+** what fits and return at once when full, rather than block: writes then
+** move fewer bytes, or none (done == 0), instead of waiting.
+*/
+HP_INTERNAL int hp_setnonblock (hp_os h);
+
 /* 0 when h is an open handle, else an error code. */
 HP_INTERNAL int hp_check (hp_os h);
 

@@ -281,6 +281,37 @@ fail:
 }
 
 
+int hp_opennull (hp_os *h) {
+  HANDLE x = CreateFileW(L"NUL", GENERIC_READ | GENERIC_WRITE,
+                         FILE_SHARE_READ | FILE_SHARE_WRITE, NULL,
+                         OPEN_EXISTING, 0, NULL);  /* NULL: not inherited */
+  if (x == INVALID_HANDLE_VALUE) return lasterr();
+  *h = fromhandle(x);
+  return 0;
+}
+
+
+int hp_stdio (int i, hp_os *h) {
+  static const DWORD ids[3] = {STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
+                               STD_ERROR_HANDLE};
+  HANDLE x = GetStdHandle(ids[i]);
+  if (x == INVALID_HANDLE_VALUE) return lasterr();
+  if (x == NULL) return ERROR_INVALID_HANDLE;  /* none (no console) */
+  *h = fromhandle(x);
+  return 0;
+}
+
+
+/* PIPE_NOWAIT also works on anonymous pipes, whose ends are pipe handles. */
+int hp_setnonblock (hp_os h) {
+  HANDLE x;
+  DWORD mode = PIPE_READMODE_BYTE | PIPE_NOWAIT;
+  int err = tohandle(h, &x);
+  if (err != 0) return err;
+  return SetNamedPipeHandleState(x, &mode, NULL, NULL) ? 0 : lasterr();
+}
+
+
 int hp_check (hp_os h) {
   HANDLE x;
   DWORD flags;

@@ -526,7 +526,7 @@ static void unbuffer (lua_State *L, Handle *h) {
 ** The one close, used by close, __gc and __close: flush, free the
 ** buffers, release the OS handle.  Safe to call any number of times.
 */
-static int closehandle (lua_State *L, Handle *h) {
+int hpb_close (lua_State *L, Handle *h) {
   int err = 0, err2;
   hp_os os = h->os;
   if (os == HP_NOHANDLE) return 0;
@@ -765,7 +765,7 @@ static int tostr_handle (lua_State *L) {
 
 static int h_gc (lua_State *L) {
   Handle *h = (Handle *)luaL_checkudata(L, 1, HANDLE_T);
-  (void)closehandle(L, h);  /* nobody is left to hear about errors */
+  (void)hpb_close(L, h);  /* nobody is left to hear about errors */
   return 0;
 }
 
@@ -773,7 +773,7 @@ static int h_gc (lua_State *L) {
 static int h_close (lua_State *L) {
   Handle *h = (Handle *)luaL_checkudata(L, 1, HANDLE_T);
   hpb_noextra(L, 1);
-  return hpb_okresult(L, closehandle(L, h));
+  return hpb_okresult(L, hpb_close(L, h));
 }
 
 
@@ -1362,6 +1362,7 @@ HPASS_API int luaopen_hpass_core (lua_State *L) {
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);  /* upvalue 1: the handle metatable */
   hpb_open_bytes(L);
+  hpb_open_capture(L);
   /* the handle methods: the module's own closures */
   lua_createtable(L, 0, (int)(sizeof(handle_methods) / sizeof(char *)));
   for (i = 0; handle_methods[i] != NULL; i++) {

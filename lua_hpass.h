@@ -160,6 +160,9 @@ HP_INTERNAL int hpb_ioerror (lua_State *L, int code, const char *what);
 */
 HP_INTERNAL hp_time hpb_opttimeout (lua_State *L, int arg);
 
+/* The one close of a handle (close, __gc, __close): 0 or an error code. */
+HP_INTERNAL int hpb_close (lua_State *L, Handle *h);
+
 /* A new handle object, pushed, already marked closed. */
 HP_INTERNAL Handle *hpb_newhandle (lua_State *L);
 
@@ -225,6 +228,7 @@ HP_INTERNAL int hpb_issingle (lua_State *L, int i);
 
 HP_INTERNAL void hpb_open_spawn (lua_State *L);
 HP_INTERNAL void hpb_open_bytes (lua_State *L);
+HP_INTERNAL void hpb_open_capture (lua_State *L);
 HP_INTERNAL int hpb_spawn (lua_State *L);
 HP_INTERNAL int hpb_send_handle (lua_State *L);
 HP_INTERNAL int hpb_recv_handle (lua_State *L);

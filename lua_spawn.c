@@ -415,6 +415,8 @@ typedef struct SpawnArgs {
   hp_spawn_req req;
   int nanchor;          /* entries in the anchor table */
   int stdio[3];         /* stack index of each stdio option, 0 if absent */
+  int merge;            /* stderr = "stdout": 2>&1 */
+  Handle *null[3];      /* the null device opened for a stdio option */
 } SpawnArgs;
 
 
@@ -570,6 +572,55 @@ static void readoptions (lua_State *L, SpawnArgs *s) {
 
 
 /*
+** Standard streams given by name: "null" opens the null device (a handle
+** of the call's own, closed when the call returns), and stderr "stdout"
+** goes where the child's standard output goes.  Returns 0 or an OS error,
+** with *which the stream it concerns.
+*/
+static int readnames (lua_State *L, SpawnArgs *s, int *which) {
+  static const char *const names[] = {"stdin", "stdout", "stderr"};
+  int i;
+  for (i = 0; i < 3; i++) {
+    int v = s->stdio[i], err;
+    const char *name;
+    size_t len;
+    if (v == 0 || lua_type(L, v) != LUA_TSTRING) continue;
+    name = lua_tolstring(L, v, &len);
+    if (i == 2 && strcmp(name, "stdout") == 0 && len == 6) {
+      s->merge = 1;
+      s->stdio[2] = 0;
+    }
+    else if (strcmp(name, "null") == 0 && len == 4) {
+      Handle *h = hpb_newhandle(L);
+      lua_replace(L, v);  /* the handle stands for the name now */
+      if ((err = hp_opennull(&h->os)) != 0) {
+        h->os = HP_NOHANDLE;
+        *which = i;
+        return err;
+      }
+      s->null[i] = h;
+    }
+    else
+      luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
+          "option '%s': '%s' names no stream (\"null\"%s)", names[i], name,
+          i == 2 ? " or \"stdout\"" : ""));
+  }
+  return 0;
+}
+
+
+/* Close what readnames opened, now that the child has its own copies. */
+static void closenames (SpawnArgs *s) {
+  int i;
+  for (i = 0; i < 3; i++)
+    if (s->null[i] != NULL && !isclosed(s->null[i])) {
+      (void)hp_close(s->null[i]->os);
+      s->null[i]->os = HP_NOHANDLE;
+    }
+}
+
+
+/*
 ** The handles argument: one handle, or an array of them, copied into the
 ** call's own table S_OBJS (1 .. n) so that Lua code run later cannot
 ** drop one.  Returns n.
@@ -684,7 +735,7 @@ int hpb_spawn (lua_State *L) {
   Target *t;
   hp_os *handles;
   size_t nh, i;
-  int err, single;
+  int err, single, which = 0;
   luaL_checktype(L, A_ARGV, LUA_TTABLE);
   luaL_argcheck(L, !lua_isnoneornil(L, A_HANDLES), A_HANDLES,
                 "handle expected, got no value");
@@ -703,6 +754,11 @@ int hpb_spawn (lua_State *L) {
   lua_pushnil(L);                       /* S_OBJS, set by readhandles */
   readargv(L, &s);
   readoptions(L, &s);
+  if ((err = readnames(L, &s, &which)) != 0) {
+    s.req.failed = HP_FAIL_STDIO;
+    s.req.failed_index = (size_t)which;
+    return hpb_oserror(L, err, culprit(L, &s, 0));
+  }
   single = hpb_issingle(L, A_HANDLES);
   nh = readhandles(L, single);
   t = (Target *)anchored(L, &s, (nh + 3) * sizeof(Target));
@@ -724,11 +780,20 @@ int hpb_spawn (lua_State *L) {
   for (i = 0; i < nh + 3; i++) hpb_checkahead(L, &t[i]);
   for (i = 0; i < nh; i++) handles[i] = t[i].os;
   for (i = 0; i < 3; i++) s.req.stdio[i] = t[nh + i].os;
+  if (s.merge) {  /* 2>&1: where stdout goes, redirected or inherited */
+    s.req.stdio[2] = s.req.stdio[1];
+    if (s.req.stdio[2] == HP_NOHANDLE && (err = hp_stdio(1, &s.req.stdio[2])) != 0) {
+      s.req.failed = HP_FAIL_STDIO;
+      s.req.failed_index = 2;
+      return hpb_oserror(L, err, culprit(L, &s, nh));
+    }
+  }
   s.req.handles = handles;
   s.req.nhandles = nh;
   s.req.child = NULL;
   err = hp_spawn(&s.req, &proc->p, hpb_scratchalloc, scratch);
   hpb_freescratch(scratch);
+  closenames(&s);
   if (err != 0) return hpb_oserror(L, err, culprit(L, &s, nh));
   proc->state = P_RUNNING;
   lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);

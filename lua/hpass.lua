@@ -10,7 +10,9 @@ local error, pairs, pcall, select, type = error, pairs, pcall, select, type
 local unpack = table.unpack or unpack  -- luacheck: compat
 
 local hpass = {}
-for name, value in pairs(core) do hpass[name] = value end
+for name, value in pairs(core) do
+  if name:sub(1, 1) ~= "_" or name == "_VERSION" then hpass[name] = value end
+end
 
 --- The handles a parent passed to this process: the last `n` command-line
 -- arguments (default 1) adopted as handle objects, in order.
@@ -48,6 +50,15 @@ function hpass.inherited(n, args)
   return unpack(handles, 1, n)
 end
 
+-- An error raised by a core function as `name`'s own, at the caller's
+-- caller (level 3 from here); errors of Lua code the call ran go as they are.
+local function reraise(name, e)
+  if type(e) == "string" and e:match("^bad argument #%d+ to ") then
+    error((e:gsub("^(bad argument #%d+ to )'[^']*'", "%1'" .. name .. "'")), 3)
+  end
+  error(e, 0)
+end
+
 --- Run argv with the given handle(s) and wait for it: the triple of
 -- os.execute, or fail, message, errno if it could not start.  Misuse is
 -- reported as run's own, at the caller's line.
@@ -56,14 +67,88 @@ function hpass.run(argv, handle, options, ...)
     error("bad argument #4 to 'run' (no value expected)", 2)
   end
   local ok, proc, msg, code = pcall(core.spawn_with_handle, argv, handle, options)
-  if not ok then
-    if type(proc) == "string" and proc:match("^bad argument #%d+ to ") then
-      error((proc:gsub("^(bad argument #%d+ to )'[^']*'", "%1'run'")), 2)
-    end
-    error(proc, 0)  -- raised by Lua code the call ran: as it was
-  end
+  if not ok then reraise("run", proc) end
   if not proc then return nil, msg, code end
   return proc:wait()
+end
+
+local function closeall(...)
+  for i = 1, select("#", ...) do
+    local h = select(i, ...)
+    if h then h:close() end
+  end
+end
+
+--- Run argv and capture its output: `out, err, ok, how, code`, where out
+-- and err are its standard output and error as strings (err is nil when
+-- stderr is not captured: merged with "stdout" or redirected), then the
+-- wait triple.  Options: those of spawn_with_handle, plus `input` (a
+-- string fed to its standard input, which is then closed), `timeout`
+-- (seconds; when it runs out the child is killed and the result is
+-- `out_so_far, err_so_far, nil, "timeout", seconds`) and `handles`
+-- (passed as spawn_with_handle passes them).  If the program cannot
+-- start: nil, message, errno.
+function hpass.capture(argv, options, ...)
+  if select("#", ...) > 0 then
+    error("bad argument #3 to 'capture' (no value expected)", 2)
+  end
+  if options ~= nil and type(options) ~= "table" then
+    error("bad argument #2 to 'capture' (table expected, got " .. type(options) .. ")", 2)
+  end
+  local opts, input, timeout, handles = {}, nil, nil, {}
+  for k, v in next, options or {} do  -- raw, as spawn_with_handle reads
+    if k == "input" then input = v
+    elseif k == "timeout" then timeout = v
+    elseif k == "handles" then handles = v
+    else opts[k] = v end
+  end
+  if input ~= nil and type(input) ~= "string" then
+    error("bad argument #2 to 'capture' (option 'input' must be a string, got "
+          .. type(input) .. ")", 2)
+  end
+  if timeout ~= nil and (type(timeout) ~= "number" or not (timeout >= 0)) then
+    error("bad argument #2 to 'capture' (option 'timeout' must be a non-negative number)", 2)
+  end
+  if opts.stdout ~= nil then
+    error("bad argument #2 to 'capture' (option 'stdout' is what capture takes)", 2)
+  end
+  if input ~= nil and opts.stdin ~= nil then
+    error("bad argument #2 to 'capture' (options 'input' and 'stdin' together)", 2)
+  end
+  local outr, outw = assert(core.pipe())
+  local errr, errw, inr, inw
+  if opts.stderr == nil then
+    errr, errw = assert(core.pipe())
+    opts.stderr = errw
+  end
+  if input ~= nil then
+    inr, inw = assert(core.pipe())
+    opts.stdin = inr
+  end
+  opts.stdout = outw
+  local ok, proc, msg, code = pcall(core.spawn_with_handle, argv, handles, opts)
+  closeall(outw, errw, inr)  -- the child has its own copies
+  if not ok then
+    closeall(outr, errr, inw)
+    reraise("capture", proc)
+  end
+  if not proc then
+    closeall(outr, errr, inw)
+    return nil, msg, code
+  end
+  local out, err, state = core._pump(outr, errr, inw, input, timeout)
+  closeall(outr, errr, inw)
+  if out == nil then  -- an OS failure while moving the bytes
+    proc:kill("KILL")
+    proc:wait()
+    return nil, err, state
+  end
+  if state == "timeout" then
+    proc:kill("KILL")
+    proc:wait()
+    return out, err, nil, "timeout", timeout
+  end
+  return out, err, proc:wait()
 end
 
 return hpass

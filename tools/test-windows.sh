@@ -220,7 +220,7 @@ fi
 # ---------------------------------------------------------------------
 # The binding's files, the Windows backend, and the POSIX files, which
 # must compile to nothing here.
-srcs="lua_hpass.c lua_bytes.c lua_spawn.c lua_passing.c lua_select.c
+srcs="lua_hpass.c lua_bytes.c lua_capture.c lua_spawn.c lua_passing.c lua_select.c
       hpass_win32.c hpass_poll_win32.c hpass_posix.c hpass_poll_posix.c"
 hdrs="lua_hpass.h hpass_sys.h"
 if [ $lua_only -eq 0 ]; then
