@@ -50,13 +50,18 @@ function hpass.inherited(n, args)
   return unpack(handles, 1, n)
 end
 
--- An error raised by a core function as `name`'s own, at the caller's
--- caller (level 3 from here); errors of Lua code the call ran go as they are.
-local function reraise(name, e)
-  if type(e) == "string" and e:match("^bad argument #%d+ to ") then
-    error((e:gsub("^(bad argument #%d+ to )'[^']*'", "%1'" .. name .. "'")), 3)
-  end
-  error(e, 0)
+-- An error raised by spawn_with_handle as `name`'s own, at the caller's
+-- caller (level 3 from here).  `handles`, when given, says which argument
+-- and option of `name` spawn's argument #2 came from; its argument #3
+-- (options) is then argument #2.  Errors of Lua code the call ran (a
+-- getfd() method) go as they are.
+local function reraise(name, e, handles)
+  if type(e) ~= "string" then error(e, 0) end
+  local n, why = e:match("^bad argument #(%d+) to '[^']*' %((.*)%)$")
+  if not n then error(e, 0) end
+  if handles and n == "2" then why = "option 'handles': " .. why
+  elseif handles and n == "3" then n = "2" end
+  error(("bad argument #%s to '%s' (%s)"):format(n, name, why), 3)
 end
 
 --- Run argv with the given handle(s) and wait for it: the triple of
@@ -130,7 +135,7 @@ function hpass.capture(argv, options, ...)
   closeall(outw, errw, inr)  -- the child has its own copies
   if not ok then
     closeall(outr, errr, inw)
-    reraise("capture", proc)
+    reraise("capture", proc, true)
   end
   if not proc then
     closeall(outr, errr, inw)

@@ -89,6 +89,12 @@ local API = {
    {1, 2}},
   {"recv_handle", hpass.recv_handle, function() return {channel()} end, {1}},
   {"detach", hpass.detach, function() return {writer()} end, {1}},
+  {"read", hpass.read, function() return {eofreader(), "l"} end, {1, 2}},
+  -- a huge string fills the pipe: with no wait allowed that is a timeout
+  {"write", hpass.write,
+   function() local w = writer(); w:settimeout(0); return {w, "x"} end, {1, 2}},
+  {"lines", hpass.lines, function() return {eofreader(), "l"} end, {1, 2}},
+  {"capture", hpass.capture, function() return {{"true"}, {}} end, {1, 2}},
   {"select", hpass.select, function() return {{eofreader()}, {writer()}, 0} end, {1, 2, 3}},
   {"settimeout", hpass.settimeout, function() return {writer(), 1} end, {1, 2}},
   {"pollfd", hpass.pollfd, function() return {writer()} end, {1}},
