@@ -79,6 +79,23 @@ static int lastwsaerr (void) {
 }
 
 
+/*
+** Refusals of our own.  Bit 29 marks a code as an application's, so no
+** system code can collide with these.
+*/
+#define ERR_BATCH    0x20000001  /* the program is a batch file */
+#define ERR_ENVCASE  0x20000002  /* two env names differ only in case */
+#define ERR_CRT      0x20000003  /* Lua's C runtime cannot be found */
+
+static const struct { int code; const char *msg; } ownerrs[] = {
+  {ERR_BATCH, "batch files are not run (cmd.exe would reparse the "
+              "arguments); run cmd.exe explicitly"},
+  {ERR_ENVCASE, "environment sets one name twice (in different case)"},
+  {ERR_CRT, "cannot find the C runtime of Lua's io library"},
+  {0, NULL}
+};
+
+
 /* A C runtime errno as a Windows code, for the CRT calls in hp_tofile. */
 static int crterr (int e) {
   switch (e) {
@@ -100,9 +117,15 @@ static int crterr (int e) {
 const char *hp_strerror (int code, char *buf, size_t size) {
   wchar_t w[1024];
   DWORD n;
-  int len = 0;
+  int len = 0, i;
   if (size == 0)
     return buf;
+  for (i = 0; ownerrs[i].msg != NULL; i++) {
+    if (ownerrs[i].code == code) {
+      snprintf(buf, size, "%s", ownerrs[i].msg);
+      return buf;
+    }
+  }
   n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM |
                      FORMAT_MESSAGE_IGNORE_INSERTS |
                      FORMAT_MESSAGE_MAX_WIDTH_MASK, NULL, (DWORD)code, 0,
@@ -519,13 +542,76 @@ static int widen (const char *s, wchar_t *out, int cap, int *len) {
 }
 
 
+/*
+** {------------------------------------------------------
+** The environment block
+** -------------------------------------------------------
+*/
+
+/*
+** A given environment keeps these of the parent's entries unless it sets
+** them itself: SystemRoot (Winsock and other system DLLs fail without it,
+** WSAStartup with error 10106) and the per-drive current directories
+** "=A:" .. "=Z:" that cmd.exe and drive-relative paths use.
+*/
+#define NCARRY 27
+
+static void carry_name (int i, wchar_t name[11]) {
+  if (i == 0) {
+    wcscpy(name, L"SystemRoot");
+    return;
+  }
+  name[0] = L'=';
+  name[1] = (wchar_t)(L'A' + i - 1);
+  name[2] = L':';
+  name[3] = L'\0';
+}
+
+/* Length of an entry's name: up to the first '=' after the first unit. */
+static int env_namelen (const wchar_t *e) {
+  const wchar_t *eq = e[0] != L'\0' ? wcschr(e + 1, L'=') : NULL;
+  return eq != NULL ? (int)(eq - e) : (int)wcslen(e);
+}
+
+/* Names compare as Windows compares them: ordinal, ignoring case. */
+static int env_cmp (const wchar_t *a, int la, const wchar_t *b, int lb) {
+  return CompareStringOrdinal(a, la, b, lb, TRUE) - CSTR_EQUAL;
+}
+
+static int env_order (const void *x, const void *y) {
+  const wchar_t *a = *(const wchar_t *const *)x;
+  const wchar_t *b = *(const wchar_t *const *)y;
+  return env_cmp(a, env_namelen(a), b, env_namelen(b));
+}
+
+/* The value of name among the n entries of e, or NULL. */
+static const wchar_t *env_find (wchar_t *const *e, size_t n,
+                                const wchar_t *name) {
+  int ln = (int)wcslen(name);
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (env_namelen(e[i]) == ln && env_cmp(e[i], ln, name, ln) == 0)
+      return e[i] + ln + 1;
+  return NULL;
+}
+
+/* }------------------------------------------------------ */
+
+
 /* Everything hp_spawn allocates, all of it before any OS resource. */
 typedef struct spawn_mem {
   char *cmd8;                /* UTF-8 command line */
   size_t cmd8cap;
   wchar_t *cmd;              /* UTF-16 command line (CreateProcessW
                                 writes to it) */
+  wchar_t *envs;             /* the entries of a given environment */
+  wchar_t **envp;            /* pointers to them, sorted */
+  size_t nenv;
   wchar_t *env;              /* UTF-16 environment block, or NULL */
+  const wchar_t *path;       /* the PATH programs are looked up in */
+  wchar_t *name;             /* the program as given */
+  wchar_t *cand;             /* a candidate file (LONGPATH units) */
+  wchar_t *prog;             /* the program found (LONGPATH units) */
   wchar_t *cwd;              /* UTF-16 directory, or NULL */
   HANDLE *orig;              /* distinct handles to pass on */
   HANDLE *dup;               /* their inheritable duplicates (NULL: none) */
@@ -536,13 +622,111 @@ typedef struct spawn_mem {
 /* Room for a handle value in decimal. */
 #define NUMLEN 24
 
+/* The longest path Windows takes, in UTF-16 units. */
+#define LONGPATH 32768
+
 /* alloc never returns 0 bytes; a NULL means out of memory */
 #define ALLOC(p, size)  ((p) = alloc(ud, (size) > 0 ? (size) : 1), (p) == NULL)
+
+/* A widened copy of s in memory from alloc. */
+static int walloc (const char *s, wchar_t **out, hp_alloc alloc, void *ud) {
+  int err, len;
+  if ((err = widen(s, NULL, 0, &len)) != 0)
+    return err;
+  if (ALLOC(*out, (size_t)len * sizeof(wchar_t)))
+    return ERROR_NOT_ENOUGH_MEMORY;
+  return widen(s, *out, len, &len);
+}
+
+/*
+** The block CreateProcessW wants: the given entries plus the carried ones,
+** sorted by name ignoring case, as Windows keeps its own (some programs
+** search it by bisection), then one more NUL.  Two names that differ only
+** in case would leave it to chance which one the child reads, so such an
+** environment is refused.
+*/
+static int env_block (const char *const *envp, spawn_mem *m,
+                      hp_alloc alloc, void *ud) {
+  size_t units = 1, ne, i, used = 0;
+  wchar_t name[11], *w;
+  int err, len;
+  for (ne = 0; envp[ne] != NULL; ne++) {
+    /* an empty string would end the block early */
+    if (envp[ne][0] == '\0')
+      return hp_err_inval();
+    if ((err = widen(envp[ne], NULL, 0, &len)) != 0)
+      return err;
+    units += (size_t)len;
+  }
+  for (i = 0; i < NCARRY; i++) {
+    DWORD k;
+    carry_name((int)i, name);
+    if ((k = GetEnvironmentVariableW(name, NULL, 0)) > 0)
+      units += wcslen(name) + 1 + k;
+  }
+  if (ALLOC(m->envs, units * sizeof(wchar_t)) ||
+      ALLOC(m->envp, (ne + NCARRY) * sizeof(wchar_t *)) ||
+      ALLOC(m->env, (units + 1) * sizeof(wchar_t)))
+    return ERROR_NOT_ENOUGH_MEMORY;
+  for (i = 0; i < ne; i++) {
+    w = m->envs + used;
+    if ((err = widen(envp[i], w, (int)(units - used), &len)) != 0)
+      return err;
+    m->envp[m->nenv++] = w;
+    used += (size_t)len;
+  }
+  for (i = 0; i < NCARRY; i++) {
+    size_t ln;
+    DWORD k;
+    carry_name((int)i, name);
+    ln = wcslen(name);
+    if (env_find(m->envp, ne, name) != NULL || used + ln + 2 > units)
+      continue;
+    w = m->envs + used;
+    wmemcpy(w, name, ln);
+    w[ln] = L'=';
+    k = GetEnvironmentVariableW(name, w + ln + 1,
+                                (DWORD)(units - used - ln - 1));
+    /* 0: not set (or empty); too big: it grew since it was measured */
+    if (k == 0 || k >= units - used - ln - 1)
+      continue;
+    m->envp[m->nenv++] = w;
+    used += ln + 1 + k + 1;
+  }
+  qsort(m->envp, m->nenv, sizeof(wchar_t *), env_order);
+  for (i = 1; i < m->nenv; i++)
+    if (env_order(&m->envp[i - 1], &m->envp[i]) == 0)
+      return ERR_ENVCASE;
+  w = m->env;
+  for (i = 0; i < m->nenv; i++) {
+    size_t k = wcslen(m->envp[i]) + 1;
+    wmemcpy(w, m->envp[i], k);
+    w += k;
+  }
+  w[0] = L'\0';
+  if (w == m->env) w[1] = L'\0';  /* an empty block is two NULs */
+  m->path = env_find(m->envp, m->nenv, L"PATH");
+  return 0;
+}
+
+/* The parent's PATH, when no environment is given. */
+static int parent_path (spawn_mem *m, hp_alloc alloc, void *ud) {
+  wchar_t *p;
+  DWORD k = GetEnvironmentVariableW(L"PATH", NULL, 0);
+  if (k == 0)
+    return 0;  /* no PATH: bare names are found nowhere */
+  if (ALLOC(p, ((size_t)k + 1) * sizeof(wchar_t)))
+    return ERROR_NOT_ENOUGH_MEMORY;
+  /* it may have changed since: a PATH that grew is taken as missing */
+  if (GetEnvironmentVariableW(L"PATH", p, k + 1) <= k)
+    m->path = p;
+  return 0;
+}
 
 static int spawn_alloc (const hp_spawn_req *req, size_t argc,
                         spawn_mem *m, hp_alloc alloc, void *ud) {
   size_t i, total = 0, nmax = req->nhandles + 6;
-  int err, len;
+  int err;
   SIZE_T asize = 0;
   /* The command line, with room for the handle numbers appended. */
   for (i = 0; i < argc + req->nhandles; i++) {
@@ -560,39 +744,18 @@ static int spawn_alloc (const hp_spawn_req *req, size_t argc,
   /* UTF-16 never needs more units than UTF-8 needs bytes */
   if (ALLOC(m->cmd8, total) || ALLOC(m->cmd, total * sizeof(wchar_t)))
     return ERROR_NOT_ENOUGH_MEMORY;
-  /* The environment: NUL-terminated strings, then one more NUL. */
-  if (req->envp != NULL) {
-    size_t units = 1;
-    wchar_t *w;
-    for (i = 0; req->envp[i] != NULL; i++) {
-      /* an empty string would end the block early */
-      if (req->envp[i][0] == '\0')
-        return hp_err_inval();
-      if ((err = widen(req->envp[i], NULL, 0, &len)) != 0)
-        return err;
-      units += (size_t)len;
-    }
-    if (units < 2) units = 2;  /* an empty block is two NULs */
-    if (ALLOC(m->env, units * sizeof(wchar_t)))
-      return ERROR_NOT_ENOUGH_MEMORY;
-    w = m->env;
-    for (i = 0; req->envp[i] != NULL; i++) {
-      int room = (int)(units - (size_t)(w - m->env));
-      if ((err = widen(req->envp[i], w, room, &len)) != 0)
-        return err;
-      w += len;
-    }
-    w[0] = L'\0';
-    if (w == m->env) w[1] = L'\0';
-  }
-  if (req->cwd != NULL) {
-    if ((err = widen(req->cwd, NULL, 0, &len)) != 0)
-      return err;
-    if (ALLOC(m->cwd, (size_t)len * sizeof(wchar_t)))
-      return ERROR_NOT_ENOUGH_MEMORY;
-    if ((err = widen(req->cwd, m->cwd, len, &len)) != 0)
-      return err;
-  }
+  if (req->envp != NULL)
+    err = env_block(req->envp, m, alloc, ud);
+  else
+    err = parent_path(m, alloc, ud);
+  if (err != 0)
+    return err;
+  if ((err = walloc(req->argv[0], &m->name, alloc, ud)) != 0 ||
+      (req->cwd != NULL && (err = walloc(req->cwd, &m->cwd, alloc, ud)) != 0))
+    return err;
+  if (ALLOC(m->cand, LONGPATH * sizeof(wchar_t)) ||
+      ALLOC(m->prog, LONGPATH * sizeof(wchar_t)))
+    return ERROR_NOT_ENOUGH_MEMORY;
   /* at most: every handle, three given std handles, three of our own */
   if (ALLOC(m->orig, nmax * sizeof(HANDLE)) ||
       ALLOC(m->dup, nmax * sizeof(HANDLE)) ||
@@ -608,6 +771,122 @@ static int spawn_alloc (const hp_spawn_req *req, size_t argc,
 }
 
 #undef ALLOC
+
+
+/*
+** {------------------------------------------------------
+** Finding the program
+** -------------------------------------------------------
+*/
+
+static int is_sep (wchar_t c) { return c == L'\\' || c == L'/'; }
+
+/* "X:" or a leading separator: not relative to the current directory */
+static int is_rooted (const wchar_t *p, size_t n) {
+  return (n >= 1 && is_sep(p[0])) || (n >= 2 && p[1] == L':');
+}
+
+/* The full path of cand in out, when that is a file (not a directory). */
+static int is_file (const wchar_t *cand, wchar_t *out) {
+  DWORD n = GetFullPathNameW(cand, LONGPATH, out, NULL), a;
+  if (n == 0 || n >= LONGPATH)
+    return 0;
+  a = GetFileAttributesW(out);
+  return a != INVALID_FILE_ATTRIBUTES && !(a & FILE_ATTRIBUTE_DIRECTORY);
+}
+
+/*
+** cand holds len units of a file name.  A name with an extension is taken
+** as it is; one without gets ".exe", then ".com", the two kinds of file
+** CreateProcessW runs by itself.  (PATHEXT's other entries name scripts
+** that need an interpreter, or batch files, which are refused.)
+*/
+static int try_prog (wchar_t *cand, size_t len, wchar_t *out) {
+  static const wchar_t *const exts[] = {L".exe", L".com"};
+  const wchar_t *base = cand + len;
+  int i;
+  cand[len] = L'\0';
+  while (base > cand && !is_sep(base[-1]) && base[-1] != L':')
+    base--;
+  if (wcschr(base, L'.') != NULL)
+    return is_file(cand, out);
+  for (i = 0; i < 2; i++) {
+    if (len + 5 > LONGPATH)
+      return 0;
+    wcscpy(cand + len, exts[i]);
+    if (is_file(cand, out))
+      return 1;
+  }
+  return 0;
+}
+
+/* dir (n units, may be 0) joined with m->name in m->cand, then tried. */
+static int try_in (spawn_mem *m, const wchar_t *dir, size_t n) {
+  size_t ln = wcslen(m->name);
+  if (n + 1 + ln + 5 > LONGPATH)
+    return 0;
+  wmemcpy(m->cand, dir, n);
+  if (n > 0 && !is_sep(dir[n - 1]) && dir[n - 1] != L':')
+    m->cand[n++] = L'\\';
+  wmemcpy(m->cand + n, m->name, ln);
+  return try_prog(m->cand, n + ln, m->prog);
+}
+
+/*
+** The program to run, as a full path in m->prog.  CreateProcessW's own
+** search would look in the parent's executable directory and the current
+** directory first, where anyone who can write a file there plants one.
+** Here a name with a directory part is a path, and a relative one is
+** relative to the cwd option when there is one (where the child starts);
+** a bare name is looked for in each absolute directory of PATH -- the
+** PATH of the env option when one is given -- and nowhere else.
+*/
+static int find_prog (spawn_mem *m) {
+  const wchar_t *p = m->path;
+  size_t ln = wcslen(m->name);
+  if (wcspbrk(m->name, L"\\/:") != NULL) {
+    if (m->cwd != NULL && !is_rooted(m->name, ln))
+      return try_in(m, m->cwd, wcslen(m->cwd)) ? 0 : ERROR_FILE_NOT_FOUND;
+    return try_in(m, L"", 0) ? 0 : ERROR_FILE_NOT_FOUND;
+  }
+  while (p != NULL && *p != L'\0') {
+    const wchar_t *d = p, *e = wcschr(p, L';');
+    size_t n = e != NULL ? (size_t)(e - p) : wcslen(p);
+    p = e != NULL ? e + 1 : p + n;
+    if (n >= 2 && d[0] == L'"' && d[n - 1] == L'"') {
+      d++;
+      n -= 2;
+    }
+    /* "" and "." and other relative entries mean the current directory */
+    if (n >= 3 && (is_sep(d[0]) || (d[1] == L':' && is_sep(d[2]))) &&
+        try_in(m, d, n))
+      return 0;
+  }
+  return ERROR_FILE_NOT_FOUND;
+}
+
+/*
+** cmd.exe runs a batch file, and it splits the command line by rules of
+** its own (with %VAR% expansion and & | < > ^ as operators), which no
+** quoting for the C runtime survives.  Windows picks cmd.exe by the
+** extension, ignoring its case, the dots and spaces it drops from the end
+** of a name, and a stream suffix (x.bat::$DATA).
+*/
+static int is_batch (const wchar_t *full) {
+  const wchar_t *base = full + wcslen(full), *colon;
+  size_t n;
+  while (base > full && !is_sep(base[-1]))
+    base--;
+  colon = wcschr(base, L':');
+  n = colon != NULL ? (size_t)(colon - base) : wcslen(base);
+  while (n > 0 && (base[n - 1] == L'.' || base[n - 1] == L' '))
+    n--;
+  return n >= 4 && base[n - 4] == L'.' &&
+         (CompareStringOrdinal(base + n - 3, 3, L"bat", 3, TRUE) == CSTR_EQUAL ||
+          CompareStringOrdinal(base + n - 3, 3, L"cmd", 3, TRUE) == CSTR_EQUAL);
+}
+
+/* }------------------------------------------------------ */
 
 
 /* Index of h among the first n of list, or n. */
@@ -644,14 +923,8 @@ static HANDLE dup_of (const spawn_mem *m, size_t n, HANDLE h) {
 ** (when they are valid), passed the same way, with STARTF_USESTDHANDLES so
 ** that the child uses exactly these.
 **
-** The program is found by CreateProcessW itself (lpApplicationName NULL):
-** a name without a directory is looked for in the parent's executable
-** directory, the current directory, the system directories and then
-** PATH -- the parent's PATH, even when envp sets another -- and ".exe" is
-** added when the name has no extension.  That is what every Windows
-** program does, and what a user there expects; it is broader than "PATH".
-** A relative name with a directory is taken from the parent's current
-** directory, not from req->cwd.
+** The program is found by find_prog, not by CreateProcessW, and passed
+** to it by its full path; batch files are refused (see is_batch).
 */
 int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   static const DWORD stdids[3] = {
@@ -692,6 +965,20 @@ int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   /* alloc may raise a Lua error: nothing must be open yet */
   if ((err = spawn_alloc(req, argc, &m, alloc, ud)) != 0)
     return err;
+  /* a cwd that is not there would make a relative program look missing */
+  if (m.cwd != NULL) {
+    DWORD a = GetFileAttributesW(m.cwd);
+    if (a == INVALID_FILE_ATTRIBUTES || !(a & FILE_ATTRIBUTE_DIRECTORY)) {
+      req->failed = HP_FAIL_CWD;
+      return a == INVALID_FILE_ATTRIBUTES ? lasterr() : ERROR_DIRECTORY;
+    }
+  }
+  req->failed = HP_FAIL_EXEC;
+  if ((err = find_prog(&m)) != 0)
+    return err;
+  if (is_batch(m.prog))
+    return ERR_BATCH;
+  req->failed = HP_FAIL_OTHER;
 
   /*
   ** Distinct handles to pass: first those the caller named, which must
@@ -766,7 +1053,7 @@ int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   if (m.env != NULL)
     flags |= CREATE_UNICODE_ENVIRONMENT;
   /* Without a list, inheriting would pass every inheritable handle. */
-  if (!CreateProcessW(NULL, m.cmd, NULL, NULL, nlist > 0 ? TRUE : FALSE,
+  if (!CreateProcessW(m.prog, m.cmd, NULL, NULL, nlist > 0 ? TRUE : FALSE,
                       flags, m.env, m.cwd, &si.StartupInfo, &pi)) {
     err = lasterr();
     /* ERROR_DIRECTORY: the working directory, not the program */

@@ -138,6 +138,16 @@ elseif mode == "where" then
   local f = io.open("marker.txt", "r")
   print(f and f:read("l") or "no marker")
 
+elseif mode == "env" then
+  -- the value of each name given, or "nil"
+  local aid = require "testaid"
+  for i = 2, #arg do print(aid.getenv(arg[i]) or "nil") end
+
+elseif mode == "envnames" then
+  -- the names of the environment block, in its order
+  local aid = require "testaid"
+  for _, n in ipairs(aid.envnames()) do print(n) end
+
 else
   io.stderr:write("child.lua: unknown mode ", tostring(mode), "\n")
   os.exit(2)

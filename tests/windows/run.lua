@@ -6,7 +6,8 @@
 -- "N passed, N failed"; the exit status is 0 only when nothing failed.
 
 local files = {
-  "test_io.lua", "test_seed.lua", "test_spawn.lua", "test_send.lua",
+  "test_io.lua", "test_seed.lua", "test_spawn.lua", "test_lookup.lua",
+  "test_send.lua",
 }
 
 local dir = os.getenv("HPASS_TEST_DIR") or arg[0]:match("^(.*)[/\\]") or "."

@@ -16,6 +16,7 @@
 #include <shellapi.h>
 
 #include <stdlib.h>
+#include <wchar.h>
 
 #include "lua.h"
 #include "lauxlib.h"
@@ -140,6 +141,36 @@ static int ta_getenv (lua_State *L) {
     return 1;
   }
   pushutf8(L, buf);
+  return 1;
+}
+
+
+/* setenv(name, value): set in this process (value nil: remove). */
+static int ta_setenv (lua_State *L) {
+  wchar_t *name = towide(L, luaL_checkstring(L, 1));
+  wchar_t *value = lua_isnoneornil(L, 2) ? NULL
+                                         : towide(L, luaL_checkstring(L, 2));
+  if (!SetEnvironmentVariableW(name, value)) return winerror(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/* envnames(): the names in this process's environment block, in order. */
+static int ta_envnames (lua_State *L) {
+  wchar_t *block = GetEnvironmentStringsW(), *e;
+  int i = 0;
+  if (block == NULL) return winerror(L);
+  lua_newtable(L);
+  for (e = block; *e != L'\0'; e += wcslen(e) + 1) {
+    wchar_t *eq = wcschr(e + 1, L'=');
+    wchar_t save = L'\0';
+    if (eq != NULL) { save = *eq; *eq = L'\0'; }
+    pushutf8(L, e);
+    if (eq != NULL) *eq = save;
+    lua_rawseti(L, -2, ++i);
+  }
+  FreeEnvironmentStringsW(block);
   return 1;
 }
 
@@ -279,6 +310,8 @@ static const luaL_Reg funcs[] = {
   {"mkdir", ta_mkdir},
   {"getenv", ta_getenv},
   {"cwd", ta_cwd},
+  {"setenv", ta_setenv},
+  {"envnames", ta_envnames},
   {"writefile", ta_writefile},
   {"issocket", ta_issocket},
   {"in_new_state", ta_in_new_state},
