@@ -178,16 +178,48 @@ static hp_os fromhandle (HANDLE h) {
 
 
 /*
-** Whether h is a socket.  Disk files and consoles are ruled out by
-** GetFileType without touching Winsock; sockets report FILE_TYPE_PIPE,
-** and getsockopt tells them apart from real pipes.
+** What a handle is.  Disk files and consoles are told apart by
+** GetFileType without touching Winsock; sockets report FILE_TYPE_PIPE
+** (or FILE_TYPE_UNKNOWN, with some providers), and getsockopt tells them
+** apart from real pipes.
 */
-static int is_socket (HANDLE h) {
+enum { K_FILE, K_PIPE, K_SOCKET };
+
+static int handle_kind (HANDLE h) {
   int type, len = (int)sizeof(type);
   DWORD t = GetFileType(h);
   if (t != FILE_TYPE_PIPE && t != FILE_TYPE_UNKNOWN)
-    return 0;
-  return getsockopt((SOCKET)h, SOL_SOCKET, SO_TYPE, (char *)&type, &len) == 0;
+    return K_FILE;
+  if (getsockopt((SOCKET)h, SOL_SOCKET, SO_TYPE, (char *)&type, &len) == 0)
+    return K_SOCKET;
+  return t == FILE_TYPE_PIPE ? K_PIPE : K_FILE;
+}
+
+static int is_socket (HANDLE h) {
+  return handle_kind(h) == K_SOCKET;
+}
+
+
+/*
+** Whether a handle was opened for overlapped I/O (libuv's pipes are, and
+** so are named pipes of many servers): ReadFile and WriteFile need an
+** OVERLAPPED for such a handle, and the handle's own mode is only told by
+** NtQueryInformationFile.  Found once, in hp_init.
+*/
+typedef struct { union { LONG status; PVOID p; } u; ULONG_PTR info; } iostatus;
+typedef LONG (WINAPI *queryfile_fn) (HANDLE, iostatus *, PVOID, ULONG, int);
+#define FILE_MODE_INFO 16                 /* FileModeInformation */
+#define SYNC_IO_FLAGS (0x10 | 0x20)       /* FILE_SYNCHRONOUS_IO_(NON)ALERT */
+
+static queryfile_fn queryfile;
+
+static int is_overlapped (HANDLE h) {
+  iostatus st;
+  ULONG mode = SYNC_IO_FLAGS;
+  if (queryfile == NULL || queryfile(h, &st, &mode, sizeof(mode),
+                                     FILE_MODE_INFO) < 0)
+    return 0;  /* not known: take it as synchronous, as before */
+  return (mode & SYNC_IO_FLAGS) == 0;
 }
 
 
@@ -196,8 +228,13 @@ static int init_error;
 
 static BOOL CALLBACK init_winsock (PINIT_ONCE once, PVOID param, PVOID *ctx) {
   WSADATA wd;
+  HMODULE nt = GetModuleHandleW(L"ntdll.dll");
   (void)once; (void)param; (void)ctx;
   init_error = WSAStartup(MAKEWORD(2, 2), &wd);
+  /* through void (*)(void), the one cast GCC lets FARPROC take quietly */
+  if (nt != NULL)
+    queryfile = (queryfile_fn)(void (*)(void))
+                GetProcAddress(nt, "NtQueryInformationFile");
   return TRUE;
 }
 
@@ -380,11 +417,6 @@ static int dup_local (HANDLE x, int inherit, HANDLE *out) {
 */
 
 /*
-** A pipe whose write ends are all closed reads as ERROR_BROKEN_PIPE, and
-** some file handles report their end as ERROR_HANDLE_EOF: both are the
-** end of the stream, not an error.  There are no signals to retry after.
-*/
-/*
 ** hpass calls block until done, also on sockets someone made non-blocking
 ** (LuaSocket keeps all its sockets so): WSAEWOULDBLOCK waits in select.
 */
@@ -398,67 +430,137 @@ static int waitsocket (SOCKET s, int forwrite) {
   return 0;
 }
 
-
-int hp_read (hp_os h, void *buf, size_t n, size_t *done) {
-  HANDLE x;
-  DWORD k = n > MAXIO ? MAXIO : (DWORD)n, got = 0;
-  int err = tohandle(h, &x);
-  *done = 0;
-  if (err != 0)
-    return err;
-  if (is_socket(x)) {
-    int r;
-    while ((r = recv((SOCKET)x, (char *)buf, (int)k, 0)) == SOCKET_ERROR &&
-           WSAGetLastError() == WSAEWOULDBLOCK)
-      if ((err = waitsocket((SOCKET)x, 0)) != 0)
-        return err;
-    if (r == SOCKET_ERROR)
-      return lastwsaerr();
-    *done = (size_t)r;
-    return 0;
-  }
-  if (!ReadFile(x, buf, k, &got, NULL)) {
-    DWORD e = GetLastError();
-    if (e == ERROR_BROKEN_PIPE || e == ERROR_HANDLE_EOF)
+static int socket_io (SOCKET s, int writing, void *buf, DWORD k,
+                      size_t *done) {
+  int r, err;
+  for (;;) {
+    r = writing ? send(s, (const char *)buf, (int)k, 0)
+                : recv(s, (char *)buf, (int)k, 0);
+    if (r != SOCKET_ERROR) {
+      *done = (size_t)r;
       return 0;
-    return e != 0 ? (int)e : ERROR_GEN_FAILURE;
+    }
+    if (WSAGetLastError() != WSAEWOULDBLOCK)
+      return lastwsaerr();
+    if ((err = waitsocket(s, writing)) != 0)
+      return err;
   }
-  *done = got;
-  return 0;
 }
 
 
-/* Windows raises no signal on a broken pipe; only the codes need folding. */
-int hp_write (hp_os h, const void *buf, size_t n, size_t *done) {
+/*
+** One ReadFile or WriteFile: 0, or the error code as it is.  *n gets the
+** bytes moved, also with ERROR_MORE_DATA.  An overlapped handle gets an
+** OVERLAPPED and an event of its own, and the call waits for it; a disk
+** file opened so has no file position to go on, so it is refused.
+*/
+static int file_io (HANDLE x, int writing, void *buf, DWORD k, DWORD *n) {
+  OVERLAPPED o;
+  BOOL ok;
+  int err = 0;
+  *n = 0;
+  if (!is_overlapped(x)) {
+    ok = writing ? WriteFile(x, buf, k, n, NULL) : ReadFile(x, buf, k, n, NULL);
+    return ok ? 0 : lasterr();
+  }
+  if (GetFileType(x) == FILE_TYPE_DISK)
+    return ERROR_NOT_SUPPORTED;
+  memset(&o, 0, sizeof(o));
+  if ((o.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL)) == NULL)
+    return lasterr();
+  ok = writing ? WriteFile(x, buf, k, NULL, &o) : ReadFile(x, buf, k, NULL, &o);
+  if (ok || GetLastError() == ERROR_IO_PENDING ||
+      GetLastError() == ERROR_MORE_DATA)
+    ok = GetOverlappedResult(x, &o, n, TRUE);
+  if (!ok)
+    err = lasterr();
+  CloseHandle(o.hEvent);
+  return err;
+}
+
+/* Whether a pipe handle is in PIPE_NOWAIT mode (which nothing should use). */
+static int is_nowait (HANDLE x) {
+  DWORD state;
+  return GetNamedPipeHandleState(x, &state, NULL, NULL, NULL, NULL, 0) &&
+         (state & PIPE_NOWAIT) != 0;
+}
+
+
+/*
+** The end of a stream: a pipe whose write ends are all closed
+** (ERROR_BROKEN_PIPE), a named pipe whose other end disconnected
+** (ERROR_PIPE_NOT_CONNECTED) or is closing (ERROR_NO_DATA, on a pipe
+** that waits), and files that say ERROR_HANDLE_EOF.  On a pipe, a read of
+** 0 bytes that succeeds is a 0-byte message (or write), not the end, and
+** ERROR_MORE_DATA is a message longer than the buffer: the bytes read are
+** data, and the rest comes with the next read.  A PIPE_NOWAIT pipe with
+** nothing in it says ERROR_NO_DATA at once; as hpass calls block, that
+** waits, by polling, since such a pipe has nothing to wait on.
+*/
+int hp_read (hp_os h, void *buf, size_t n, size_t *done) {
   HANDLE x;
-  DWORD k = n > MAXIO ? MAXIO : (DWORD)n, put = 0;
-  int err = tohandle(h, &x);
+  DWORD k = n > MAXIO ? MAXIO : (DWORD)n, got;
+  int err = tohandle(h, &x), kind;
   *done = 0;
   if (err != 0)
     return err;
-  if (is_socket(x)) {
-    int r;
-    while ((r = send((SOCKET)x, (const char *)buf, (int)k, 0)) == SOCKET_ERROR &&
-           WSAGetLastError() == WSAEWOULDBLOCK)
-      if ((err = waitsocket((SOCKET)x, 1)) != 0)
-        return err;
-    if (r == SOCKET_ERROR) {
-      int e = WSAGetLastError();
-      if (e == WSAECONNRESET || e == WSAECONNABORTED || e == WSAESHUTDOWN)
-        return hp_err_pipe();
-      return e != 0 ? e : ERROR_GEN_FAILURE;
+  if ((kind = handle_kind(x)) == K_SOCKET)
+    return socket_io((SOCKET)x, 0, buf, k, done);
+  for (;;) {
+    err = file_io(x, 0, buf, k, &got);
+    if (err == ERROR_MORE_DATA)
+      err = 0;
+    else if (err == ERROR_BROKEN_PIPE || err == ERROR_HANDLE_EOF ||
+             err == ERROR_PIPE_NOT_CONNECTED)
+      return 0;
+    else if (err == ERROR_NO_DATA && kind == K_PIPE) {
+      if (!is_nowait(x))
+        return 0;
+      Sleep(1);
+      continue;
     }
-    *done = (size_t)r;
+    if (err != 0)
+      return err;
+    if (got == 0 && k > 0 && kind == K_PIPE)
+      continue;
+    *done = got;
     return 0;
   }
-  if (!WriteFile(x, buf, k, &put, NULL)) {
-    DWORD e = GetLastError();
-    if (e == ERROR_BROKEN_PIPE || e == ERROR_NO_DATA)
+}
+
+
+/*
+** Windows raises no signal on a broken pipe; only the codes need folding.
+** A PIPE_NOWAIT pipe that is full takes 0 bytes and succeeds: that waits
+** by polling too, rather than spin.
+*/
+int hp_write (hp_os h, const void *buf, size_t n, size_t *done) {
+  HANDLE x;
+  DWORD k = n > MAXIO ? MAXIO : (DWORD)n, put;
+  int err = tohandle(h, &x), kind;
+  *done = 0;
+  if (err != 0)
+    return err;
+  if ((kind = handle_kind(x)) == K_SOCKET) {
+    err = socket_io((SOCKET)x, 1, (void *)buf, k, done);
+    if (err == WSAECONNRESET || err == WSAECONNABORTED || err == WSAESHUTDOWN)
       return hp_err_pipe();
-    return e != 0 ? (int)e : ERROR_GEN_FAILURE;
+    return err;
   }
-  *done = put;
-  return 0;
+  for (;;) {
+    err = file_io(x, 1, (void *)buf, k, &put);
+    if (err == ERROR_BROKEN_PIPE || err == ERROR_NO_DATA ||
+        err == ERROR_PIPE_NOT_CONNECTED)
+      return hp_err_pipe();
+    if (err != 0)
+      return err;
+    if (put == 0 && k > 0 && kind == K_PIPE) {
+      Sleep(1);
+      continue;
+    }
+    *done = put;
+    return 0;
+  }
 }
 
 /* }====================================================== */

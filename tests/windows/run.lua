@@ -7,7 +7,7 @@
 
 local files = {
   "test_io.lua", "test_seed.lua", "test_spawn.lua", "test_lookup.lua",
-  "test_send.lua",
+  "test_pipes.lua", "test_send.lua",
 }
 
 local dir = os.getenv("HPASS_TEST_DIR") or arg[0]:match("^(.*)[/\\]") or "."

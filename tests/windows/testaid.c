@@ -16,6 +16,7 @@
 #include <shellapi.h>
 
 #include <stdlib.h>
+#include <string.h>
 #include <wchar.h>
 
 #include "lua.h"
@@ -288,6 +289,133 @@ static int ta_pipe_close (lua_State *L) {
 }
 
 
+/*
+** msgpipe(flags, size): a named pipe, its server end and a client end, for
+** the pipe edge cases hpass must survive.  flags: "m" message mode (both
+** ends read messages), "o" the server end is overlapped.  size: the
+** pipe's buffer in bytes.
+*/
+static int ta_msgpipe (lua_State *L) {
+  static LONG serial;
+  const char *flags = luaL_checkstring(L, 1);
+  DWORD size = (DWORD)luaL_optinteger(L, 2, 4096);
+  int msg = strchr(flags, 'm') != NULL, ovl = strchr(flags, 'o') != NULL;
+  DWORD mode = msg ? PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE
+                   : PIPE_TYPE_BYTE | PIPE_READMODE_BYTE;
+  HANDLE srv, cli;
+  wchar_t *name;
+  lua_pushfstring(L, "\\\\.\\pipe\\hpass-test-%d-%d", (int)GetCurrentProcessId(),
+                  (int)InterlockedIncrement(&serial));
+  name = towide(L, lua_tostring(L, -1));
+  srv = CreateNamedPipeW(name, PIPE_ACCESS_DUPLEX |
+                         (ovl ? FILE_FLAG_OVERLAPPED : 0), mode | PIPE_WAIT,
+                         1, size, size, 0, NULL);
+  if (srv == INVALID_HANDLE_VALUE) return winerror(L);
+  cli = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL,
+                    OPEN_EXISTING, 0, NULL);
+  if (cli == INVALID_HANDLE_VALUE) {
+    int r = winerror(L);
+    CloseHandle(srv);
+    return r;
+  }
+  if (msg) {
+    DWORD m = PIPE_READMODE_MESSAGE;
+    SetNamedPipeHandleState(cli, &m, NULL, NULL);
+  }
+  lua_pushinteger(L, (lua_Integer)(intptr_t)srv);
+  lua_pushinteger(L, (lua_Integer)(intptr_t)cli);
+  return 2;
+}
+
+
+/* setnowait(h): put a pipe handle in PIPE_NOWAIT mode (byte reads). */
+static int ta_setnowait (lua_State *L) {
+  DWORD m = PIPE_READMODE_BYTE | PIPE_NOWAIT;
+  if (!SetNamedPipeHandleState(checkhandle(L, 1), &m, NULL, NULL))
+    return winerror(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/* disconnect(h): DisconnectNamedPipe on a server end. */
+static int ta_disconnect (lua_State *L) {
+  if (!DisconnectNamedPipe(checkhandle(L, 1))) return winerror(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/*
+** A thread that plays the slow other end of a pipe: after delay ms it
+** writes data (if any), then reads until the end, counting the bytes.
+** later(h, delay [, data]) starts it; joined(t) waits and gives the count.
+*/
+typedef struct later_job {
+  HANDLE h;
+  DWORD delay;
+  size_t len, got;
+  char data[1];
+} later_job;
+
+static DWORD WINAPI later_run (LPVOID arg) {
+  later_job *j = (later_job *)arg;
+  char b[4096];
+  DWORD k;
+  Sleep(j->delay);
+  if (j->len > 0) {
+    WriteFile(j->h, j->data, (DWORD)j->len, &k, NULL);
+    return 0;
+  }
+  while (ReadFile(j->h, b, sizeof(b), &k, NULL) && k > 0)
+    j->got += k;
+  return 0;
+}
+
+static int ta_later (lua_State *L) {
+  HANDLE h = checkhandle(L, 1);
+  DWORD delay = (DWORD)luaL_checkinteger(L, 2);
+  size_t len = 0;
+  const char *data = luaL_optlstring(L, 3, "", &len);
+  later_job *j = (later_job *)HeapAlloc(GetProcessHeap(), 0,
+                                        sizeof(later_job) + len);
+  HANDLE t;
+  if (j == NULL) return luaL_error(L, "no memory");
+  j->h = h; j->delay = delay; j->len = len; j->got = 0;
+  memcpy(j->data, data, len);
+  t = CreateThread(NULL, 0, later_run, j, 0, NULL);
+  if (t == NULL) {
+    HeapFree(GetProcessHeap(), 0, j);
+    return winerror(L);
+  }
+  lua_pushinteger(L, (lua_Integer)(intptr_t)t);
+  lua_pushlightuserdata(L, j);
+  return 2;
+}
+
+static int ta_joined (lua_State *L) {
+  HANDLE t = checkhandle(L, 1);
+  later_job *j = (later_job *)lua_touserdata(L, 2);
+  WaitForSingleObject(t, INFINITE);
+  CloseHandle(t);
+  lua_pushinteger(L, (lua_Integer)j->got);
+  HeapFree(GetProcessHeap(), 0, j);
+  return 1;
+}
+
+
+/* cputime(): milliseconds of CPU this process has used, user + kernel. */
+static int ta_cputime (lua_State *L) {
+  FILETIME c, e, k, u;
+  ULARGE_INTEGER a, b;
+  if (!GetProcessTimes(GetCurrentProcess(), &c, &e, &k, &u)) return winerror(L);
+  a.LowPart = k.dwLowDateTime; a.HighPart = k.dwHighDateTime;
+  b.LowPart = u.dwLowDateTime; b.HighPart = u.dwHighDateTime;
+  lua_pushinteger(L, (lua_Integer)((a.QuadPart + b.QuadPart) / 10000));
+  return 1;
+}
+
+
 /* ticks(): milliseconds since boot, for timing tests. */
 static int ta_ticks (lua_State *L) {
   lua_pushinteger(L, (lua_Integer)GetTickCount64());
@@ -319,6 +447,12 @@ static const luaL_Reg funcs[] = {
   {"pipe_write", ta_pipe_write},
   {"pipe_read", ta_pipe_read},
   {"pipe_close", ta_pipe_close},
+  {"msgpipe", ta_msgpipe},
+  {"setnowait", ta_setnowait},
+  {"disconnect", ta_disconnect},
+  {"later", ta_later},
+  {"joined", ta_joined},
+  {"cputime", ta_cputime},
   {"ticks", ta_ticks},
   {"sleep", ta_sleep},
   {NULL, NULL}
