@@ -385,6 +385,11 @@ FILE *hp_tofile (hp_os h, const char *mode, int *err) {
   return f;
 }
 
+
+int hp_fclose (FILE *f) {
+  return fclose(f);
+}
+
 /* }====================================================== */
 
 

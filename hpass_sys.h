@@ -188,6 +188,9 @@ HP_INTERNAL size_t hp_ftake (FILE *f, void *buf, size_t n);
 */
 HP_INTERNAL FILE *hp_tofile (hp_os h, const char *mode, int *err);
 
+/* fclose of the stream's own C runtime: 0, or EOF with its errno set. */
+HP_INTERNAL int hp_fclose (FILE *f);
+
 
 /*
 ** Passing handles to a process that already runs.  The channel is a

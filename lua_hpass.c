@@ -153,7 +153,7 @@ static FILE *tofilep (lua_State *L, int i, int *closed) {
 /* closef of these files (io calls it once, then forgets the stream) */
 static int file_close (lua_State *L) {
   luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
-  int res = fclose(p->f);
+  int res = hp_fclose(p->f);
   return luaL_fileresult(L, res == 0, NULL);
 }
 
@@ -201,7 +201,7 @@ static void *newfile (lua_State *L) {
   pf = (FILE **)luaL_testudata(L, -3, LUA_FILEHANDLE);
   if (pf == NULL || lua_objlen(L, -3) < sizeof(FILE *) || *pf == NULL)
     luaL_error(L, "io.open did not return an open file");
-  fclose(*pf);  /* of the null device: nothing to report */
+  hp_fclose(*pf);  /* of the null device: nothing to report */
   *pf = NULL;   /* closed */
   lua_pop(L, 2);
   lua_replace(L, base + 1);

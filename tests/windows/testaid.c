@@ -23,6 +23,8 @@
 #include "lauxlib.h"
 #include "lualib.h"
 
+#include "hpass_sys.h"
+
 
 /* fail, message, code from GetLastError */
 static int winerror (lua_State *L) {
@@ -416,6 +418,54 @@ static int ta_cputime (lua_State *L) {
 }
 
 
+/*
+** hpass's own stream functions, linked in here (from hpass_win32.c) so
+** that a test can see what the binding will see: readahead(f) the bytes
+** Lua's C runtime has read ahead of f's handle, take(f, n) up to n of them.
+*/
+static FILE *checkfile (lua_State *L) {
+  luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+  if (p->closef == NULL) luaL_argerror(L, 1, "closed file");
+  return p->f;
+}
+
+static int ta_readahead (lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)hp_freadahead(checkfile(L)));
+  return 1;
+}
+
+static int ta_take (lua_State *L) {
+  FILE *f = checkfile(L);
+  size_t n = (size_t)luaL_checkinteger(L, 2);
+  char b[256];
+  if (n > sizeof(b)) n = sizeof(b);
+  lua_pushlstring(L, b, hp_ftake(f, b, n));
+  return 1;
+}
+
+
+/*
+** owncrt(): the file name of the C runtime this DLL was linked with: the
+** module fflush comes from, by the import table entry mingw names
+** __imp_fflush (&fflush itself is a jump stub inside this DLL).
+*/
+extern void *__imp_fflush;
+
+static int ta_owncrt (lua_State *L) {
+  HMODULE m = NULL;
+  wchar_t w[MAX_PATH];
+  DWORD n;
+  if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+                          GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                          (LPCWSTR)__imp_fflush, &m))
+    return winerror(L);
+  n = GetModuleFileNameW(m, w, MAX_PATH);
+  if (n == 0 || n >= MAX_PATH) return winerror(L);
+  pushutf8(L, wcsrchr(w, L'\\') != NULL ? wcsrchr(w, L'\\') + 1 : w);
+  return 1;
+}
+
+
 /* ticks(): milliseconds since boot, for timing tests. */
 static int ta_ticks (lua_State *L) {
   lua_pushinteger(L, (lua_Integer)GetTickCount64());
@@ -453,6 +503,9 @@ static const luaL_Reg funcs[] = {
   {"later", ta_later},
   {"joined", ta_joined},
   {"cputime", ta_cputime},
+  {"readahead", ta_readahead},
+  {"take", ta_take},
+  {"owncrt", ta_owncrt},
   {"ticks", ta_ticks},
   {"sleep", ta_sleep},
   {NULL, NULL}
