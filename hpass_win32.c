@@ -274,7 +274,7 @@ static int same_addr (const struct sockaddr_in *a,
 int hp_socketpair (hp_os p[2]) {
   SOCKET l, c = INVALID_SOCKET, s = INVALID_SOCKET;
   struct sockaddr_in addr, mine, peer;
-  int len, err = 0, tries;
+  int len, err = 0, tries, one = 1;
   if ((err = hp_init()) != 0)
     return err;
   if ((l = new_socket()) == INVALID_SOCKET)
@@ -284,7 +284,10 @@ int hp_socketpair (hp_os p[2]) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
   len = (int)sizeof(addr);
-  if (bind(l, (struct sockaddr *)&addr, len) == SOCKET_ERROR ||
+  /* nobody else may bind the port meanwhile, not even with SO_REUSEADDR */
+  if (setsockopt(l, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&one,
+                 (int)sizeof(one)) == SOCKET_ERROR ||
+      bind(l, (struct sockaddr *)&addr, len) == SOCKET_ERROR ||
       getsockname(l, (struct sockaddr *)&addr, &len) == SOCKET_ERROR ||
       listen(l, 1) == SOCKET_ERROR)
     goto wsafail;
@@ -316,6 +319,20 @@ int hp_socketpair (hp_os p[2]) {
     }
   }
   closesocket(l);
+  /*
+  ** A local pair carries small messages (an int, a handle message):
+  ** without TCP_NODELAY, Nagle's algorithm holds a second small write
+  ** until the first is acknowledged, up to the delayed-ack timer.
+  */
+  if (setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&one,
+                 (int)sizeof(one)) == SOCKET_ERROR ||
+      setsockopt(c, IPPROTO_TCP, TCP_NODELAY, (const char *)&one,
+                 (int)sizeof(one)) == SOCKET_ERROR) {
+    err = lastwsaerr();
+    closesocket(s);
+    closesocket(c);
+    return err;
+  }
   p[0] = fromhandle((HANDLE)s);
   p[1] = fromhandle((HANDLE)c);
   return 0;
@@ -1807,13 +1824,17 @@ static DWORD WINAPI serve (LPVOID arg) {
   while (pipe_accept(job)) {
     if (pipe_io(job, 0, hello, HELLO, HELLO_MS) &&
         same_secret(hello + 4, job->secret)) {
-      ULONG os = 0;
-      DWORD pid = (DWORD)get_le(hello, 4);
-      /* Where the system knows the client's pid, that one counts. */
-      if (GetNamedPipeClientProcessId(job->pipe, &os) && os != 0)
-        pid = os;
-      hand_over(job, pid);
-      break;
+      ULONG pid = 0;
+      /*
+      ** The handles go to the process the system says is the client, and
+      ** to none when it cannot say: the pid in the hello is only the
+      ** client's claim.
+      */
+      if (GetNamedPipeClientProcessId(job->pipe, &pid) && pid != 0 &&
+          pid == (ULONG)get_le(hello, 4)) {
+        hand_over(job, (DWORD)pid);
+        break;
+      }
     }
     DisconnectNamedPipe(job->pipe);  /* not the receiver: wait again */
   }
@@ -1992,6 +2013,14 @@ static int open_pipe (const wchar_t *name, HANDLE *out) {
   }
 }
 
+/* ERROR_ACCESS_DENIED unless the pipe is served by process pid. */
+static int check_server (HANDLE pipe, ULONG pid) {
+  ULONG server = 0;
+  if (!GetNamedPipeServerProcessId(pipe, &server))
+    return lasterr();
+  return server == pid ? 0 : ERROR_ACCESS_DENIED;
+}
+
 /*
 ** Take the records from the sender's pipe.  Every handle a record brings
 ** is already ours, so each is kept (up to max) or closed, whatever fails
@@ -2057,6 +2086,14 @@ int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
   pipe_name(name, (unsigned long)get_le(msg + 4, 4), msg + 12);
   if ((err = open_pipe(name, &pipe)) != 0)
     return err;
+  /*
+  ** Once the sender has exited, any local process can create a pipe of
+  ** that name: the secret goes only to the process the message names.
+  */
+  if ((err = check_server(pipe, (ULONG)get_le(msg + 4, 4))) != 0) {
+    CloseHandle(pipe);
+    return err;
+  }
   put_le(hello, GetCurrentProcessId(), 4);
   memcpy(hello + 4, msg + 12 + NONCE, NONCE);
   if (!WriteFile(pipe, hello, HELLO, &done, NULL) || done != HELLO)

@@ -86,6 +86,7 @@ static int ta_inheritable (lua_State *L) {
 */
 static int ta_spawn_all (lua_State *L) {
   wchar_t *cmd = towide(L, luaL_checkstring(L, 1));
+  int nowait = lua_toboolean(L, 2);
   STARTUPINFOW si;
   PROCESS_INFORMATION pi;
   DWORD code;
@@ -94,9 +95,24 @@ static int ta_spawn_all (lua_State *L) {
   if (!CreateProcessW(NULL, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi))
     return winerror(L);
   CloseHandle(pi.hThread);
+  if (nowait) {  /* the process handle, for waitproc */
+    lua_pushinteger(L, (lua_Integer)(intptr_t)pi.hProcess);
+    return 1;
+  }
   WaitForSingleObject(pi.hProcess, INFINITE);
   GetExitCodeProcess(pi.hProcess, &code);
   CloseHandle(pi.hProcess);
+  lua_pushinteger(L, (lua_Integer)code);
+  return 1;
+}
+
+/* waitproc(h): wait for a process from spawn_all(cmd, true), its exit code. */
+static int ta_waitproc (lua_State *L) {
+  HANDLE h = checkhandle(L, 1);
+  DWORD code = 0;
+  WaitForSingleObject(h, INFINITE);
+  GetExitCodeProcess(h, &code);
+  CloseHandle(h);
   lua_pushinteger(L, (lua_Integer)code);
   return 1;
 }
@@ -260,6 +276,18 @@ static int ta_pipe_open (lua_State *L) {
   lua_pushfstring(L, "\\\\.\\pipe\\%s", name);
   h = CreateFileW(towide(L, lua_tostring(L, -1)), GENERIC_READ | GENERIC_WRITE,
                   0, NULL, OPEN_EXISTING, 0, NULL);
+  if (h == INVALID_HANDLE_VALUE) return winerror(L);
+  lua_pushinteger(L, (lua_Integer)(intptr_t)h);
+  return 1;
+}
+
+/* pipe_serve(name): the server end of a new byte-mode pipe of that name. */
+static int ta_pipe_serve (lua_State *L) {
+  HANDLE h;
+  lua_pushfstring(L, "\\\\.\\pipe\\%s", luaL_checkstring(L, 1));
+  h = CreateNamedPipeW(towide(L, lua_tostring(L, -1)), PIPE_ACCESS_DUPLEX,
+                       PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT,
+                       1, 4096, 4096, 0, NULL);
   if (h == INVALID_HANDLE_VALUE) return winerror(L);
   lua_pushinteger(L, (lua_Integer)(intptr_t)h);
   return 1;
@@ -483,6 +511,7 @@ static const luaL_Reg funcs[] = {
   {"setinherit", ta_setinherit},
   {"inheritable", ta_inheritable},
   {"spawn_all", ta_spawn_all},
+  {"waitproc", ta_waitproc},
   {"argvw", ta_argvw},
   {"cmdline", ta_cmdline},
   {"mkdir", ta_mkdir},
@@ -494,6 +523,7 @@ static const luaL_Reg funcs[] = {
   {"issocket", ta_issocket},
   {"in_new_state", ta_in_new_state},
   {"pipe_open", ta_pipe_open},
+  {"pipe_serve", ta_pipe_serve},
   {"pipe_write", ta_pipe_write},
   {"pipe_read", ta_pipe_read},
   {"pipe_close", ta_pipe_close},
