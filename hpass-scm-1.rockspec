@@ -15,7 +15,8 @@ description = {
   license = "MIT",
 }
 -- Tested on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT 2.1 (which LuaRocks counts
--- as 5.1); `make check-all` runs the suite on each.
+-- as 5.1); `make check-all` runs the suite on each.  Windows: 8 / Server
+-- 2012 or later (see the README's Windows section).
 dependencies = {
   "lua >= 5.1, < 5.5",
 }

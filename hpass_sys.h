@@ -118,7 +118,9 @@ HP_INTERNAL int hp_write (hp_os h, const void *buf, size_t n, size_t *done);
 ** the number that handle has in the child (only the platform knows it:
 ** POSIX renumbers to 3, 4, ...; on Windows it is the value of a duplicate
 ** made during the call), and stores those numbers in req->child.  A
-** program name without a directory separator is searched in PATH.  A
+** program name without a directory separator is searched in PATH (on
+** Windows the PATH of envp when envp is given, and never the current
+** directory).  A
 ** program that cannot be started is reported here, as an error code, not
 ** as a child exit status, with req->failed saying which part failed.
 */

@@ -10,9 +10,14 @@
 */
 #ifdef _WIN32
 
-/* Windows 7 SP1 is the oldest system with WSA_FLAG_NO_HANDLE_INHERIT. */
+/*
+** Windows 8 / Server 2012 is the oldest system hpass supports: before it,
+** console handles are pseudo-handles, which CreateProcessW refuses in a
+** handle list (ERROR_NO_SYSTEM_RESOURCES), so a child of a console parent
+** could not be started.
+*/
 #ifndef _WIN32_WINNT
-#define _WIN32_WINNT 0x0601
+#define _WIN32_WINNT 0x0602
 #endif
 
 /* rand_s, for the names of the pipes that pass handles */
@@ -1610,9 +1615,11 @@ int hp_fclose (FILE *f) {
 **             outlive the caller's, which may be closed at once), creates
 **             the pipe, writes the message and leaves a thread to serve
 **             the pipe;
-**   receiver  reads the message, opens the pipe and writes its pid and
-**             the message's secret;
-**   thread    checks the secret, copies each handle into that process
+**   receiver  reads the message, opens the pipe, checks that the process
+**             serving it is the sender the message names, and writes its
+**             pid and the message's secret;
+**   thread    checks the secret and that the pid is the client's as the
+**             system reports it, copies each handle into that process
 **             (WSADuplicateSocket for sockets, DuplicateHandle for the
 **             rest), writes one record per handle, waits until they are
 **             read and ends, closing its private copies.
@@ -1628,7 +1635,9 @@ int hp_fclose (FILE *f) {
 ** the secret within HELLO_MS is dropped and the pipe waits again: other
 ** processes of the same user (which could take our handles with
 ** OpenProcess anyway) and anything they run at lower integrity can delay
-** a message, but not take it.
+** a message, but not take it.  Once the sender has exited, anyone may
+** create a pipe of its name; the receiver's check of the server's pid
+** keeps the secret (and the receiver's trust) from such a pipe.
 **
 ** Hence the limits: the sender must still be running when the message is
 ** received, the receiver must run as the same user, and a message nobody

@@ -122,10 +122,16 @@ test("relative names with a folder are relative to cwd; .exe, then .com", functi
   local p, _, code = hpass.spawn_with_handle({"sub\\prog"}, {})
   S.eq(p, nil, "sub\\prog without cwd")
   S.eq(code, 2, "code")
-  -- a cwd that is not there is named as such
-  p, _, code = hpass.spawn_with_handle({"sub\\prog"}, {}, {cwd = d .. "\\none"})
+  -- a cwd that is not there, or not a folder, is named as such
+  local msg
+  p, msg, code = hpass.spawn_with_handle({"sub\\prog"}, {}, {cwd = d .. "\\none"})
   S.eq(p, nil, "missing cwd")
-  assert(code == 2 or code == 3 or code == 267, "code " .. tostring(code))
+  S.eq(code, 2, "missing cwd code (ERROR_FILE_NOT_FOUND)")
+  S.match(msg, "%S", "missing cwd message")
+  assert(aid.writefile(d .. "\\afile", "x"))
+  p, _, code = hpass.spawn_with_handle({"sub\\prog"}, {}, {cwd = d .. "\\afile"})
+  S.eq(p, nil, "cwd is a file")
+  S.eq(code, 267, "cwd is a file code (ERROR_DIRECTORY)")
 end)
 
 local function childenv(env, ...)
