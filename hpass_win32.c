@@ -93,8 +93,8 @@ static int lastwsaerr (void) {
 #define ERR_CRT      0x20000003  /* Lua's C runtime cannot be found */
 
 static const struct { int code; const char *msg; } ownerrs[] = {
-  {ERR_BATCH, "batch files are not run (cmd.exe would reparse the "
-              "arguments); run cmd.exe explicitly"},
+  {ERR_BATCH, "batch files are not run (cmd.exe would reparse their "
+              "arguments)"},
   {ERR_ENVCASE, "environment sets one name twice (in different case)"},
   {ERR_CRT, "cannot find the C runtime of Lua's io library"},
   {0, NULL}
@@ -723,8 +723,9 @@ typedef struct spawn_mem {
   wchar_t *env;              /* UTF-16 environment block, or NULL */
   const wchar_t *path;       /* the PATH programs are looked up in */
   wchar_t *name;             /* the program as given */
-  wchar_t *cand;             /* a candidate file (LONGPATH units) */
-  wchar_t *prog;             /* the program found (LONGPATH units) */
+  wchar_t *cand;             /* a candidate file (cap units) */
+  wchar_t *prog;             /* the program found (cap units) */
+  size_t cap;
   wchar_t *cwd;              /* UTF-16 directory, or NULL */
   HANDLE *orig;              /* distinct handles to pass on */
   HANDLE *dup;               /* their inheritable duplicates (NULL: none) */
@@ -866,8 +867,18 @@ static int spawn_alloc (const hp_spawn_req *req, size_t argc,
   if ((err = walloc(req->argv[0], &m->name, alloc, ud)) != 0 ||
       (req->cwd != NULL && (err = walloc(req->cwd, &m->cwd, alloc, ud)) != 0))
     return err;
-  if (ALLOC(m->cand, LONGPATH * sizeof(wchar_t)) ||
-      ALLOC(m->prog, LONGPATH * sizeof(wchar_t)))
+  /*
+  ** Room for the longest candidate (a PATH entry or cwd, a separator, the
+  ** name, an extension) and for its full path, which may add the current
+  ** directory (or a drive's); never more than Windows takes.
+  */
+  m->cap = wcslen(m->name) + 8 + MAX_PATH + GetCurrentDirectoryW(0, NULL) +
+           (m->cwd != NULL ? wcslen(m->cwd) : 0) +
+           (m->path != NULL ? wcslen(m->path) : 0);
+  if (m->cap > LONGPATH)
+    m->cap = LONGPATH;
+  if (ALLOC(m->cand, m->cap * sizeof(wchar_t)) ||
+      ALLOC(m->prog, m->cap * sizeof(wchar_t)))
     return ERROR_NOT_ENOUGH_MEMORY;
   /* at most: every handle, three given std handles, three of our own */
   if (ALLOC(m->orig, nmax * sizeof(HANDLE)) ||
@@ -900,9 +911,9 @@ static int is_rooted (const wchar_t *p, size_t n) {
 }
 
 /* The full path of cand in out, when that is a file (not a directory). */
-static int is_file (const wchar_t *cand, wchar_t *out) {
-  DWORD n = GetFullPathNameW(cand, LONGPATH, out, NULL), a;
-  if (n == 0 || n >= LONGPATH)
+static int is_file (const wchar_t *cand, wchar_t *out, size_t cap) {
+  DWORD n = GetFullPathNameW(cand, (DWORD)cap, out, NULL), a;
+  if (n == 0 || n >= cap)
     return 0;
   a = GetFileAttributesW(out);
   return a != INVALID_FILE_ATTRIBUTES && !(a & FILE_ATTRIBUTE_DIRECTORY);
@@ -914,7 +925,7 @@ static int is_file (const wchar_t *cand, wchar_t *out) {
 ** CreateProcessW runs by itself.  (PATHEXT's other entries name scripts
 ** that need an interpreter, or batch files, which are refused.)
 */
-static int try_prog (wchar_t *cand, size_t len, wchar_t *out) {
+static int try_prog (wchar_t *cand, size_t len, wchar_t *out, size_t cap) {
   static const wchar_t *const exts[] = {L".exe", L".com"};
   const wchar_t *base = cand + len;
   int i;
@@ -922,12 +933,12 @@ static int try_prog (wchar_t *cand, size_t len, wchar_t *out) {
   while (base > cand && !is_sep(base[-1]) && base[-1] != L':')
     base--;
   if (wcschr(base, L'.') != NULL)
-    return is_file(cand, out);
+    return is_file(cand, out, cap);
   for (i = 0; i < 2; i++) {
-    if (len + 5 > LONGPATH)
+    if (len + 5 > cap)
       return 0;
     wcscpy(cand + len, exts[i]);
-    if (is_file(cand, out))
+    if (is_file(cand, out, cap))
       return 1;
   }
   return 0;
@@ -936,13 +947,13 @@ static int try_prog (wchar_t *cand, size_t len, wchar_t *out) {
 /* dir (n units, may be 0) joined with m->name in m->cand, then tried. */
 static int try_in (spawn_mem *m, const wchar_t *dir, size_t n) {
   size_t ln = wcslen(m->name);
-  if (n + 1 + ln + 5 > LONGPATH)
+  if (n + 1 + ln + 5 > m->cap)
     return 0;
   wmemcpy(m->cand, dir, n);
   if (n > 0 && !is_sep(dir[n - 1]) && dir[n - 1] != L':')
     m->cand[n++] = L'\\';
   wmemcpy(m->cand + n, m->name, ln);
-  return try_prog(m->cand, n + ln, m->prog);
+  return try_prog(m->cand, n + ln, m->prog, m->cap);
 }
 
 /*
