@@ -28,7 +28,7 @@ local function make_plat(plat)
   }
   if plat == "win32" or plat == "mingw32" then
     modules["hpass.core"] = {
-      sources = {"lua_hpass.c", "hpass_win32.c"},
+      sources = {"lua_hpass.c", "hpass_win32.c", "hpass_win32_send.c"},
       libraries = {"ws2_32", "advapi32"},
     }
   else

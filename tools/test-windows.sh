@@ -219,7 +219,8 @@ fi
 # both share one Lua state implementation and one C runtime.
 # ---------------------------------------------------------------------
 if [ $lua_only -eq 0 ]; then
-  for f in lua_hpass.c hpass_win32.c hpass_posix.c hpass_sys.h; do
+  for f in lua_hpass.c hpass_win32.c hpass_win32_send.c hpass_win32.h \
+           hpass_posix.c hpass_sys.h; do
     [ -f "$root/$f" ] || die "$f is missing"
   done
   mkdir -p "$out/hpass"
@@ -227,8 +228,8 @@ if [ $lua_only -eq 0 ]; then
   warn="-std=c99 -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes
         -Wshadow -Wpointer-arith -Wdeclaration-after-statement"
   # Rebuilt only when a source, the flags or the compiler changed.
-  hpstamp=$( (cd "$root" && cat lua_hpass.c hpass_win32.c hpass_posix.c \
-               hpass_sys.h tests/windows/testaid.c; echo "$warn recipe=2";
+  hpstamp=$( (cd "$root" && cat lua_hpass.c hpass_win32.c hpass_win32_send.c \
+               hpass_win32.h hpass_posix.c hpass_sys.h tests/windows/testaid.c; echo "$warn recipe=2";
               $cc --version; cat "$out/.lua-stamp") | sha256sum)
   # The same two DLLs once more in ucrt/, linked against ucrtbase.dll
   # while Lua uses msvcrt.dll: a Lua and a module with two C runtimes,
@@ -249,7 +250,7 @@ if [ $lua_only -eq 0 ]; then
       # shellcheck disable=SC2086
       (cd "$root" && $cc $warn $crtflags -O2 -shared \
          -I"$out/include" -o "$dest/hpass/core.dll" \
-         lua_hpass.c hpass_win32.c hpass_posix.c \
+         lua_hpass.c hpass_win32.c hpass_win32_send.c hpass_posix.c \
          -L"$out" -llua54 -lws2_32 -ladvapi32) ||
         die "cross-compiling hpass ($variant) failed"
       [ -s "$dest/hpass/core.dll" ] || die "no hpass/core.dll ($variant) was made"
