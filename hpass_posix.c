@@ -327,6 +327,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 void hp_lock (void) { pthread_mutex_lock(&lock); }
 void hp_unlock (void) { pthread_mutex_unlock(&lock); }
+int hp_lock_atexit (void) { hp_lock(); return 1; }
 
 
 int hp_fromfile (FILE *f, hp_os *h) {

@@ -157,6 +157,14 @@ HP_INTERNAL void hp_lock (void);
 HP_INTERNAL void hp_unlock (void);
 
 /*
+** The lock for the flush at exit: 1 when taken, 0 when it cannot be had
+** safely.  POSIX waits for it, as other threads still run at exit.  On
+** Windows a DLL's exit handlers run after the other threads were ended,
+** and a lock one of them held stays held: it is only tried there.
+*/
+HP_INTERNAL int hp_lock_atexit (void);
+
+/*
 ** Lua io files.  The FILE * belongs to the C runtime that Lua was built
 ** with; only these functions touch it, so that a platform whose modules
 ** may each have their own runtime (Windows) can route them to Lua's.

@@ -1269,6 +1269,14 @@ void hp_lock (void) { AcquireSRWLockExclusive(&lock); }
 
 void hp_unlock (void) { ReleaseSRWLockExclusive(&lock); }
 
+/*
+** mingw's and MSVC's runtimes run a DLL's atexit handlers at
+** DLL_PROCESS_DETACH, after ExitProcess has ended every other thread; one
+** that held the lock then leaves it held for good, and waiting would hang
+** the exit.  (At a FreeLibrary while threads run, the list is empty.)
+*/
+int hp_lock_atexit (void) { return TryAcquireSRWLockExclusive(&lock) != 0; }
+
 
 /*
 ** {======================================================

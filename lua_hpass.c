@@ -348,7 +348,7 @@ static int atexit_set = 0;
 
 static void flush_at_exit (void) {
   Handle *h;
-  hp_lock();
+  if (!hp_lock_atexit()) return;  /* held by a thread the exit ended */
   for (h = buffered; h != NULL; h = h->next)
     if (h->os != HP_NOHANDLE) (void)flushbuf(h);  /* nobody to tell at exit */
   hp_unlock();
