@@ -517,7 +517,8 @@ int hp_read (hp_os h, void *buf, size_t n, size_t *done) {
 /*
 ** Windows raises no signal on a broken pipe; only the codes need folding.
 ** A PIPE_NOWAIT pipe that is full takes 0 bytes and succeeds: that waits
-** by polling too, rather than spin.
+** by polling too, rather than spin, and with ever smaller writes, since
+** in message mode a write larger than the whole buffer would never fit.
 */
 int hp_write (hp_os h, const void *buf, size_t n, size_t *done) {
   HANDLE x;
@@ -541,6 +542,7 @@ int hp_write (hp_os h, const void *buf, size_t n, size_t *done) {
       return err;
     if (put == 0 && k > 0 && kind == K_PIPE) {
       Sleep(1);
+      if (k > 1) k /= 2;
       continue;
     }
     *done = put;

@@ -89,4 +89,17 @@ test("PIPE_NOWAIT: a full pipe waits without spinning", function()
   aid.pipe_close(srv)
 end)
 
+test("PIPE_NOWAIT message mode: a write larger than the buffer", function()
+  local srv, cli = assert(aid.msgpipe("m", 1024))
+  assert(aid.setnowait(cli))
+  local h = assert(hpass.handle(cli))
+  local ints = {}
+  for i = 1, 2048 do ints[i] = i end
+  local t, j = aid.later(srv, 100)
+  assert(h:write_ints(ints))
+  h:close()
+  S.eq(aid.joined(t, j), 8192, "bytes the reader got")
+  aid.pipe_close(srv)
+end)
+
 return tests
