@@ -75,7 +75,6 @@ static const struct { int code; const char *msg; } ownerrs[] = {
 };
 
 
-
 /*
 ** FormatMessageW in the user's language, as UTF-8.  System messages end
 ** in ".\r\n", which reads badly inside "what: message" strings, so trailing
@@ -986,6 +985,26 @@ static int is_batch (const wchar_t *full) {
           CompareStringOrdinal(base + n - 3, 3, L"cmd", 3, TRUE) == CSTR_EQUAL);
 }
 
+/* The program to run, in m->prog, or an error with req->failed set. */
+static int pick_prog (hp_spawn_req *req, spawn_mem *m) {
+  int err;
+  /* a cwd that is not there would make a relative program look missing */
+  if (m->cwd != NULL) {
+    DWORD a = GetFileAttributesW(m->cwd);
+    if (a == INVALID_FILE_ATTRIBUTES || !(a & FILE_ATTRIBUTE_DIRECTORY)) {
+      req->failed = HP_FAIL_CWD;
+      return a == INVALID_FILE_ATTRIBUTES ? hpw_lasterr() : ERROR_DIRECTORY;
+    }
+  }
+  req->failed = HP_FAIL_EXEC;
+  if ((err = find_prog(m)) != 0)
+    return err;
+  if (is_batch(m->prog))
+    return ERR_BATCH;
+  req->failed = HP_FAIL_OTHER;
+  return 0;
+}
+
 /* }------------------------------------------------------ */
 
 
@@ -1065,20 +1084,8 @@ int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   /* alloc may raise a Lua error: nothing must be open yet */
   if ((err = spawn_alloc(req, argc, &m, alloc, ud)) != 0)
     return err;
-  /* a cwd that is not there would make a relative program look missing */
-  if (m.cwd != NULL) {
-    DWORD a = GetFileAttributesW(m.cwd);
-    if (a == INVALID_FILE_ATTRIBUTES || !(a & FILE_ATTRIBUTE_DIRECTORY)) {
-      req->failed = HP_FAIL_CWD;
-      return a == INVALID_FILE_ATTRIBUTES ? hpw_lasterr() : ERROR_DIRECTORY;
-    }
-  }
-  req->failed = HP_FAIL_EXEC;
-  if ((err = find_prog(&m)) != 0)
+  if ((err = pick_prog(req, &m)) != 0)
     return err;
-  if (is_batch(m.prog))
-    return ERR_BATCH;
-  req->failed = HP_FAIL_OTHER;
 
   /*
   ** Distinct handles to pass: first those the caller named, which must

@@ -397,9 +397,13 @@ static DWORD WINAPI later_run (LPVOID arg) {
     WriteFile(j->h, j->data, (DWORD)j->len, &k, NULL);
     return 0;
   }
-  while (ReadFile(j->h, b, sizeof(b), &k, NULL) && k > 0)
+  /* a message longer than b comes in parts (ERROR_MORE_DATA) */
+  for (;;) {
+    BOOL ok = ReadFile(j->h, b, sizeof(b), &k, NULL);
+    if (!ok && GetLastError() != ERROR_MORE_DATA)
+      return 0;
     j->got += k;
-  return 0;
+  }
 }
 
 static int ta_later (lua_State *L) {
