@@ -89,6 +89,13 @@ test("a bare name is not looked for in the current or the program's folder", fun
   p, _, code = hpass.spawn_with_handle({"lua"}, {}, {env = {PATH = ".;lua;"}})
   S.eq(p, nil, "relative PATH")
   S.eq(code, 2, "relative PATH code")
+  -- an env without PATH finds no bare name, whatever the parent's PATH
+  local path = os.getenv("PATH")
+  assert(aid.setenv("PATH", luadir .. ";" .. path))
+  p, _, code = hpass.spawn_with_handle({"lua"}, {}, {env = {X = "1"}})
+  assert(aid.setenv("PATH", path))
+  S.eq(p, nil, "env without PATH")
+  S.eq(code, 2, "env without PATH code")
 end)
 
 test("a program planted in the cwd folder is not found by a bare name", function()

@@ -27,7 +27,7 @@ test("a handle not passed does not reach the child", function()
   local lr, lw = assert(hpass.pipe())
   local ms = end_after(lr, lw, function()
     local p = assert(hpass.spawn_with_handle({S.lua, S.child, "sleep", "2000"}, {}))
-    return function() assert(p:wait()) end
+    return function() assert(p:kill()); p:wait() end
   end)
   assert(ms < 1000, ("end of stream after %d ms: the child had a copy"):format(ms))
 end)
