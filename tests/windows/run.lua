@@ -11,7 +11,7 @@ local files = {
 }
 
 -- HPASS_TEST_FILES="a.lua b.lua" runs only those (the second C runtime)
-if os.getenv("HPASS_TEST_FILES") then
+if (os.getenv("HPASS_TEST_FILES") or "") ~= "" then
   files = {}
   for f in os.getenv("HPASS_TEST_FILES"):gmatch("%S+") do files[#files + 1] = f end
 end
