@@ -3,8 +3,9 @@
 **
 ** lua_hpass.c (the Lua binding) talks to the operating system only through
 ** the functions declared here.  There is one implementation per platform:
-** hpass_posix.c and hpass_win32.c.  Each of them compiles to nothing on the
-** other platform, so a build that lists both files still works.
+** hpass_posix.c, and hpass_win32.c with hpass_win32_send.c.  Each of them
+** compiles to nothing on the other platform, so a build that lists every
+** file still works.
 **
 ** Nothing here knows about Lua.  Every function that can fail returns 0 on
 ** success or a platform error code (errno on POSIX, a GetLastError() or
