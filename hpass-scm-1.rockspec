@@ -15,7 +15,8 @@ description = {
   license = "MIT",
 }
 -- Tested on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT 2.1 (which LuaRocks counts
--- as 5.1); `make check-all` runs the suite on each.
+-- as 5.1); `make check-all` runs the suite on each.  Windows: 8 / Server
+-- 2012 or later (see the README's Windows section).
 dependencies = {
   "lua >= 5.1, < 5.5",
 }
@@ -27,14 +28,16 @@ local function make_plat(plat)
   }
   if plat == "win32" or plat == "mingw32" then
     modules["hpass.core"] = {
-      sources = {"lua_hpass.c", "lua_bytes.c", "lua_capture.c", "lua_spawn.c", "lua_passing.c", "lua_select.c",
-                 "hpass_win32.c", "hpass_poll_win32.c"},
+      sources = {"lua_hpass.c", "lua_bytes.c", "lua_capture.c", "lua_spawn.c",
+                 "lua_passing.c", "lua_select.c", "hpass_win32.c",
+                 "hpass_win32_send.c", "hpass_poll_win32.c"},
       libraries = {"ws2_32", "advapi32"},
     }
   else
     modules["hpass.core"] = {
-      sources = {"lua_hpass.c", "lua_bytes.c", "lua_capture.c", "lua_spawn.c", "lua_passing.c", "lua_select.c",
-                 "hpass_posix.c", "hpass_poll_posix.c"},
+      sources = {"lua_hpass.c", "lua_bytes.c", "lua_capture.c", "lua_spawn.c",
+                 "lua_passing.c", "lua_select.c", "hpass_posix.c",
+                 "hpass_poll_posix.c"},
       defines = {"_GNU_SOURCE"},
     }
   end

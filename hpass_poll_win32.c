@@ -13,11 +13,7 @@
 */
 #ifdef _WIN32
 
-#include <stdint.h>
-#include <winsock2.h>
-#include <windows.h>
-
-#include "hpass_sys.h"
+#include "hpass_win32.h"
 
 
 hp_time hp_now (void) {
@@ -26,14 +22,6 @@ hp_time hp_now (void) {
 
 
 int hp_err_timeout (void) { return ERROR_TIMEOUT; }
-
-
-/* The HANDLE in an hp_os (0 when it cannot be one). */
-static HANDLE ashandle (hp_os h) {
-  if (h <= 0 || (unsigned long long)h > (unsigned long long)UINTPTR_MAX)
-    return NULL;
-  return (HANDLE)(uintptr_t)h;
-}
 
 
 /* Milliseconds left before the deadline, INFINITE for none. */
@@ -107,10 +95,10 @@ int hp_poll (hp_pollitem *items, size_t n, hp_time deadline, int *nready,
     *nready = 0;
     for (i = 0; i < n; i++) {
       HANDLE h;
-      int err = 0, r;
+      int err, r;
       items[i].revents = 0;
       if (items[i].h == HP_NOHANDLE) continue;
-      if ((h = ashandle(items[i].h)) == NULL) return ERROR_INVALID_HANDLE;
+      if ((err = hpw_tohandle(items[i].h, &h)) != 0) return err;
       r = readynow(h, items[i].events, &err);
       if (r < 0) return err;
       items[i].revents = r;
@@ -121,9 +109,9 @@ int hp_poll (hp_pollitem *items, size_t n, hp_time deadline, int *nready,
     if (ms == 0) return 0;
     /* one waitable object alone: the OS waits, no polling */
     if (n == 1 && items[0].h != HP_NOHANDLE &&
-        GetFileType(ashandle(items[0].h)) == FILE_TYPE_UNKNOWN &&
+        GetFileType((HANDLE)(uintptr_t)items[0].h) == FILE_TYPE_UNKNOWN &&
         (items[0].events & HP_READABLE)) {
-      DWORD r = WaitForSingleObject(ashandle(items[0].h), ms);
+      DWORD r = WaitForSingleObject((HANDLE)(uintptr_t)items[0].h, ms);
       if (r == WAIT_FAILED) return (int)GetLastError();
       continue;
     }
@@ -150,8 +138,8 @@ int hp_procfd (const hp_proc *p, hp_os *fd) {
   if (p->sys == NULL) return ERROR_INVALID_HANDLE;
   if (!DuplicateHandle(GetCurrentProcess(), (HANDLE)p->sys,
                        GetCurrentProcess(), &d, SYNCHRONIZE, FALSE, 0))
-    return (int)GetLastError();
-  *fd = (hp_os)(intptr_t)d;
+    return hpw_lasterr();
+  *fd = hpw_fromhandle(d);
   return 0;
 }
 

@@ -361,6 +361,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 void hp_lock (void) { pthread_mutex_lock(&lock); }
 void hp_unlock (void) { pthread_mutex_unlock(&lock); }
+int hp_lock_atexit (void) { hp_lock(); return 1; }
 
 
 int hp_fromfile (FILE *f, hp_os *h) {
@@ -417,6 +418,11 @@ FILE *hp_tofile (hp_os h, const char *mode, int *err) {
   FILE *f = fdopen((int)h, mode);
   if (f == NULL) *err = errno;
   return f;
+}
+
+
+int hp_fclose (FILE *f) {
+  return fclose(f);
 }
 
 /* }====================================================== */

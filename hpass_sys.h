@@ -3,8 +3,9 @@
 **
 ** lua_hpass.c (the Lua binding) talks to the operating system only through
 ** the functions declared here.  There is one implementation per platform:
-** hpass_posix.c and hpass_win32.c.  Each of them compiles to nothing on the
-** other platform, so a build that lists both files still works.
+** hpass_posix.c, and hpass_win32.c with hpass_win32_send.c.  Each of them
+** compiles to nothing on the other platform, so a build that lists every
+** file still works.
 **
 ** Nothing here knows about Lua.  Every function that can fail returns 0 on
 ** success or a platform error code (errno on POSIX, a GetLastError() or
@@ -135,7 +136,9 @@ HP_INTERNAL int hp_write (hp_os h, const void *buf, size_t n, size_t *done);
 ** the number that handle has in the child (only the platform knows it:
 ** POSIX renumbers to 3, 4, ...; on Windows it is the value of a duplicate
 ** made during the call), and stores those numbers in req->child.  A
-** program name without a directory separator is searched in PATH.  A
+** program name without a directory separator is searched in PATH (on
+** Windows the PATH of envp when envp is given, and never the current
+** directory).  A
 ** program that cannot be started is reported here, as an error code, not
 ** as a child exit status, with req->failed saying which part failed.
 */
@@ -172,6 +175,14 @@ HP_INTERNAL void hp_lock (void);
 HP_INTERNAL void hp_unlock (void);
 
 /*
+** The lock for the flush at exit: 1 when taken, 0 when it cannot be had
+** safely.  POSIX waits for it, as other threads still run at exit.  On
+** Windows a DLL's exit handlers run after the other threads were ended,
+** and a lock one of them held stays held: it is only tried there.
+*/
+HP_INTERNAL int hp_lock_atexit (void);
+
+/*
 ** Lua io files.  The FILE * belongs to the C runtime that Lua was built
 ** with; only these functions touch it, so that a platform whose modules
 ** may each have their own runtime (Windows) can route them to Lua's.
@@ -204,6 +215,9 @@ HP_INTERNAL size_t hp_ftake (FILE *f, void *buf, size_t n);
 ** on failure it is untouched).
 */
 HP_INTERNAL FILE *hp_tofile (hp_os h, const char *mode, int *err);
+
+/* fclose of the stream's own C runtime: 0, or EOF with its errno set. */
+HP_INTERNAL int hp_fclose (FILE *f);
 
 
 /*

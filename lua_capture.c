@@ -43,7 +43,7 @@ static int room (Pump *p, int i) {
   size_t cap = p->cap[i];
   unsigned char *b;
   if (cap - p->len[i] >= STEP) return 0;
-  cap = cap < STEP ? 4 * STEP : 2 * cap;
+  cap = cap < STEP ? (size_t)4 * STEP : 2 * cap;
   if (cap < p->cap[i]) return hp_err_nomem();  /* overflow */
   b = (unsigned char *)p->f(p->ud, p->buf[i], p->cap[i], cap);
   if (b == NULL) return hp_err_nomem();

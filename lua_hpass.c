@@ -140,7 +140,7 @@ static FILE *tofilep (lua_State *L, int i, int *closed) {
 /* closef of these files (io calls it once, then forgets the stream) */
 static int file_close (lua_State *L) {
   luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
-  int res = fclose(p->f);
+  int res = hp_fclose(p->f);
   return luaL_fileresult(L, res == 0, NULL);
 }
 
@@ -188,7 +188,7 @@ static void *newfile (lua_State *L) {
   pf = (FILE **)luaL_testudata(L, -3, LUA_FILEHANDLE);
   if (pf == NULL || lua_objlen(L, -3) < sizeof(FILE *) || *pf == NULL)
     luaL_error(L, "io.open did not return an open file");
-  fclose(*pf);  /* of the null device: nothing to report */
+  hp_fclose(*pf);  /* of the null device: nothing to report */
   *pf = NULL;   /* closed */
   lua_pop(L, 2);
   lua_replace(L, base + 1);
@@ -486,7 +486,7 @@ static int atexit_set = 0;
 
 static void flush_at_exit (void) {
   Handle *h;
-  hp_lock();
+  if (!hp_lock_atexit()) return;  /* held by a thread the exit ended */
   for (h = buffered; h != NULL; h = h->next)
     if (h->os != HP_NOHANDLE) (void)flushbuf(h, HP_NEVER);  /* nobody to tell */
   hp_unlock();

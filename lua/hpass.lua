@@ -111,7 +111,7 @@ function hpass.capture(argv, options, ...)
     error("bad argument #2 to 'capture' (option 'input' must be a string, got "
           .. type(input) .. ")", 2)
   end
-  if timeout ~= nil and (type(timeout) ~= "number" or not (timeout >= 0)) then
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
     error("bad argument #2 to 'capture' (option 'timeout' must be a non-negative number)", 2)
   end
   if opts.stdout ~= nil then

@@ -8,11 +8,13 @@
 #
 # Steps: (1) install the mingw-w64 cross compiler and wine when missing,
 # (2) fetch Lua 5.4's source the way Debian distributes it, (3) build
-# lua54.dll and lua.exe with Lua's own mingw target, (4) build
-# hpass/core.dll against them, (5) run tests/windows/run.lua under wine in
-# a throw-away prefix.  Everything lands in build/windows/.  Steps 1-3
-# are cached, and step 4 is redone only when a source changed, so a
-# re-run costs about one wineboot plus the tests.
+# lua54.dll and lua.exe with Lua's own mingw target, on msvcrt.dll and on
+# the UCRT, (4) build hpass/core.dll against them, also with the other C
+# runtime than Lua's, (5) run tests/windows/run.lua under wine in a
+# throw-away prefix, then the C runtime tests with each mismatched pair.
+# Everything lands in build/windows/.  Steps 1-3 are cached, and step 4
+# is redone only when a source changed, so a re-run costs about one
+# wineboot plus the tests.
 #
 # Any failure (apt, patch, make, the compiler, wine, a test) stops the
 # script with a non-zero exit status and the output that explains it.
@@ -29,7 +31,7 @@ lua_only=0
 for a in "$@"; do
   case $a in
     --lua-only) lua_only=1 ;;
-    -h|--help) sed -n '3,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '3,20p' "$0"; exit 0 ;;
     *) echo "test-windows: unknown option: $a" >&2; exit 2 ;;
   esac
 done
@@ -64,7 +66,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-for t in "$cc" "$host-strip" wine wineserver patch; do
+for t in "$cc" "$host-strip" "$host-objdump" wine wineserver patch; do
   command -v "$t" > /dev/null || die "$t not found after installing packages"
 done
 
@@ -168,9 +170,19 @@ fi
 #   skipped  0002-lua-modules-paths  Debian's multiarch module paths
 #   skipped  0003-extern_C        C++ linkage convenience, not a fix
 # ---------------------------------------------------------------------
-stamp="orig=${orig##*/} debian=${debtar##*/} cc=$($cc -dumpversion) recipe=2"
+#
+# Lua is built twice: on msvcrt.dll (mingw's default) in build/windows,
+# and on the UCRT in build/windows/lua-ucrt, for the C runtime tests of
+# step 5.  The compiler's own specs with msvcrt swapped for ucrt link a
+# program or DLL against ucrtbase.dll.
+# ---------------------------------------------------------------------
+$cc -dumpspecs | sed 's/-lmsvcrt/-lucrt/g' > "$out/ucrt.specs"
+ucrtflags="-specs=$out/ucrt.specs -D_UCRT"
+luaucrt=$out/lua-ucrt
+stamp="orig=${orig##*/} debian=${debtar##*/} cc=$($cc -dumpversion) recipe=3"
 if [ "$(cat "$out/.lua-stamp" 2>/dev/null)" != "$stamp" ] ||
-   [ ! -f "$out/lua.exe" ] || [ ! -f "$out/lua54.dll" ]; then
+   [ ! -f "$out/lua.exe" ] || [ ! -f "$out/lua54.dll" ] ||
+   [ ! -f "$luaucrt/lua.exe" ] || [ ! -f "$luaucrt/lua54.dll" ]; then
   say "building Lua from ${orig##*/}"
   rm -f "$out/.lua-stamp"
   work=$out/lua-build
@@ -199,12 +211,21 @@ if [ "$(cat "$out/.lua-stamp" 2>/dev/null)" != "$stamp" ] ||
   ln -sf "$(command -v "$host-strip")" "$out/tools/strip"
   # AR/RANLIB here only serve luac.exe's static liblua.a: the mingw
   # target sets its own "AR=$(CC) -shared -o" to link lua54.dll.
-  PATH="$out/tools:$PATH" make -C "$top/src" mingw \
-    CC="$cc -std=gnu99" AR="$host-ar rcu" RANLIB="$host-ranlib" \
-    > "$work/make.log" 2>&1 || { cat "$work/make.log"; die "make mingw failed"; }
-  for f in lua.exe lua54.dll; do
-    [ -s "$top/src/$f" ] || { cat "$work/make.log"; die "make mingw made no $f"; }
-    cp "$top/src/$f" "$out/$f"
+  rm -rf "$luaucrt" && mkdir -p "$luaucrt"
+  for variant in msvcrt ucrt; do
+    if [ $variant = ucrt ]; then dest=$luaucrt; flags=$ucrtflags
+    else dest=$out; flags=""
+    fi
+    make -C "$top/src" clean > /dev/null 2>&1
+    PATH="$out/tools:$PATH" make -C "$top/src" mingw \
+      CC="$cc -std=gnu99 $flags" AR="$host-ar rcu" RANLIB="$host-ranlib" \
+      > "$work/make.log" 2>&1 ||
+      { cat "$work/make.log"; die "make mingw ($variant) failed"; }
+    for f in lua.exe lua54.dll; do
+      [ -s "$top/src/$f" ] ||
+        { cat "$work/make.log"; die "make mingw ($variant) made no $f"; }
+      cp "$top/src/$f" "$dest/$f"
+    done
   done
   mkdir -p "$out/include"
   cp "$top"/src/{lua.h,luaconf.h,lualib.h,lauxlib.h} "$out/include/"
@@ -220,9 +241,10 @@ fi
 # ---------------------------------------------------------------------
 # The binding's files, the Windows backend, and the POSIX files, which
 # must compile to nothing here.
-srcs="lua_hpass.c lua_bytes.c lua_capture.c lua_spawn.c lua_passing.c lua_select.c
-      hpass_win32.c hpass_poll_win32.c hpass_posix.c hpass_poll_posix.c"
-hdrs="lua_hpass.h hpass_sys.h"
+srcs="lua_hpass.c lua_bytes.c lua_capture.c lua_spawn.c lua_passing.c
+      lua_select.c hpass_win32.c hpass_win32_send.c hpass_poll_win32.c
+      hpass_posix.c hpass_poll_posix.c"
+hdrs="lua_hpass.h hpass_sys.h hpass_win32.h"
 if [ $lua_only -eq 0 ]; then
   # shellcheck disable=SC2086
   for f in $srcs $hdrs; do
@@ -234,24 +256,60 @@ if [ $lua_only -eq 0 ]; then
         -Wshadow -Wpointer-arith -Wdeclaration-after-statement"
   # Rebuilt only when a source, the flags or the compiler changed.
   # shellcheck disable=SC2086
-  hpstamp=$( (cd "$root" && cat $srcs $hdrs tests/windows/testaid.c; echo "$warn";
+  hpstamp=$( (cd "$root" && cat $srcs $hdrs tests/windows/testaid.c; echo "$warn recipe=2";
               $cc --version; cat "$out/.lua-stamp") | sha256sum)
+  # The same two DLLs twice more, each with a C runtime other than
+  # Lua's (which hpass must handle, see "C streams" in hpass_win32.c):
+  # in ucrt/ on the UCRT for the msvcrt Lua, and in lua-ucrt/ on msvcrt
+  # for the UCRT Lua.
+  ucrt=$out/ucrt
   if [ "$(cat "$out/.hpass-stamp" 2>/dev/null)" != "$hpstamp" ] ||
-     [ ! -f "$out/hpass/core.dll" ] || [ ! -f "$out/testaid.dll" ]; then
-    say "building hpass/core.dll"
+     [ ! -f "$out/hpass/core.dll" ] || [ ! -f "$out/testaid.dll" ] ||
+     [ ! -f "$ucrt/hpass/core.dll" ] || [ ! -f "$ucrt/testaid.dll" ] ||
+     [ ! -f "$luaucrt/hpass/core.dll" ] || [ ! -f "$luaucrt/testaid.dll" ]; then
+    say "building hpass/core.dll (msvcrt, ucrt, and msvcrt for the UCRT Lua)"
     rm -f "$out/.hpass-stamp" "$out/hpass/core.dll" "$out/testaid.dll"
-    # shellcheck disable=SC2086
-    (cd "$root" && $cc $warn -O2 -shared \
-       -I"$out/include" -o "$out/hpass/core.dll" \
-       $srcs \
-       -L"$out" -llua54 -lws2_32 -ladvapi32) || die "cross-compiling hpass failed"
-    [ -s "$out/hpass/core.dll" ] || die "no hpass/core.dll was made"
-    # A test-only helper module (see the file), never part of hpass.
-    # shellcheck disable=SC2086
-    $cc $warn -O2 -shared -I"$out/include" \
-      -o "$out/testaid.dll" "$root/tests/windows/testaid.c" \
-      -L"$out" -llua54 -lshell32 -lws2_32 ||
-      die "cross-compiling tests/windows/testaid.c failed"
+    rm -rf "$ucrt" "$luaucrt/hpass" "$luaucrt/testaid.dll"
+    mkdir -p "$ucrt/hpass" "$luaucrt/hpass"
+    for variant in msvcrt ucrt luaucrt; do
+      case $variant in
+        msvcrt) dest=$out; crtflags=""; lualib=$out ;;
+        ucrt) dest=$ucrt; crtflags=$ucrtflags; lualib=$out ;;
+        luaucrt) dest=$luaucrt; crtflags=""; lualib=$luaucrt ;;
+      esac
+      # shellcheck disable=SC2086
+      (cd "$root" && $cc $warn $crtflags -O2 -shared \
+         -I"$out/include" -o "$dest/hpass/core.dll" \
+         $srcs \
+         -L"$lualib" -llua54 -lws2_32 -ladvapi32) ||
+        die "cross-compiling hpass ($variant) failed"
+      [ -s "$dest/hpass/core.dll" ] || die "no hpass/core.dll ($variant) was made"
+      # A test-only helper module (see the file), never part of hpass; it
+      # links hpass_win32.c too, to call its stream functions directly.
+      # shellcheck disable=SC2086
+      $cc $warn $crtflags -O2 -shared -I"$out/include" -I"$root" \
+        -o "$dest/testaid.dll" "$root/tests/windows/testaid.c" \
+        "$root/hpass_win32.c" \
+        -L"$lualib" -llua54 -lshell32 -lws2_32 -ladvapi32 ||
+        die "cross-compiling tests/windows/testaid.c ($variant) failed"
+    done
+    # The mismatches must be real: each pair of Lua and hpass on two
+    # runtimes.
+    # (The import lists go to a variable: grep -q ending a pipe early
+    # would fail it under pipefail.)
+    dlls () { "$host-objdump" -p "$1" | sed -n 's/^[[:space:]]*DLL Name: //p' | tr '[:upper:]' '[:lower:]'; }
+    on_ucrt () {
+      local imports
+      imports=" $(dlls "$1" | tr '\n' ' ') "
+      [[ $imports != *" msvcrt.dll "* ]] && [[ $imports == *" api-ms-win-crt-"* ]]
+    }
+    for f in "$out/lua54.dll" "$out/hpass/core.dll" "$luaucrt/hpass/core.dll" \
+             "$luaucrt/testaid.dll"; do
+      if on_ucrt "$f"; then die "${f#"$out"/} is not linked against msvcrt"; fi
+    done
+    for f in "$luaucrt/lua54.dll" "$ucrt/hpass/core.dll" "$ucrt/testaid.dll"; do
+      on_ucrt "$f" || die "${f#"$out"/} is not linked against ucrt"
+    done
     echo "$hpstamp" > "$out/.hpass-stamp"
   else
     say "hpass/core.dll is up to date"
@@ -302,31 +360,44 @@ fi
 
 runner=$root/tests/windows/run.lua
 [ -f "$runner" ] || die "tests/windows/run.lua is missing"
-log=$out/test.log
-say "running tests/windows under wine"
-# The paths go through the environment, which every child inherits too.
-# ";;" keeps lua.exe's defaults after ours.  timeout: a hung test must
-# fail the run, not stall it.
-test_lua=$(winpath "$out/lua.exe")
 test_dir=$(winpath "$root/tests/windows")
 lua_path="$(winpath "$out/lua")\?.lua;;"
-lua_cpath="$(winpath "$out")\?.dll;;"
-set +e
-(cd "$out" &&
- export HPASS_TEST_LUA="$test_lua" HPASS_TEST_DIR="$test_dir" \
-        LUA_PATH="$lua_path" LUA_CPATH="$lua_cpath" &&
- unset LUA_PATH_5_4 LUA_CPATH_5_4 LUA_INIT LUA_INIT_5_4 &&
- timeout 300 wine "$out/lua.exe" "$(winpath "$runner")") > "$log" 2>&1
-rc=$?
-set -e
-tr -d '\r' < "$log"
-summary=$(tr -d '\r' < "$log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1 || true)
-[ $rc -ne 124 ] || die "the tests took longer than 300s"
-[ $rc -eq 0 ] || die "the tests exited with status $rc"
-[ -n "$summary" ] || die "no 'N passed, N failed' line in the test output"
-case $summary in
-  0\ passed*) die "no test ran" ;;
-  *' 0 failed') ;;
-  *) die "tests failed: $summary" ;;
-esac
-say "ok: $summary in $(elapsed)"
+
+# run_suite WHAT LOG LUADIR CPATHDIR CRT [FILES]: run.lua under LUADIR's
+# lua.exe with modules from CPATHDIR, testaid's C runtime CRT, and only
+# FILES when given.  The paths go through the environment, which every
+# child inherits too; ";;" keeps lua.exe's defaults after ours.  timeout:
+# a hung test must fail the run, not stall it.  Then the exit status and
+# the closing "N passed, N failed" line are checked.
+run_suite () {
+  local what=$1 log=$2 luadir=$3 cdir=$4 crt=$5 files=${6:-} rc summary
+  say "running $what"
+  set +e
+  (cd "$out" &&
+   env -u LUA_PATH_5_4 -u LUA_CPATH_5_4 -u LUA_INIT -u LUA_INIT_5_4 \
+     HPASS_TEST_LUA="$(winpath "$luadir/lua.exe")" HPASS_TEST_DIR="$test_dir" \
+     HPASS_TEST_FILES="$files" HPASS_TEST_CRT="$crt" \
+     LUA_PATH="$lua_path" LUA_CPATH="$(winpath "$cdir")\\?.dll;;" \
+     timeout 300 wine "$luadir/lua.exe" "$(winpath "$runner")") > "$log" 2>&1
+  rc=$?
+  set -e
+  tr -d '\r' < "$log"
+  summary=$(tr -d '\r' < "$log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1 || true)
+  [ $rc -ne 124 ] || die "$what: the tests took longer than 300s"
+  [ $rc -eq 0 ] || die "$what: the tests exited with status $rc"
+  [ -n "$summary" ] || die "$what: no 'N passed, N failed' line in the test output"
+  case $summary in
+    0\ passed*) die "$what: no test ran" ;;
+    *' 0 failed') ;;
+    *) die "$what: tests failed: $summary" ;;
+  esac
+  say "ok ($what): $summary"
+}
+
+run_suite "tests/windows" "$out/test.log" "$out" "$out" msvcrt.dll
+# The files that touch Lua files again, with each mismatched pair.
+run_suite "test_io and test_crt, hpass on ucrt, Lua on msvcrt" \
+  "$out/test-ucrt.log" "$out" "$ucrt" ucrtbase.dll "test_io.lua test_crt.lua"
+run_suite "test_io and test_crt, Lua on ucrt, hpass on msvcrt" \
+  "$out/test-lua-ucrt.log" "$luaucrt" "$luaucrt" msvcrt.dll "test_io.lua test_crt.lua"
+say "done in $(elapsed)"

@@ -12,18 +12,9 @@ if mode == "sqrt" then
     print(("Dad, the square root of %d is %3.2f."):format(n, math.sqrt(n)))
   end
 
-elseif mode == "leak" then
-  -- arg[2]: the value of a handle the parent made inheritable but did not
-  -- pass.  It must mean nothing here; if it does, prove it leaked.
-  local hpass = require "hpass"
-  local h, msg, code = hpass.handle(arg[2])
-  if h then
-    h:write_int(42)
-    h:close()
-    os.exit(10)
-  end
-  print(("invalid: %s (%s)"):format(msg, code))
-  os.exit(20)
+elseif mode == "sleep" then
+  -- sleep arg[2] ms and exit: a child that holds whatever it inherited
+  require("testaid").sleep(math.tointeger(tonumber(arg[2])))
 
 elseif mode == "exit" then
   os.exit(math.tointeger(tonumber(arg[2])))
@@ -137,6 +128,16 @@ elseif mode == "where" then
   print(os.getenv("PATH") == nil and "no PATH" or "PATH")
   local f = io.open("marker.txt", "r")
   print(f and f:read("l") or "no marker")
+
+elseif mode == "env" then
+  -- the value of each name given, or "nil"
+  local aid = require "testaid"
+  for i = 2, #arg do print(aid.getenv(arg[i]) or "nil") end
+
+elseif mode == "envnames" then
+  -- the names of the environment block, in its order
+  local aid = require "testaid"
+  for _, n in ipairs(aid.envnames()) do print(n) end
 
 else
   io.stderr:write("child.lua: unknown mode ", tostring(mode), "\n")

@@ -42,9 +42,14 @@ test("same, with lua.exe and the script in a directory with spaces", function()
   seed(d .. "\\lua.exe", d .. "\\child script.lua")
 end)
 
-test("a bare program name is found the Windows way", function()
-  -- "lua" has no directory: CreateProcessW finds lua.exe next to us
-  seed("lua", S.child)
+test("a bare program name is found in PATH", function()
+  -- "lua" has no directory: it is looked for in PATH alone
+  local aid = require "testaid"
+  local path = os.getenv("PATH")
+  assert(aid.setenv("PATH", "Z:\\no\\such;" .. S.lua:match("^(.*)\\") .. ";" .. path))
+  local ok, err = pcall(seed, "lua", S.child)
+  assert(aid.setenv("PATH", path))
+  assert(ok, err)
 end)
 
 return tests

@@ -168,6 +168,26 @@ test("a stranger without the secret is turned away", function()
   got:close(); w:close(); a:close(); b:close(); c:close(); d:close()
 end)
 
+test("a pipe of the right name served by another process is not trusted", function()
+  -- a message from pid 4 (never this process), its pipe made here
+  local msg = {0x32487068, 4, 1, 0x11111111, 0x22222222, 0x33333333, 0x44444444,
+               0x55555555, 0x66666666, 0x77777777, 0x08888888}
+  local hex = string.pack("<I4I4I4I4", msg[4], msg[5], msg[6], msg[7])
+                :gsub(".", function(c) return ("%02x"):format(c:byte()) end)
+  local srv = assert(aid.pipe_serve("hpass-4-" .. hex))
+  -- what an impostor would answer once a receiver has connected
+  local t, j = aid.later(srv, 200, "E" .. string.pack("<I4", 1234))
+  local a, b = assert(hpass.socketpair())
+  assert(a:write_ints(msg))
+  local h, m, code = hpass.recv_handle(b)
+  S.eq(h, nil, "result")
+  S.eq(code, 5, "code (ERROR_ACCESS_DENIED): " .. tostring(m))
+  aid.joined(t, j)
+  S.eq(aid.pipe_read(srv, 20), "", "what the impostor was told")
+  aid.pipe_close(srv)
+  a:close(); b:close()
+end)
+
 test("a stranger who says nothing only delays the receiver", function()
   local a, b = assert(hpass.socketpair())
   local r, w = assert(hpass.pipe())

@@ -16,10 +16,14 @@
 #include <shellapi.h>
 
 #include <stdlib.h>
+#include <string.h>
+#include <wchar.h>
 
 #include "lua.h"
 #include "lauxlib.h"
 #include "lualib.h"
+
+#include "hpass_sys.h"
 
 
 /* fail, message, code from GetLastError */
@@ -82,6 +86,7 @@ static int ta_inheritable (lua_State *L) {
 */
 static int ta_spawn_all (lua_State *L) {
   wchar_t *cmd = towide(L, luaL_checkstring(L, 1));
+  int nowait = lua_toboolean(L, 2);
   STARTUPINFOW si;
   PROCESS_INFORMATION pi;
   DWORD code;
@@ -90,9 +95,24 @@ static int ta_spawn_all (lua_State *L) {
   if (!CreateProcessW(NULL, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi))
     return winerror(L);
   CloseHandle(pi.hThread);
+  if (nowait) {  /* the process handle, for waitproc */
+    lua_pushinteger(L, (lua_Integer)(intptr_t)pi.hProcess);
+    return 1;
+  }
   WaitForSingleObject(pi.hProcess, INFINITE);
   GetExitCodeProcess(pi.hProcess, &code);
   CloseHandle(pi.hProcess);
+  lua_pushinteger(L, (lua_Integer)code);
+  return 1;
+}
+
+/* waitproc(h): wait for a process from spawn_all(cmd, true), its exit code. */
+static int ta_waitproc (lua_State *L) {
+  HANDLE h = checkhandle(L, 1);
+  DWORD code = 0;
+  WaitForSingleObject(h, INFINITE);
+  GetExitCodeProcess(h, &code);
+  CloseHandle(h);
   lua_pushinteger(L, (lua_Integer)code);
   return 1;
 }
@@ -140,6 +160,36 @@ static int ta_getenv (lua_State *L) {
     return 1;
   }
   pushutf8(L, buf);
+  return 1;
+}
+
+
+/* setenv(name, value): set in this process (value nil: remove). */
+static int ta_setenv (lua_State *L) {
+  wchar_t *name = towide(L, luaL_checkstring(L, 1));
+  wchar_t *value = lua_isnoneornil(L, 2) ? NULL
+                                         : towide(L, luaL_checkstring(L, 2));
+  if (!SetEnvironmentVariableW(name, value)) return winerror(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/* envnames(): the names in this process's environment block, in order. */
+static int ta_envnames (lua_State *L) {
+  wchar_t *block = GetEnvironmentStringsW(), *e;
+  int i = 0;
+  if (block == NULL) return winerror(L);
+  lua_newtable(L);
+  for (e = block; *e != L'\0'; e += wcslen(e) + 1) {
+    wchar_t *eq = wcschr(e + 1, L'=');
+    wchar_t save = L'\0';
+    if (eq != NULL) { save = *eq; *eq = L'\0'; }
+    pushutf8(L, e);
+    if (eq != NULL) *eq = save;
+    lua_rawseti(L, -2, ++i);
+  }
+  FreeEnvironmentStringsW(block);
   return 1;
 }
 
@@ -231,6 +281,18 @@ static int ta_pipe_open (lua_State *L) {
   return 1;
 }
 
+/* pipe_serve(name): the server end of a new byte-mode pipe of that name. */
+static int ta_pipe_serve (lua_State *L) {
+  HANDLE h;
+  lua_pushfstring(L, "\\\\.\\pipe\\%s", luaL_checkstring(L, 1));
+  h = CreateNamedPipeW(towide(L, lua_tostring(L, -1)), PIPE_ACCESS_DUPLEX,
+                       PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT,
+                       1, 4096, 4096, 0, NULL);
+  if (h == INVALID_HANDLE_VALUE) return winerror(L);
+  lua_pushinteger(L, (lua_Integer)(intptr_t)h);
+  return 1;
+}
+
 static int ta_pipe_write (lua_State *L) {
   HANDLE h = checkhandle(L, 1);
   size_t n;
@@ -257,6 +319,185 @@ static int ta_pipe_close (lua_State *L) {
 }
 
 
+/*
+** msgpipe(flags, size): a named pipe, its server end and a client end, for
+** the pipe edge cases hpass must survive.  flags: "m" message mode (both
+** ends read messages), "o" the server end is overlapped.  size: the
+** pipe's buffer in bytes.
+*/
+static int ta_msgpipe (lua_State *L) {
+  static LONG serial;
+  const char *flags = luaL_checkstring(L, 1);
+  DWORD size = (DWORD)luaL_optinteger(L, 2, 4096);
+  int msg = strchr(flags, 'm') != NULL, ovl = strchr(flags, 'o') != NULL;
+  DWORD mode = msg ? PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE
+                   : PIPE_TYPE_BYTE | PIPE_READMODE_BYTE;
+  HANDLE srv, cli;
+  wchar_t *name;
+  lua_pushfstring(L, "\\\\.\\pipe\\hpass-test-%d-%d", (int)GetCurrentProcessId(),
+                  (int)InterlockedIncrement(&serial));
+  name = towide(L, lua_tostring(L, -1));
+  srv = CreateNamedPipeW(name, PIPE_ACCESS_DUPLEX |
+                         (ovl ? FILE_FLAG_OVERLAPPED : 0), mode | PIPE_WAIT,
+                         1, size, size, 0, NULL);
+  if (srv == INVALID_HANDLE_VALUE) return winerror(L);
+  cli = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL,
+                    OPEN_EXISTING, 0, NULL);
+  if (cli == INVALID_HANDLE_VALUE) {
+    int r = winerror(L);
+    CloseHandle(srv);
+    return r;
+  }
+  if (msg) {
+    DWORD m = PIPE_READMODE_MESSAGE;
+    SetNamedPipeHandleState(cli, &m, NULL, NULL);
+  }
+  lua_pushinteger(L, (lua_Integer)(intptr_t)srv);
+  lua_pushinteger(L, (lua_Integer)(intptr_t)cli);
+  return 2;
+}
+
+
+/* setnowait(h): put a pipe handle in PIPE_NOWAIT mode (byte reads). */
+static int ta_setnowait (lua_State *L) {
+  DWORD m = PIPE_READMODE_BYTE | PIPE_NOWAIT;
+  if (!SetNamedPipeHandleState(checkhandle(L, 1), &m, NULL, NULL))
+    return winerror(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/* disconnect(h): DisconnectNamedPipe on a server end. */
+static int ta_disconnect (lua_State *L) {
+  if (!DisconnectNamedPipe(checkhandle(L, 1))) return winerror(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/*
+** A thread that plays the slow other end of a pipe: after delay ms it
+** writes data (if any), then reads until the end, counting the bytes.
+** later(h, delay [, data]) starts it; joined(t) waits and gives the count.
+*/
+typedef struct later_job {
+  HANDLE h;
+  DWORD delay;
+  size_t len, got;
+  char data[1];
+} later_job;
+
+static DWORD WINAPI later_run (LPVOID arg) {
+  later_job *j = (later_job *)arg;
+  char b[4096];
+  DWORD k;
+  Sleep(j->delay);
+  if (j->len > 0) {
+    WriteFile(j->h, j->data, (DWORD)j->len, &k, NULL);
+    return 0;
+  }
+  /* a message longer than b comes in parts (ERROR_MORE_DATA) */
+  for (;;) {
+    BOOL ok = ReadFile(j->h, b, sizeof(b), &k, NULL);
+    if (!ok && GetLastError() != ERROR_MORE_DATA)
+      return 0;
+    j->got += k;
+  }
+}
+
+static int ta_later (lua_State *L) {
+  HANDLE h = checkhandle(L, 1);
+  DWORD delay = (DWORD)luaL_checkinteger(L, 2);
+  size_t len = 0;
+  const char *data = luaL_optlstring(L, 3, "", &len);
+  later_job *j = (later_job *)HeapAlloc(GetProcessHeap(), 0,
+                                        sizeof(later_job) + len);
+  HANDLE t;
+  if (j == NULL) return luaL_error(L, "no memory");
+  j->h = h; j->delay = delay; j->len = len; j->got = 0;
+  memcpy(j->data, data, len);
+  t = CreateThread(NULL, 0, later_run, j, 0, NULL);
+  if (t == NULL) {
+    HeapFree(GetProcessHeap(), 0, j);
+    return winerror(L);
+  }
+  lua_pushinteger(L, (lua_Integer)(intptr_t)t);
+  lua_pushlightuserdata(L, j);
+  return 2;
+}
+
+static int ta_joined (lua_State *L) {
+  HANDLE t = checkhandle(L, 1);
+  later_job *j = (later_job *)lua_touserdata(L, 2);
+  WaitForSingleObject(t, INFINITE);
+  CloseHandle(t);
+  lua_pushinteger(L, (lua_Integer)j->got);
+  HeapFree(GetProcessHeap(), 0, j);
+  return 1;
+}
+
+
+/* cputime(): milliseconds of CPU this process has used, user + kernel. */
+static int ta_cputime (lua_State *L) {
+  FILETIME c, e, k, u;
+  ULARGE_INTEGER a, b;
+  if (!GetProcessTimes(GetCurrentProcess(), &c, &e, &k, &u)) return winerror(L);
+  a.LowPart = k.dwLowDateTime; a.HighPart = k.dwHighDateTime;
+  b.LowPart = u.dwLowDateTime; b.HighPart = u.dwHighDateTime;
+  lua_pushinteger(L, (lua_Integer)((a.QuadPart + b.QuadPart) / 10000));
+  return 1;
+}
+
+
+/*
+** hpass's own stream functions, linked in here (from hpass_win32.c) so
+** that a test can see what the binding will see: readahead(f) the bytes
+** Lua's C runtime has read ahead of f's handle, take(f, n) up to n of them.
+*/
+static FILE *checkfile (lua_State *L) {
+  luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+  if (p->closef == NULL) luaL_argerror(L, 1, "closed file");
+  return p->f;
+}
+
+static int ta_readahead (lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)hp_freadahead(checkfile(L)));
+  return 1;
+}
+
+static int ta_take (lua_State *L) {
+  FILE *f = checkfile(L);
+  size_t n = (size_t)luaL_checkinteger(L, 2);
+  char b[256];
+  if (n > sizeof(b)) n = sizeof(b);
+  lua_pushlstring(L, b, hp_ftake(f, b, n));
+  return 1;
+}
+
+
+/*
+** owncrt(): the file name of the C runtime this DLL was linked with: the
+** module fflush comes from, by the import table entry mingw names
+** __imp_fflush (&fflush itself is a jump stub inside this DLL).
+*/
+extern void *__imp_fflush;
+
+static int ta_owncrt (lua_State *L) {
+  HMODULE m = NULL;
+  wchar_t w[MAX_PATH];
+  DWORD n;
+  if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+                          GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                          (LPCWSTR)__imp_fflush, &m))
+    return winerror(L);
+  n = GetModuleFileNameW(m, w, MAX_PATH);
+  if (n == 0 || n >= MAX_PATH) return winerror(L);
+  pushutf8(L, wcsrchr(w, L'\\') != NULL ? wcsrchr(w, L'\\') + 1 : w);
+  return 1;
+}
+
+
 /* ticks(): milliseconds since boot, for timing tests. */
 static int ta_ticks (lua_State *L) {
   lua_pushinteger(L, (lua_Integer)GetTickCount64());
@@ -274,18 +515,31 @@ static const luaL_Reg funcs[] = {
   {"setinherit", ta_setinherit},
   {"inheritable", ta_inheritable},
   {"spawn_all", ta_spawn_all},
+  {"waitproc", ta_waitproc},
   {"argvw", ta_argvw},
   {"cmdline", ta_cmdline},
   {"mkdir", ta_mkdir},
   {"getenv", ta_getenv},
   {"cwd", ta_cwd},
+  {"setenv", ta_setenv},
+  {"envnames", ta_envnames},
   {"writefile", ta_writefile},
   {"issocket", ta_issocket},
   {"in_new_state", ta_in_new_state},
   {"pipe_open", ta_pipe_open},
+  {"pipe_serve", ta_pipe_serve},
   {"pipe_write", ta_pipe_write},
   {"pipe_read", ta_pipe_read},
   {"pipe_close", ta_pipe_close},
+  {"msgpipe", ta_msgpipe},
+  {"setnowait", ta_setnowait},
+  {"disconnect", ta_disconnect},
+  {"later", ta_later},
+  {"joined", ta_joined},
+  {"cputime", ta_cputime},
+  {"readahead", ta_readahead},
+  {"take", ta_take},
+  {"owncrt", ta_owncrt},
   {"ticks", ta_ticks},
   {"sleep", ta_sleep},
   {NULL, NULL}

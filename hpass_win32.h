@@ -1,0 +1,55 @@
+/*
+** hpass_win32.h - what the Windows files of hpass share: hpass_win32.c
+** (the OS interface) and hpass_win32_send.c (passing handles to a
+** running process).  Not part of the OS interface (see hpass_sys.h).
+*/
+#ifndef HPASS_WIN32_H
+#define HPASS_WIN32_H
+
+#ifdef _WIN32
+
+/*
+** Windows 8 / Server 2012 is the oldest system hpass supports: before it,
+** console handles are pseudo-handles, which CreateProcessW refuses in a
+** handle list (ERROR_NO_SYSTEM_RESOURCES), so a child of a console parent
+** could not be started.
+*/
+#ifndef _WIN32_WINNT
+#define _WIN32_WINNT 0x0602
+#endif
+
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <windows.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <io.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wchar.h>
+
+#include "hpass_sys.h"
+
+/* The last error, never 0: a failure must not look like success. */
+HP_INTERNAL int hpw_lasterr (void);
+HP_INTERNAL int hpw_lastwsaerr (void);
+
+/* The HANDLE in an hp_os (ERROR_INVALID_HANDLE for values <= 0). */
+HP_INTERNAL int hpw_tohandle (hp_os h, HANDLE *out);
+HP_INTERNAL hp_os hpw_fromhandle (HANDLE h);
+
+HP_INTERNAL int hpw_is_socket (HANDLE h);
+
+/* A socket of our own for the one in info (made for this process). */
+HP_INTERNAL int hpw_take_socket (WSAPROTOCOL_INFOW *info, int inherit,
+                                 HANDLE *out);
+
+/* A copy of x in this process, by Winsock for a socket. */
+HP_INTERNAL int hpw_dup_local (HANDLE x, int inherit, HANDLE *out);
+
+#endif
+
+#endif
