@@ -18,7 +18,7 @@
 #include "lua_hpass.h"
 
 /* Bytes taken at a time by "a" and counts on forms with no buffer. */
-#define STEP    65536
+#define STEP    BUFSTEP
 
 
 /*

@@ -44,10 +44,17 @@
 ** lib/lua/5.1), so it must need nothing beyond the Lua 5.1 API.
 */
 #define luaL_setfuncs       hpc_setfuncs
+/* 5.1's buffers give LUAL_BUFFERSIZE bytes at a time (see BUFSTEP) */
+#define luaL_prepbuffsize(B,sz)   luaL_prepbuffer(B)
+#define BUFSTEP             LUAL_BUFFERSIZE
 #define luaL_testudata      hpc_testudata
 HP_INTERNAL void hpc_setfuncs (lua_State *L, const luaL_Reg *l, int nup);
 HP_INTERNAL void *hpc_testudata (lua_State *L, int i, const char *tname);
 
+#endif
+
+#if LUA_VERSION_NUM >= 502
+#define BUFSTEP             65536  /* bytes asked of a luaL_Buffer at once */
 #endif
 
 #if LUA_VERSION_NUM < 503
