@@ -42,9 +42,10 @@ local function worker()
     end
     local n = assert(chan:read_int())
     -- the connection is this worker's now: answer, then close our copy
-    local f = assert(conn:tofile("w"))
-    f:write(("sqrt(%d) = %.3f (worker %s)\n"):format(n, math.sqrt(n), id))
-    f:close()
+    -- (hpass's own write waits on the socket, which LuaSocket made
+    -- non-blocking, where a C stdio file would fail with EAGAIN)
+    assert(conn:write(("sqrt(%d) = %.3f (worker %s)\n"):format(n, math.sqrt(n), id)))
+    conn:close()
   end
   print(("worker %s: channel closed, exiting"):format(id))
 end
