@@ -29,8 +29,8 @@ WARN = -std=c99 -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes \
 HP_CFLAGS = $(WARN) -fPIC -fvisibility=hidden -I$(LUA_INCDIR) $(CFLAGS)
 LIBFLAG ?= -shared
 
-SRC = lua_hpass.c hpass_posix.c
-HDR = hpass_sys.h
+SRC = lua_hpass.c hpass_posix.c hpass_spawn_posix.c
+HDR = hpass_sys.h hpass_posix.h
 
 # One build folder per interpreter (and per instrumentation), so that
 # `make check-all` can keep them side by side.

@@ -32,7 +32,7 @@ local function make_plat(plat)
     }
   else
     modules["hpass.core"] = {
-      sources = {"lua_hpass.c", "hpass_posix.c"},
+      sources = {"lua_hpass.c", "hpass_posix.c", "hpass_spawn_posix.c"},
       defines = {"_GNU_SOURCE"},
     }
   end

@@ -213,13 +213,13 @@ if [ "$(cat "$out/.lua-stamp" 2>/dev/null)" != "$stamp" ] ||
 fi
 
 # ---------------------------------------------------------------------
-# 4. hpass/core.dll.  hpass_posix.c is listed on purpose: it must compile
+# 4. hpass/core.dll.  The POSIX files are listed on purpose: they must compile
 # to nothing here.  Linking against lua54.dll itself (ld reads a DLL's
 # exports directly) keeps the module tied to the interpreter's DLL, so
 # both share one Lua state implementation and one C runtime.
 # ---------------------------------------------------------------------
 if [ $lua_only -eq 0 ]; then
-  for f in lua_hpass.c hpass_win32.c hpass_posix.c hpass_sys.h; do
+  for f in lua_hpass.c hpass_win32.c hpass_posix.c hpass_spawn_posix.c hpass_sys.h; do
     [ -f "$root/$f" ] || die "$f is missing"
   done
   mkdir -p "$out/hpass"
@@ -227,7 +227,7 @@ if [ $lua_only -eq 0 ]; then
   warn="-std=c99 -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes
         -Wshadow -Wpointer-arith -Wdeclaration-after-statement"
   # Rebuilt only when a source, the flags or the compiler changed.
-  hpstamp=$( (cd "$root" && cat lua_hpass.c hpass_win32.c hpass_posix.c \
+  hpstamp=$( (cd "$root" && cat lua_hpass.c hpass_win32.c hpass_posix.c hpass_spawn_posix.c \
                hpass_sys.h tests/windows/testaid.c; echo "$warn";
               $cc --version; cat "$out/.lua-stamp") | sha256sum)
   if [ "$(cat "$out/.hpass-stamp" 2>/dev/null)" != "$hpstamp" ] ||
@@ -237,7 +237,7 @@ if [ $lua_only -eq 0 ]; then
     # shellcheck disable=SC2086
     (cd "$root" && $cc $warn -O2 -shared \
        -I"$out/include" -o "$out/hpass/core.dll" \
-       lua_hpass.c hpass_win32.c hpass_posix.c \
+       lua_hpass.c hpass_win32.c hpass_posix.c hpass_spawn_posix.c \
        -L"$out" -llua54 -lws2_32 -ladvapi32) || die "cross-compiling hpass failed"
     [ -s "$out/hpass/core.dll" ] || die "no hpass/core.dll was made"
     # A test-only helper module (see the file), never part of hpass.
