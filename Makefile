@@ -278,3 +278,18 @@ bench-quick: all
 
 .PHONY: lint
 lint: lint-lua lint-c
+
+# {======================================================
+# Portability: other C libraries, forced fallbacks, old kernels, no /proc
+# =======================================================
+
+# What a child sees, found without /proc (tests/portable_spec.lua).  Static
+# where the C library allows it: a child given as many descriptors as its
+# limit allows cannot open a shared library.
+tests/bin/portpeer: tests/portpeer.c
+	@mkdir -p tests/bin
+	$(CC) -std=c99 -Wall -Wextra -Werror -O2 -static -o $@ $< 2>/dev/null || \
+	  $(CC) -std=c99 -Wall -Wextra -Werror -O2 -o $@ $<
+test-helpers: tests/bin/portpeer
+
+# }======================================================
