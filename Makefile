@@ -292,4 +292,79 @@ tests/bin/portpeer: tests/portpeer.c
 	  $(CC) -std=c99 -Wall -Wextra -Werror -O2 -o $@ $<
 test-helpers: tests/bin/portpeer
 
+# Each choice of hpass_posix.h forced with -D (FB_<name>), built with gcc
+# and clang, and the whole suite run on the gcc build:
+#   glibc2.28   as for glibc 2.28: no _np file actions, which the build
+#               must not need (tools/check-glibc-symbols.sh)
+#   glibc2.25   as for glibc < 2.26: pwritev2 through its system call
+#   closefrom   posix_spawn + addclosefrom_np + addchdir_np, FreeBSD's path
+#   nocloexec   the flags macOS lacks: no pipe2, SOCK_CLOEXEC,
+#               MSG_CMSG_CLOEXEC, sigtimedwait, pwritev2
+#   nosignal    no MSG_NOSIGNAL: writes to sockets block SIGPIPE around
+#               them.  Runs without tests/sockets_spec.lua: hp_sendfds
+#               has no fallback yet and dies of SIGPIPE there (macOS is
+#               covered only for sockets with SO_NOSIGPIPE)
+#   procwalk    the child closes by walking /proc/self/fd (no close_range)
+#   closeloop   the child closes every number up to the limit
+FALLBACKS = glibc2.28 glibc2.25 closefrom nocloexec nosignal procwalk closeloop
+FB_glibc2.28 = -DHPASS_GLIBC=228
+FB_glibc2.25 = -DHPASS_GLIBC=225
+FB_closefrom = -DHPASS_SPAWN=HPASS_SPAWN_CLOSEFROM
+FB_nocloexec = -DHPASS_HAVE_PIPE2=0 -DHPASS_HAVE_SOCK_CLOEXEC=0 \
+               -DHPASS_HAVE_MSG_CMSG_CLOEXEC=0 -DHPASS_HAVE_SIGTIMEDWAIT=0 \
+               -DHPASS_PWRITEV2=0
+FB_nosignal = -DHPASS_HAVE_MSG_NOSIGNAL=0 -DHPASS_PWRITEV2=0
+FB_procwalk = -DHPASS_HAVE_CLOSE_RANGE=0
+FB_closeloop = -DHPASS_HAVE_CLOSE_RANGE=0 -DHPASS_HAVE_PROCFD=0
+FB_GLIBC_glibc2.28 = 2.28
+FB_GLIBC_glibc2.25 = 2.25
+FB_TESTS_nosignal = $(filter-out tests/sockets_spec.lua,$(wildcard $(TESTS)))
+
+.PHONY: test-fallbacks test-oldkernel test-noproc
+test-fallbacks: deps
+	@tools/deps.sh $(TEST_PKGS) clang:clang binutils:nm
+	@$(MAKE) --no-print-directory tests/bin/cpeer test-helpers
+	@failed=; \
+	for v in $(FALLBACKS); do \
+	  echo "=== test-fallbacks: $$v"; \
+	  $(MAKE) --no-print-directory fallback-$$v || failed="$$failed $$v"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-fallbacks: FAILED:$$failed"; exit 1; fi; \
+	echo "test-fallbacks: passed on $(FALLBACKS)"
+
+fallback-%:
+	$(MAKE) --no-print-directory CC=clang VARIANT=fallback-$*-clang \
+	  CFLAGS='-O2 $(FB_$*)' all
+	$(MAKE) --no-print-directory VARIANT=fallback-$* CFLAGS='-O2 -g $(FB_$*)' all test-helpers
+	$(if $(FB_GLIBC_$*),tools/check-glibc-symbols.sh \
+	  build/fallback-$*/hpass/core.so $(FB_GLIBC_$*))
+	$(MAKE) --no-print-directory VARIANT=fallback-$* run-suite \
+	  $(if $(FB_TESTS_$*),TESTS='$(FB_TESTS_$*)')
+
+# A kernel older than 5.9 (and 5.3): tools/oldkernel makes close_range,
+# pwritev2, pidfd_open and clone3 fail with ENOSYS for the whole run.
+tools/bin/oldkernel: tools/oldkernel.c
+	@mkdir -p tools/bin
+	$(CC) -std=c99 -Wall -Wextra -Werror -O2 -o $@ $<
+
+OLDKERNEL_PROVE = prove --exec '$(CURDIR)/tools/bin/oldkernel $(LUA) $(BUSTED) -o TAP'
+test-oldkernel: deps
+	@tools/deps.sh $(TEST_PKGS)
+	@$(MAKE) --no-print-directory all tests/bin/cpeer test-helpers tools/bin/oldkernel
+	$(RUN_ENV) HPASS_EXPECT_OLDKERNEL=1 $(OLDKERNEL_PROVE) $(TESTS)
+
+# No /proc (a private mount namespace with an empty tmpfs over it), also
+# under the old-kernel launcher: children are then closed by the loop up
+# to the limit.  Only the specs that do not read /proc themselves run.
+NOPROC_TESTS = tests/portable_spec.lua tests/badinput_spec.lua \
+               tests/buffer_spec.lua tests/compat_spec.lua \
+               tests/nonblock_spec.lua tests/examples_spec.lua
+test-noproc: deps
+	@tools/deps.sh $(TEST_PKGS) util-linux:unshare
+	@$(MAKE) --no-print-directory all tests/bin/cpeer test-helpers tools/bin/oldkernel
+	$(RUN_ENV) HPASS_EXPECT_NOPROC=1 HPASS_EXPECT_OLDKERNEL=1 \
+	  unshare --mount --propagation private \
+	  sh -c 'mount -t tmpfs none /proc && exec "$$@"' noproc \
+	  $(OLDKERNEL_PROVE) $(NOPROC_TESTS)
+
 # }======================================================

@@ -154,14 +154,27 @@ static int checklimit (hp_spawn_req *req, const plan *pl, struct rlimit *lim) {
 /* }====================================================== */
 
 
-#if HPASS_SPAWN == HPASS_SPAWN_CHILD || !HPASS_HAVE_ADDCHDIR_NP
 /*
 ** {======================================================
 ** The vfork child
 ** =======================================================
+**
+** Also the way out of the posix_spawn paths where they cannot do the job:
+** a cwd without addchdir_np, or handles that need numbers above the soft
+** descriptor limit.
 */
 
-#define HP_HAVE_CHILD 1
+/*
+** macOS marks vfork deprecated; there the child path is only that way out,
+** and fork does the job (its cost grows with the heap, vfork's would not).
+*/
+#if defined(__APPLE__)
+#define hp_vfork()      fork()
+#define VFORK_SHARES    0   /* the child has a copy of our memory */
+#else
+#define hp_vfork()      vfork()
+#define VFORK_SHARES    1
+#endif
 
 /* Step that failed, sent to the parent. */
 typedef struct report {
@@ -484,7 +497,7 @@ __attribute__((noinline))
 #endif
 static pid_t startchild (child *c) {
   /* vfork on purpose: the child below only makes async-signal-safe calls */
-  pid_t pid = vfork();  /* NOLINT(clang-analyzer-security.insecureAPI.vfork) */
+  pid_t pid = hp_vfork();  /* NOLINT(clang-analyzer-security.insecureAPI.vfork) */
   if (pid == 0) child_main(c);  /* NOLINT(clang-analyzer-unix.Vfork) */
   return pid;
 }
@@ -535,7 +548,7 @@ static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
   ** memory instead, which vfork shares until the child execs or exits.
   */
   if (reportpipe(pp) != 0) {
-    if (errno != EMFILE && errno != ENFILE) return errno;
+    if (!VFORK_SHARES || (errno != EMFILE && errno != ENFILE)) return errno;
     pp[0] = pp[1] = -1;
   }
   c.errfd = pp[1];
@@ -572,7 +585,6 @@ static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
 }
 
 /* }====================================================== */
-#endif
 
 
 #if HPASS_SPAWN != HPASS_SPAWN_CHILD
@@ -629,6 +641,25 @@ static int blamecwd (const char *cwd, int err) {
   if (cwd == NULL || (err != ENOENT && err != ENOTDIR && err != EACCES))
     return 0;
   return stat(cwd, &st) != 0 || !S_ISDIR(st.st_mode) || access(cwd, X_OK) != 0;
+}
+
+
+/*
+** Whether posix_spawn cannot do it: a directory to enter and no file
+** action for it, or descriptor numbers (the handles', their targets',
+** their spare copies') that the soft descriptor limit does not allow,
+** which only our own child can lift for itself.
+*/
+static int needchild (const hp_spawn_req *req, const plan *pl) {
+  struct rlimit lim;
+  size_t i;
+  if (req->cwd != NULL && !HPASS_HAVE_ADDCHDIR_NP) return 1;
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY)
+    return 0;
+  if ((rlim_t)pl->top + pl->m >= lim.rlim_cur) return 1;
+  for (i = 0; i < pl->m; i++)  /* adddup2 refuses a source above it */
+    if ((rlim_t)pl->src[i] >= lim.rlim_cur) return 1;
+  return 0;
 }
 
 
@@ -730,12 +761,9 @@ int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   if ((err = makeplan(req, &pl, alloc, ud)) != 0) return err;
 #if HPASS_SPAWN == HPASS_SPAWN_CHILD
   err = spawn_child(req, &pl, p, alloc, ud);
-#elif !HPASS_HAVE_ADDCHDIR_NP
-  /* no file action for the directory: our own child goes there */
-  err = req->cwd ? spawn_child(req, &pl, p, alloc, ud) :
-                   spawn_posix(req, &pl, p, alloc, ud);
 #else
-  err = spawn_posix(req, &pl, p, alloc, ud);
+  err = needchild(req, &pl) ? spawn_child(req, &pl, p, alloc, ud) :
+                              spawn_posix(req, &pl, p, alloc, ud);
 #endif
   if (err == 0) req->failed = HP_FAIL_NONE;
   return err;
