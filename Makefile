@@ -65,6 +65,10 @@ help:
 	@echo 'make bench         benchmarks against C and the Lua peers'
 	@echo 'make test-windows  cross-build for Windows and test under wine'
 	@echo 'make bench-quick   the benchmarks with small counts (what CI runs)'
+	@echo 'make test-fallbacks  the suite on builds with each platform choice forced'
+	@echo 'make test-oldkernel  the suite as on Linux < 5.9 (tools/oldkernel)'
+	@echo 'make test-noproc   the /proc-free specs without /proc, as on an old kernel'
+	@echo 'make test-musl     Lua 5.4, busted and hpass built with musl-gcc, the suite'
 	@echo 'make install       install into PREFIX (DESTDIR honoured)'
 
 deps:
@@ -319,8 +323,11 @@ FB_closeloop = -DHPASS_HAVE_CLOSE_RANGE=0 -DHPASS_HAVE_PROCFD=0
 FB_GLIBC_glibc2.28 = 2.28
 FB_GLIBC_glibc2.25 = 2.25
 FB_TESTS_nosignal = $(filter-out tests/sockets_spec.lua,$(wildcard $(TESTS)))
+# closing every number up to the limit costs a system call per number:
+# the stress test runs 1,000 cycles there, not 10,000
+FB_ENV_closeloop = HPASS_STRESS_CYCLES=1000
 
-.PHONY: test-fallbacks test-oldkernel test-noproc
+.PHONY: test-fallbacks test-oldkernel test-noproc test-musl
 test-fallbacks: deps
 	@tools/deps.sh $(TEST_PKGS) clang:clang binutils:nm
 	@$(MAKE) --no-print-directory tests/bin/cpeer test-helpers
@@ -338,7 +345,7 @@ fallback-%:
 	$(MAKE) --no-print-directory VARIANT=fallback-$* CFLAGS='-O2 -g $(FB_$*)' all test-helpers
 	$(if $(FB_GLIBC_$*),tools/check-glibc-symbols.sh \
 	  build/fallback-$*/hpass/core.so $(FB_GLIBC_$*))
-	$(MAKE) --no-print-directory VARIANT=fallback-$* run-suite \
+	$(FB_ENV_$*) $(MAKE) --no-print-directory VARIANT=fallback-$* run-suite \
 	  $(if $(FB_TESTS_$*),TESTS='$(FB_TESTS_$*)')
 
 # A kernel older than 5.9 (and 5.3): tools/oldkernel makes close_range,
@@ -366,5 +373,11 @@ test-noproc: deps
 	  unshare --mount --propagation private \
 	  sh -c 'mount -t tmpfs none /proc && exec "$$@"' noproc \
 	  $(OLDKERNEL_PROVE) $(NOPROC_TESTS)
+
+# Lua 5.4, the C modules busted needs, hpass and its test module, all built
+# with musl-gcc from Debian's sources, and the whole suite on them
+# (tools/test-musl.sh; cached in build/musl).
+test-musl:
+	tools/test-musl.sh
 
 # }======================================================

@@ -198,8 +198,16 @@ HP_INTERNAL FILE *hp_tofile (hp_os h, const char *mode, int *err);
 ** as SCM_RIGHTS.
 */
 
-/* Most handles in one message (Linux refuses more: SCM_MAX_FD). */
+/*
+** Most handles in one message: Linux refuses more (SCM_MAX_FD), and
+** musl's sendmsg refuses more than 1024 bytes of control data (ENOMEM),
+** which hold 252.
+*/
+#if defined(__linux__) && !defined(__GLIBC__) && !defined(_WIN32)
+#define HP_MAXFDS 252
+#else
 #define HP_MAXFDS 253
+#endif
 
 /*
 ** Send copies of h[0 .. n-1], 1 <= n <= HP_MAXFDS, as one message (else
