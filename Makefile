@@ -191,12 +191,17 @@ check-valgrind: deps
 # The stress test adds nothing to coverage after its first cycles, so it
 # runs 1,000 of them here.  Report: build/coverage/hpass/report/*.gcov.
 COVER_MIN = 95
+# the child's fallbacks (a walk of /proc/self/fd, the loop up to the
+# limit) run when tests/portable_spec.lua runs under test-oldkernel and
+# test-noproc
+COVER_VARS = VARIANT=coverage CFLAGS='-O0 -g --coverage' LDEXTRA=--coverage
 coverage: deps
 	@tools/deps.sh $(TEST_PKGS)
 	@rm -f build/coverage/hpass/*.gcda
-	@$(MAKE) --no-print-directory VARIANT=coverage CFLAGS='-O0 -g --coverage' \
-	  LDEXTRA=--coverage all tests/bin/cpeer test-helpers
+	@$(MAKE) --no-print-directory $(COVER_VARS) all tests/bin/cpeer test-helpers
 	HPASS_STRESS_CYCLES=1000 $(MAKE) --no-print-directory VARIANT=coverage run-suite
+	$(MAKE) --no-print-directory $(COVER_VARS) test-oldkernel TESTS=tests/portable_spec.lua
+	$(MAKE) --no-print-directory $(COVER_VARS) test-noproc NOPROC_TESTS=tests/portable_spec.lua
 	@tools/coverage.sh build/coverage/hpass $(COVER_MIN) $(SRC)
 
 # cppcheck and clang-tidy (config: .clang-tidy, .cppcheck-suppressions).
