@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -63,7 +64,22 @@
 #if defined(__GNUC__)
 __attribute__((used))
 #endif
-static const char spawnpath[] = "hpass-spawn-path: " HPASS_SPAWN_NAME;
+static const char spawnpath[] = "hpass-spawn-path: " HPASS_SPAWN_NAME
+#if HPASS_SPAWN == HPASS_SPAWN_CHILD
+  " child closing with "
+#if HPASS_HAVE_CLOSE_RANGE
+  "close_range, else "
+#endif
+#if HPASS_HAVE_PROCFD
+  "a /proc/self/fd walk, else "
+#endif
+#if HPASS_HAVE_CLOSEFROM
+  "closefrom"
+#else
+  "a poll of every number up to the limit"
+#endif
+#endif
+  ;
 
 
 /*
@@ -301,6 +317,9 @@ static int closeproc (int from, int keep) {
 #endif
 
 
+/* Numbers asked about in one poll call (the child's stack holds them). */
+#define POLLBATCH 256
+
 /* Close every descriptor in [from, to), fastest way first. */
 static void closerange (child *c, int from, int to) {
   int fd;
@@ -323,10 +342,25 @@ static void closerange (child *c, int from, int to) {
     return;
   }
 #endif
-  /* last resort: every number up to the limit, one by one */
+  /*
+  ** Last resort: every number up to the limit.  One poll call tells which
+  ** of POLLBATCH numbers are open (POLLNVAL marks the others), so that
+  ** only those cost a close.
+  */
   if (to > c->maxfd) to = c->maxfd;
-  for (fd = from; fd < to; fd++)
-    if (fd != c->errfd) close(fd);
+  for (fd = from; fd < to; fd += POLLBATCH) {
+    struct pollfd pf[POLLBATCH];
+    int n = to - fd < POLLBATCH ? to - fd : POLLBATCH, i, polled;
+    for (i = 0; i < n; i++) {
+      pf[i].fd = fd + i;
+      pf[i].events = 0;
+      pf[i].revents = 0;
+    }
+    polled = (poll(pf, (nfds_t)n, 0) >= 0);  /* EINVAL: a limit below n */
+    for (i = 0; i < n; i++)
+      if (fd + i != c->errfd && !(polled && (pf[i].revents & POLLNVAL)))
+        close(fd + i);
+  }
 }
 
 
