@@ -89,7 +89,7 @@ local spawn_impls = {
   {"os_execute", "Lua 5.4 os.execute (via /bin/sh)"},
   {"hpass_posix_spawn", "Lua 5.4 hpass, posix_spawn + addclosefrom_np build"},
   {"hpass_procwalk", "Lua 5.4 hpass, child closing by /proc/self/fd walk"},
-  {"hpass_closeloop", "Lua 5.4 hpass, child closing every number to the limit"},
+  {"hpass_closeloop", "Lua 5.4 hpass, child polling every number to the limit"},
 }
 local int_impls = {
   {"c_perint", "C, one write/read of 4 bytes per int (seed protocol)"},
