@@ -28,9 +28,18 @@ local function upto(n)
   return table.concat(t, " ")
 end
 
+-- A Lua script file holding code (the ASan interpreter takes no -e).
+local function script(code)
+  local name = H.tmpname()
+  local f = assert(io.open(name, "w"))
+  f:write(code)
+  f:close()
+  return name
+end
+
 -- Output of a Lua chunk run in a child with the given environment.
 local function luachunk(code, env)
-  local out, ok, how, rc = H.capture({H.lua, "-e", code}, {},
+  local out, ok, how, rc = H.capture({H.lua, script(code)}, {},
                                      {env = R.childenv(env)})
   assert.same({true, "exit", 0}, {ok, how, rc}, out)
   return out
@@ -75,7 +84,10 @@ describe("portable POSIX backend", function()
     assert.is_true(opened > n, "the churn thread did not run")
   end)
 
-  it("passes a handle numbered above the soft descriptor limit", function()
+  -- valgrind keeps descriptors of its own above the limit and enforces the
+  -- limit itself: the two limit tests are left out there (#novalgrind)
+  it("passes a handle numbered above the soft descriptor limit #novalgrind",
+     function()
     local r, w = hpass.pipe()
     local high = 700
     assert.equal(high, sig.dup2(w:fileno(), high))
@@ -97,7 +109,8 @@ describe("portable POSIX backend", function()
     r:close()
   end)
 
-  it("passes more handles than the soft limit leaves numbers for", function()
+  it("passes more handles than the soft limit leaves numbers for #novalgrind",
+     function()
     -- portpeer is linked statically: with every number up to its limit
     -- taken, a dynamically linked child could not load its C library
     local r, w = hpass.pipe()
@@ -125,7 +138,7 @@ describe("portable POSIX backend", function()
       io.write(" ", q and tostring(q:wait()) or tostring(c2))
     ]]
     local out, ok, how, rc = H.capture({"prlimit", "--nofile=16:16", H.lua,
-                                        "-e", code}, {}, {env = R.childenv()})
+                                        script(code)}, {}, {env = R.childenv()})
     assert.same({true, "exit", 0}, {ok, how, rc}, out)
     assert.equal(EMFILE .. " true", out)
   end)
