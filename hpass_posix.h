@@ -34,6 +34,16 @@
 #include <unistd.h>
 #if defined(__linux__)
 #include <sys/syscall.h>
+/*
+** Kernel headers older than 5.9 (RHEL 8's, say) lack the number, which
+** is the same on the common architectures; the call itself may still be
+** refused (ENOSYS), and the child then walks /proc/self/fd.
+*/
+#if !defined(SYS_close_range) && ((defined(__x86_64__) && !defined(__ILP32__)) || \
+    defined(__i386__) || defined(__aarch64__) || defined(__arm__) || \
+    defined(__riscv) || defined(__powerpc__) || defined(__s390__))
+#define SYS_close_range 436
+#endif
 #endif
 
 /*
