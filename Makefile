@@ -69,6 +69,7 @@ help:
 	@echo 'make test-oldkernel  the suite as on Linux < 5.9 (tools/oldkernel)'
 	@echo 'make test-noproc   the /proc-free specs without /proc, as on an old kernel'
 	@echo 'make test-musl     Lua 5.4, busted and hpass built with musl-gcc, the suite'
+	@echo 'make test-m32      the same for 32-bit x86 (gcc -m32)'
 	@echo 'make install       install into PREFIX (DESTDIR honoured)'
 
 deps:
@@ -329,7 +330,7 @@ FB_GLIBC_glibc2.28 = 2.28
 FB_GLIBC_glibc2.25 = 2.25
 FB_TESTS_nosignal = $(filter-out tests/sockets_spec.lua,$(wildcard $(TESTS)))
 
-.PHONY: test-fallbacks test-oldkernel test-noproc test-musl
+.PHONY: test-fallbacks test-oldkernel test-noproc test-musl test-m32
 test-fallbacks: deps
 	@tools/deps.sh $(TEST_PKGS) clang:clang binutils:nm
 	@$(MAKE) --no-print-directory tests/bin/cpeer test-helpers
@@ -381,5 +382,9 @@ test-noproc: deps
 # (tools/test-musl.sh; cached in build/musl).
 test-musl:
 	tools/test-musl.sh
+
+# The same for 32-bit x86 with glibc (gcc -m32; gcc-multilib), in build/m32.
+test-m32:
+	tools/test-musl.sh --m32
 
 # }======================================================
