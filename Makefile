@@ -314,9 +314,13 @@ test-helpers: tests/bin/portpeer
 #               them.  Runs without tests/sockets_spec.lua: hp_sendfds
 #               has no fallback yet and dies of SIGPIPE there (macOS is
 #               covered only for sockets with SO_NOSIGPIPE)
+#   apple       macOS's path, which cannot run here: compiled (not linked)
+#               with gcc and clang, tools/apple-decls.h standing in for the
+#               two declarations of macOS's <spawn.h> that glibc's lacks
 #   procwalk    the child closes by walking /proc/self/fd (no close_range)
 #   closeloop   the child closes every number up to the limit
-FALLBACKS = glibc2.28 glibc2.25 closefrom nocloexec nosignal procwalk closeloop
+FALLBACKS = glibc2.28 glibc2.25 closefrom nocloexec nosignal procwalk closeloop \
+            apple
 FB_glibc2.28 = -DHPASS_GLIBC=228
 FB_glibc2.25 = -DHPASS_GLIBC=225
 FB_closefrom = -DHPASS_SPAWN=HPASS_SPAWN_CLOSEFROM
@@ -341,6 +345,15 @@ test-fallbacks: deps
 	done; \
 	if [ -n "$$failed" ]; then echo "test-fallbacks: FAILED:$$failed"; exit 1; fi; \
 	echo "test-fallbacks: passed on $(FALLBACKS)"
+
+FB_apple = -D_GNU_SOURCE -include tools/apple-decls.h \
+           -DHPASS_SPAWN=HPASS_SPAWN_APPLE -DHPASS_HAVE_ADDCHDIR_NP=0 $(FB_nocloexec)
+fallback-apple:
+	for c in $(CC) clang; do \
+	  for f in $(filter-out lua_hpass.c,$(SRC)); do \
+	    $$c $(WARN) -fPIC -I$(LUA_INCDIR) -O2 $(FB_apple) -c $$f -o /dev/null || exit 1; \
+	  done; \
+	done
 
 fallback-%:
 	$(MAKE) --no-print-directory CC=clang VARIANT=fallback-$*-clang \
