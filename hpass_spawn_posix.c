@@ -447,6 +447,7 @@ static void child_main (child *c) {
   if (raised) (void)setrlimit(RLIMIT_NOFILE, &c->lim);
   if (c->cwd != NULL && chdir(c->cwd) != 0)
     childfail(c, HP_FAIL_CWD, 0, errno);
+  /* steps that c->flags ask for (process group, death signal) go here */
   {
     sigset_t none;
     sigemptyset(&none);

@@ -121,6 +121,10 @@ HP_INTERNAL int hp_write (hp_os h, const void *buf, size_t n, size_t *done);
 ** program name without a directory separator is searched in PATH.  A
 ** program that cannot be started is reported here, as an error code, not
 ** as a child exit status, with req->failed saying which part failed.
+** Handles numbered above the soft descriptor limit, or more handles than
+** it leaves numbers for, are passed all the same (POSIX: the child lifts
+** its limit while it places them and restores it); a hard limit below
+** 3 + nhandles gives EMFILE with HP_FAIL_HANDLE before anything starts.
 */
 HP_INTERNAL int hp_spawn (hp_spawn_req *req, hp_proc *p,
                           hp_alloc alloc, void *ud);
