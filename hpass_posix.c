@@ -412,6 +412,12 @@ int hp_fromfile (FILE *f, hp_os *h) {
 int hp_fflush (FILE *f) {
   nosigpipe s;
   int r, err;
+  /*
+  ** A stream that holds input has no output to write.  Flushing it seeks
+  ** the descriptor back over that input where it can; where it cannot (a
+  ** pipe), musl drops the input and glibc keeps it.  So it is left alone.
+  */
+  if (hp_freadahead(f) > 0 && lseek(fileno(f), 0, SEEK_CUR) < 0) return 0;
   nosigpipe_begin(&s);
   errno = 0;
   r = fflush(f);
