@@ -29,8 +29,9 @@ WARN = -std=c99 -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes \
 HP_CFLAGS = $(WARN) -fPIC -fvisibility=hidden -I$(LUA_INCDIR) $(CFLAGS)
 LIBFLAG ?= -shared
 
-SRC = lua_hpass.c lua_bytes.c lua_capture.c lua_spawn.c lua_passing.c lua_select.c hpass_posix.c hpass_poll_posix.c
-HDR = hpass_sys.h lua_hpass.h
+SRC = lua_hpass.c lua_bytes.c lua_capture.c lua_spawn.c lua_passing.c \
+      lua_select.c hpass_posix.c hpass_spawn_posix.c hpass_poll_posix.c
+HDR = hpass_sys.h lua_hpass.h hpass_posix.h
 
 # One build folder per interpreter (and per instrumentation), so that
 # `make check-all` can keep them side by side.
@@ -76,6 +77,11 @@ help:
 	@echo 'make bench         benchmarks against C and the Lua peers'
 	@echo 'make test-windows  cross-build for Windows and test under wine'
 	@echo 'make bench-quick   the benchmarks with small counts (what CI runs)'
+	@echo 'make test-fallbacks  the suite on builds with each platform choice forced'
+	@echo 'make test-oldkernel  the suite as on Linux < 5.9 (tools/oldkernel)'
+	@echo 'make test-noproc   the /proc-free specs without /proc, as on an old kernel'
+	@echo 'make test-musl     Lua 5.4, busted and hpass built with musl-gcc, the suite'
+	@echo 'make test-m32      the same for 32-bit x86 (gcc -m32)'
 	@echo 'make install       install into PREFIX (DESTDIR honoured)'
 
 deps:
@@ -198,12 +204,17 @@ check-valgrind: deps
 # The stress test adds nothing to coverage after its first cycles, so it
 # runs 1,000 of them here.  Report: build/coverage/hpass/report/*.gcov.
 COVER_MIN = 95
+# the child's fallbacks (a walk of /proc/self/fd, the loop up to the
+# limit) run when tests/portable_spec.lua runs under test-oldkernel and
+# test-noproc
+COVER_VARS = VARIANT=coverage CFLAGS='-O0 -g --coverage' LDEXTRA=--coverage
 coverage: deps
 	@tools/deps.sh $(TEST_PKGS)
 	@rm -f build/coverage/hpass/*.gcda
-	@$(MAKE) --no-print-directory VARIANT=coverage CFLAGS='-O0 -g --coverage' \
-	  LDEXTRA=--coverage all tests/bin/cpeer test-helpers
+	@$(MAKE) --no-print-directory $(COVER_VARS) all tests/bin/cpeer test-helpers
 	HPASS_STRESS_CYCLES=1000 $(MAKE) --no-print-directory VARIANT=coverage run-suite
+	$(MAKE) --no-print-directory $(COVER_VARS) test-oldkernel TESTS=tests/portable_spec.lua
+	$(MAKE) --no-print-directory $(COVER_VARS) test-noproc NOPROC_TESTS=tests/portable_spec.lua
 	@tools/coverage.sh build/coverage/hpass $(COVER_MIN) $(SRC)
 
 # cppcheck and clang-tidy (config: .clang-tidy, .cppcheck-suppressions).
@@ -289,3 +300,116 @@ bench-quick: all
 
 .PHONY: lint
 lint: lint-lua lint-c
+
+# {======================================================
+# Portability: other C libraries, forced fallbacks, old kernels, no /proc
+# =======================================================
+
+# What a child sees, found without /proc (tests/portable_spec.lua).  Static
+# where the C library allows it: a child given as many descriptors as its
+# limit allows cannot open a shared library.
+tests/bin/portpeer: tests/portpeer.c
+	@mkdir -p tests/bin
+	$(CC) -std=c99 -Wall -Wextra -Werror -O2 -static -o $@ $< 2>/dev/null || \
+	  $(CC) -std=c99 -Wall -Wextra -Werror -O2 -o $@ $<
+test-helpers: tests/bin/portpeer
+
+# Each choice of hpass_posix.h forced with -D (FB_<name>), built with gcc
+# and clang, and the whole suite run on the gcc build:
+#   glibc2.28   as for glibc 2.28: no _np file actions, which the build
+#               must not need (tools/check-glibc-symbols.sh)
+#   glibc2.25   as for glibc < 2.26: pwritev2 through its system call
+#   closefrom   posix_spawn + addclosefrom_np + addchdir_np, FreeBSD's path
+#   nocloexec   the flags macOS lacks: no pipe2, SOCK_CLOEXEC,
+#               MSG_CMSG_CLOEXEC, sigtimedwait, pwritev2
+#   nosignal    no MSG_NOSIGNAL: writes to sockets block SIGPIPE around
+#               them.  Runs without tests/sockets_spec.lua: hp_sendfds
+#               has no fallback yet and dies of SIGPIPE there (macOS is
+#               covered only for sockets with SO_NOSIGPIPE)
+#   apple       macOS's path, which cannot run here: compiled (not linked)
+#               with gcc and clang, tools/apple-decls.h standing in for the
+#               two declarations of macOS's <spawn.h> that glibc's lacks
+#   procwalk    the child closes by walking /proc/self/fd (no close_range)
+#   closeloop   the child closes every number up to the limit
+FALLBACKS = glibc2.28 glibc2.25 closefrom nocloexec nosignal procwalk closeloop \
+            apple
+FB_glibc2.28 = -DHPASS_GLIBC=228
+FB_glibc2.25 = -DHPASS_GLIBC=225
+FB_closefrom = -DHPASS_SPAWN=HPASS_SPAWN_CLOSEFROM
+FB_nocloexec = -DHPASS_HAVE_PIPE2=0 -DHPASS_HAVE_SOCK_CLOEXEC=0 \
+               -DHPASS_HAVE_MSG_CMSG_CLOEXEC=0 -DHPASS_HAVE_SIGTIMEDWAIT=0 \
+               -DHPASS_PWRITEV2=0
+FB_nosignal = -DHPASS_HAVE_MSG_NOSIGNAL=0 -DHPASS_PWRITEV2=0
+FB_procwalk = -DHPASS_HAVE_CLOSE_RANGE=0
+FB_closeloop = -DHPASS_HAVE_CLOSE_RANGE=0 -DHPASS_HAVE_PROCFD=0
+FB_GLIBC_glibc2.28 = 2.28
+FB_GLIBC_glibc2.25 = 2.25
+FB_TESTS_nosignal = $(filter-out tests/sockets_spec.lua,$(wildcard $(TESTS)))
+
+.PHONY: test-fallbacks test-oldkernel test-noproc test-musl test-m32
+test-fallbacks: deps
+	@tools/deps.sh $(TEST_PKGS) clang:clang binutils:nm
+	@$(MAKE) --no-print-directory tests/bin/cpeer test-helpers
+	@failed=; \
+	for v in $(FALLBACKS); do \
+	  echo "=== test-fallbacks: $$v"; \
+	  $(MAKE) --no-print-directory fallback-$$v || failed="$$failed $$v"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-fallbacks: FAILED:$$failed"; exit 1; fi; \
+	echo "test-fallbacks: passed on $(FALLBACKS)"
+
+FB_apple = -D_GNU_SOURCE -include tools/apple-decls.h \
+           -DHPASS_SPAWN=HPASS_SPAWN_APPLE -DHPASS_HAVE_ADDCHDIR_NP=0 $(FB_nocloexec)
+fallback-apple:
+	for c in $(CC) clang; do \
+	  for f in $(filter-out lua_hpass.c,$(SRC)); do \
+	    $$c $(WARN) -fPIC -I$(LUA_INCDIR) -O2 $(FB_apple) -c $$f -o /dev/null || exit 1; \
+	  done; \
+	done
+
+fallback-%:
+	$(MAKE) --no-print-directory CC=clang VARIANT=fallback-$*-clang \
+	  CFLAGS='-O2 $(FB_$*)' all
+	$(MAKE) --no-print-directory VARIANT=fallback-$* CFLAGS='-O2 -g $(FB_$*)' all test-helpers
+	$(if $(FB_GLIBC_$*),tools/check-glibc-symbols.sh \
+	  build/fallback-$*/hpass/core.so $(FB_GLIBC_$*))
+	$(MAKE) --no-print-directory VARIANT=fallback-$* run-suite \
+	  $(if $(FB_TESTS_$*),TESTS='$(FB_TESTS_$*)')
+
+# A kernel older than 5.9 (and 5.3): tools/oldkernel makes close_range,
+# pwritev2, pidfd_open and clone3 fail with ENOSYS for the whole run.
+tools/bin/oldkernel: tools/oldkernel.c
+	@mkdir -p tools/bin
+	$(CC) -std=c99 -Wall -Wextra -Werror -O2 -o $@ $<
+
+OLDKERNEL_PROVE = prove --exec '$(CURDIR)/tools/bin/oldkernel $(LUA) $(BUSTED) -o TAP'
+test-oldkernel: deps
+	@tools/deps.sh $(TEST_PKGS)
+	@$(MAKE) --no-print-directory all tests/bin/cpeer test-helpers tools/bin/oldkernel
+	$(RUN_ENV) HPASS_EXPECT_OLDKERNEL=1 $(OLDKERNEL_PROVE) $(TESTS)
+
+# No /proc (a private mount namespace with an empty tmpfs over it), also
+# under the old-kernel launcher: children are then closed by the loop up
+# to the limit.  Only the specs that do not read /proc themselves run.
+NOPROC_TESTS = tests/portable_spec.lua tests/badinput_spec.lua \
+               tests/buffer_spec.lua tests/compat_spec.lua \
+               tests/nonblock_spec.lua tests/examples_spec.lua
+test-noproc: deps
+	@tools/deps.sh $(TEST_PKGS) util-linux:unshare
+	@$(MAKE) --no-print-directory all tests/bin/cpeer test-helpers tools/bin/oldkernel
+	$(RUN_ENV) HPASS_EXPECT_NOPROC=1 HPASS_EXPECT_OLDKERNEL=1 \
+	  unshare --mount --propagation private \
+	  sh -c 'mount -t tmpfs none /proc && exec "$$@"' noproc \
+	  $(OLDKERNEL_PROVE) $(NOPROC_TESTS)
+
+# Lua 5.4, the C modules busted needs, hpass and its test module, all built
+# with musl-gcc from Debian's sources, and the whole suite on them
+# (tools/test-musl.sh; cached in build/musl).
+test-musl:
+	tools/test-musl.sh
+
+# The same for 32-bit x86 with glibc (gcc -m32; gcc-multilib), in build/m32.
+test-m32:
+	tools/test-musl.sh --m32
+
+# }======================================================

@@ -37,7 +37,7 @@ local function make_plat(plat)
     modules["hpass.core"] = {
       sources = {"lua_hpass.c", "lua_bytes.c", "lua_capture.c", "lua_spawn.c",
                  "lua_passing.c", "lua_select.c", "hpass_posix.c",
-                 "hpass_poll_posix.c"},
+                 "hpass_spawn_posix.c", "hpass_poll_posix.c"},
       defines = {"_GNU_SOURCE"},
     }
   end

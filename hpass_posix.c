@@ -2,15 +2,17 @@
 ** hpass_posix.c - the POSIX implementation of hpass_sys.h.
 **
 ** Handles are file descriptors.  Everything hpass creates is close-on-exec
-** from birth, and children are started with posix_spawn, whose file
-** actions make exactly the passed descriptors (renumbered to 3, 4, ...)
-** survive exec and close everything else.
+** from birth (where the platform cannot do that at once, right after).
+** Children are started in hpass_spawn_posix.c; what this platform offers
+** is decided in hpass_posix.h.
 */
 #ifndef _WIN32
 
 #if !defined(_GNU_SOURCE)
-#define _GNU_SOURCE     /* pipe2, pwritev2, posix_spawn_*_np, F_DUPFD_CLOEXEC */
+#define _GNU_SOURCE     /* pipe2, pwritev2, F_DUPFD_CLOEXEC */
 #endif
+
+#include "hpass_posix.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +20,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <spawn.h>
 #include <stdio.h>
 #if defined(__linux__) && !defined(__GLIBC__)
 #include <stdio_ext.h>     /* __freadahead (musl) */
@@ -32,11 +33,6 @@
 #include <unistd.h>
 
 #include "hpass_sys.h"
-
-extern char **environ;
-
-/* The lowest descriptor number handed to a child. */
-#define FIRSTCHILD 3
 
 /*
 ** A handle number that an int cannot hold is no descriptor: the cast
@@ -91,6 +87,48 @@ int hp_err_nomem (void) { return ENOMEM; }
 #define RWF_NOSIGNAL 0x00000100
 #endif
 
+#if HPASS_PWRITEV2 == 0
+#undef RWF_NOSIGNAL     /* no way to pass the flag: the fallbacks only */
+#elif HPASS_PWRITEV2 == 2
+/*
+** The C library has no wrapper (glibc < 2.26, musl < 1.2.5): the system
+** call takes the offset as two longs, low half first (-1: the current
+** position, as for write).
+*/
+static ssize_t hp_pwritev2 (int fd, const struct iovec *iov, int n,
+                            off_t off, int flags) {
+  unsigned long long u = (unsigned long long)off;
+  return (ssize_t)syscall(SYS_pwritev2, fd, iov, n, (long)u,
+                          (long)(u >> (sizeof(long) * 4) >> (sizeof(long) * 4)),
+                          flags);
+}
+#define pwritev2 hp_pwritev2
+#endif
+
+/*
+** A pipe that is close-on-exec; without pipe2 (macOS) the flag comes
+** right after, and a concurrent fork + exec by other code could inherit
+** the pipe in between.  hpass's own children cannot: they close what they
+** are not given.
+*/
+static int hp_pipe_raw (int fd[2]) {
+#if HPASS_HAVE_PIPE2
+  return pipe2(fd, O_CLOEXEC);
+#else
+  if (pipe(fd) != 0) return -1;
+  if (fcntl(fd[0], F_SETFD, FD_CLOEXEC) != 0 ||
+      fcntl(fd[1], F_SETFD, FD_CLOEXEC) != 0) {
+    int e = errno;
+    close(fd[0]);
+    close(fd[1]);
+    errno = e;
+    return -1;
+  }
+  return 0;
+#endif
+}
+
+
 enum { NOSIG_UNKNOWN = 0, NOSIG_YES = 1, NOSIG_NO = 2 };
 
 /* Whether the kernel knows RWF_NOSIGNAL; decided once, by hp_init. */
@@ -123,7 +161,7 @@ static int probe_nosignal (void) {
   int ok;
   char c = 0;
   struct iovec iov;
-  if (pipe2(p, O_CLOEXEC) != 0) return NOSIG_NO;
+  if (hp_pipe_raw(p) != 0) return NOSIG_NO;
   iov.iov_base = &c;
   iov.iov_len = 0;
   ok = (pwritev2(p[1], &iov, 1, -1, RWF_NOSIGNAL) == 0);
@@ -170,9 +208,20 @@ static void nosigpipe_begin (nosigpipe *s) {
 static void nosigpipe_end (nosigpipe *s, int epipe) {
   int saved = errno;
   if (epipe && !s->was_pending) {
+#if HPASS_HAVE_SIGTIMEDWAIT
     struct timespec zero = {0, 0};
     while (sigtimedwait(&s->pipeset, NULL, &zero) < 0 && errno == EINTR)
       ;
+#else
+    /*
+    ** sigwait blocks, so only when the signal is there: a SIGPIPE from
+    ** our write is sent to this thread, and no other thread can take it.
+    */
+    sigset_t pending;
+    int sig;
+    if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE))
+      (void)sigwait(&s->pipeset, &sig);
+#endif
   }
   pthread_sigmask(SIG_SETMASK, &s->old, NULL);
   errno = saved;
@@ -281,7 +330,7 @@ int hp_read (hp_os h, void *buf, size_t n, size_t *done) {
 
 int hp_pipe (hp_os p[2]) {
   int fd[2];
-  if (pipe2(fd, O_CLOEXEC) != 0) return errno;
+  if (hp_pipe_raw(fd) != 0) return errno;
   p[0] = fd[0];
   p[1] = fd[1];
   return 0;
@@ -290,8 +339,31 @@ int hp_pipe (hp_os p[2]) {
 
 int hp_socketpair (hp_os p[2]) {
   int fd[2];
+#if !HPASS_HAVE_SOCK_CLOEXEC || HPASS_HAVE_SO_NOSIGPIPE
+  int i;
+#endif
+#if HPASS_HAVE_SOCK_CLOEXEC
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fd) != 0)
     return errno;
+#else
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, fd) != 0) return errno;
+  for (i = 0; i < 2; i++) {  /* close-on-exec right after (see hp_pipe_raw) */
+    int err = hp_noinherit(fd[i]);
+    if (err != 0) {
+      close(fd[0]);
+      close(fd[1]);
+      return err;
+    }
+  }
+#endif
+#if HPASS_HAVE_SO_NOSIGPIPE
+  {
+    /* no MSG_NOSIGNAL (macOS): the socket itself never raises SIGPIPE */
+    int one = 1;
+    for (i = 0; i < 2; i++)
+      (void)setsockopt(fd[i], SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+  }
+#endif
   p[0] = fd[0];
   p[1] = fd[1];
   return 0;
@@ -375,6 +447,12 @@ int hp_fromfile (FILE *f, hp_os *h) {
 int hp_fflush (FILE *f) {
   nosigpipe s;
   int r, err;
+  /*
+  ** A stream that holds input has no output to write.  Flushing it seeks
+  ** the descriptor back over that input where it can; where it cannot (a
+  ** pipe), musl drops the input and glibc keeps it.  So it is left alone.
+  */
+  if (hp_freadahead(f) > 0 && lseek(fileno(f), 0, SEEK_CUR) < 0) return 0;
   nosigpipe_begin(&s);
   errno = 0;
   r = fflush(f);
@@ -433,128 +511,6 @@ int hp_fclose (FILE *f) {
 ** Processes
 ** =======================================================
 */
-
-/*
-** The child's descriptors are set up by dup2(src[i], dst[i]) in order:
-** standard streams first (if redirected), then the passed handles on 3,
-** 4, ...  A source that is also the target of another dup2 could be
-** overwritten before its own turn, so such sources are first copied
-** (close-on-exec, in the parent) to a number above every target.
-*/
-static int clobbered (const int *src, const int *dst, size_t m, size_t i) {
-  size_t j;
-  for (j = 0; j < m; j++)
-    if (j != i && dst[j] == src[i]) return 1;
-  return 0;
-}
-
-
-int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  sigset_t none, dflt;
-  int *src, *dst, *tmp;
-  size_t i, m = 0, n = req->nhandles;
-  int top = FIRSTCHILD + (int)n;  /* lowest descriptor the child must not get */
-  pid_t pid;
-  int err;
-  char *const *envp = req->envp ? (char *const *)req->envp : environ;
-  char **argv;
-  size_t argc;
-  req->failed = HP_FAIL_OTHER;
-  for (argc = 0; req->argv[argc] != NULL; argc++) ;
-  if (argc == 0) return EINVAL;  /* the binding refuses an empty argv */
-  src = (int *)alloc(ud, (n + 3) * sizeof(int));
-  dst = (int *)alloc(ud, (n + 3) * sizeof(int));
-  tmp = (int *)alloc(ud, (n + 3) * sizeof(int));
-  argv = (char **)alloc(ud, (argc + n + 1) * sizeof(char *));
-  if (src == NULL || dst == NULL || tmp == NULL || argv == NULL) return ENOMEM;
-  /* the command line: the caller's arguments, then 3, 4, ... */
-  for (i = 0; i < argc; i++) argv[i] = (char *)req->argv[i];
-  for (i = 0; i < n; i++) {
-    if ((argv[argc + i] = (char *)alloc(ud, 24)) == NULL) return ENOMEM;
-    (void)snprintf(argv[argc + i], 24, "%d", FIRSTCHILD + (int)i);
-    if (req->child != NULL) req->child[i] = FIRSTCHILD + (long long)i;
-  }
-  argv[argc + n] = NULL;
-  for (i = 0; i < n + 3; i++) {
-    hp_os h = i < n ? req->handles[i] : req->stdio[i - n];
-    if (NOTFD(h) && (i < n || h != HP_NOHANDLE)) {
-      req->failed = i < n ? HP_FAIL_HANDLE : HP_FAIL_STDIO;
-      req->failed_index = i < n ? i : i - n;
-      return EBADF;
-    }
-  }
-  for (i = 0; i < 3; i++) {
-    if (req->stdio[i] == HP_NOHANDLE) continue;
-    src[m] = (int)req->stdio[i];
-    dst[m++] = (int)i;
-  }
-  for (i = 0; i < n; i++) {
-    src[m] = (int)req->handles[i];
-    dst[m++] = FIRSTCHILD + (int)i;
-  }
-  for (i = 0; i < m; i++) tmp[i] = -1;
-  for (i = 0; i < m; i++) {
-    if (!clobbered(src, dst, m, i)) continue;
-    tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, top);
-    if (tmp[i] < 0) {
-      err = errno;
-      goto out_tmp;
-    }
-    src[i] = tmp[i];
-  }
-  if ((err = posix_spawn_file_actions_init(&fa)) != 0) goto out_tmp;
-  if ((err = posix_spawnattr_init(&attr)) != 0) goto out_fa;
-  /*
-  ** dup2 onto 3, 4, ...: the copy in the child is not close-on-exec even
-  ** when source and target are the same number (glibc >= 2.29 clears the
-  ** flag for dup2(fd, fd) in file actions).  Then close everything above,
-  ** which also removes descriptors other code opened without O_CLOEXEC.
-  */
-  for (i = 0; i < m && err == 0; i++)
-    err = posix_spawn_file_actions_adddup2(&fa, src[i], dst[i]);
-  if (err == 0)
-    err = posix_spawn_file_actions_addclosefrom_np(&fa, top);
-  if (err == 0 && req->cwd)
-    err = posix_spawn_file_actions_addchdir_np(&fa, req->cwd);
-  /*
-  ** The child starts with no blocked signals and with SIGPIPE (and
-  ** SIGXFSZ) at their defaults, whatever this process did with them, so
-  ** pipelines behave in children as they would from a shell.
-  */
-  sigemptyset(&none);
-  sigemptyset(&dflt);
-  sigaddset(&dflt, SIGPIPE);
-#if defined(SIGXFSZ)
-  sigaddset(&dflt, SIGXFSZ);
-#endif
-  if (err == 0) err = posix_spawnattr_setsigmask(&attr, &none);
-  if (err == 0) err = posix_spawnattr_setsigdefault(&attr, &dflt);
-  if (err == 0)
-    err = posix_spawnattr_setflags(&attr,
-                                   POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  if (err == 0) {
-    req->failed = HP_FAIL_EXEC;  /* posix_spawn cannot say more */
-    /* a name without '/' is searched in PATH, as execvp does */
-    if (strchr(req->argv[0], '/') != NULL)
-      err = posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
-    else
-      err = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp);
-  }
-  if (err == 0) {
-    req->failed = HP_FAIL_NONE;
-    p->pid = pid;
-    p->sys = NULL;
-  }
-  posix_spawnattr_destroy(&attr);
-out_fa:
-  posix_spawn_file_actions_destroy(&fa);
-out_tmp:
-  for (i = 0; i < m; i++) if (tmp[i] >= 0) close(tmp[i]);
-  return err;
-}
-
 
 int hp_wait (hp_proc *p, int block, int *done, int *how, long long *code) {
   int status;

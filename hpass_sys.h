@@ -141,6 +141,10 @@ HP_INTERNAL int hp_write (hp_os h, const void *buf, size_t n, size_t *done);
 ** directory).  A
 ** program that cannot be started is reported here, as an error code, not
 ** as a child exit status, with req->failed saying which part failed.
+** Handles numbered above the soft descriptor limit, or more handles than
+** it leaves numbers for, are passed all the same (POSIX: the child lifts
+** its limit while it places them and restores it); a hard limit below
+** 3 + nhandles gives EMFILE with HP_FAIL_HANDLE before anything starts.
 */
 HP_INTERNAL int hp_spawn (hp_spawn_req *req, hp_proc *p,
                           hp_alloc alloc, void *ud);
@@ -292,8 +296,16 @@ HP_INTERNAL int hp_access (hp_os h);
 ** as SCM_RIGHTS.
 */
 
-/* Most handles in one message (Linux refuses more: SCM_MAX_FD). */
+/*
+** Most handles in one message: Linux refuses more (SCM_MAX_FD), and
+** musl's sendmsg refuses more than 1024 bytes of control data (ENOMEM),
+** which hold 252.
+*/
+#if defined(__linux__) && !defined(__GLIBC__) && !defined(_WIN32)
+#define HP_MAXFDS 252
+#else
 #define HP_MAXFDS 253
+#endif
 
 /*
 ** Send copies of h[0 .. n-1], 1 <= n <= HP_MAXFDS, as one message (else

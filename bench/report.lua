@@ -87,6 +87,9 @@ local spawn_impls = {
   {"luaposix", "Lua 5.3 luaposix fork/execp/wait"},
   {"luv", "Lua 5.4 luv uv.spawn + uv.run"},
   {"os_execute", "Lua 5.4 os.execute (via /bin/sh)"},
+  {"hpass_posix_spawn", "Lua 5.4 hpass, posix_spawn + addclosefrom_np build"},
+  {"hpass_procwalk", "Lua 5.4 hpass, child closing by /proc/self/fd walk"},
+  {"hpass_closeloop", "Lua 5.4 hpass, child polling every number to the limit"},
 }
 local int_impls = {
   {"c_perint", "C, one write/read of 4 bytes per int (seed protocol)"},
@@ -197,6 +200,18 @@ ref(string.format("ceiling of 1d here: luv / C posix_spawn at %d MiB", big),
     ratio("spawn/luv" .. HB, "spawn/c_posix_spawn" .. HB))
 ref(string.format("C fork+execve / C posix_spawn at %d MiB", big),
     ratio("spawn/c_fork_exec" .. HB, "spawn/c_posix_spawn" .. HB))
+ref(string.format("spawn, heap %d MiB: hpass / hpass posix_spawn build", heaps[1]),
+    ratio("spawn/hpass" .. H0, "spawn/hpass_posix_spawn" .. H0))
+ref(string.format("spawn, heap %d MiB: hpass posix_spawn build / C posix_spawn", heaps[1]),
+    ratio("spawn/hpass_posix_spawn" .. H0, "spawn/c_posix_spawn" .. H0))
+ref(string.format("spawn: hpass posix_spawn build at %d MiB / at %d MiB", big, heaps[1]),
+    ratio("spawn/hpass_posix_spawn" .. HB, "spawn/hpass_posix_spawn" .. H0))
+for _, im in ipairs({"procwalk", "closeloop"}) do
+  ref(string.format("spawn, heap %d MiB: hpass %s build / C posix_spawn", heaps[1], im),
+      ratio("spawn/hpass_" .. im .. H0, "spawn/c_posix_spawn" .. H0))
+  ref(string.format("spawn: hpass %s build at %d MiB / at %d MiB", im, big, heaps[1]),
+      ratio("spawn/hpass_" .. im .. HB, "spawn/hpass_" .. im .. H0))
+end
 ref("floor of 5a here: KiB added by require of a 1-function C module",
     median("mem/trivial_load"))
 

@@ -143,6 +143,37 @@ export LUA_CPATH_5_4="$work/5.4/?.so;$moddir/?.so;;"
 export LUA_CPATH_5_3="$work/5.3/?.so;;"
 
 "$LUA54" -e 'require "hpass"' || fatal "require \"hpass\" fails (module in $moddir)"
+# How this build starts children (hpass_posix.h), as the module says in
+# a string of its own.  Beside it, hpass built for the other paths this
+# machine can run, each measured as its own implementation:
+#   hpass_posix_spawn  posix_spawn + addclosefrom_np (glibc >= 2.34)
+#   hpass_procwalk     the vfork child closing by a walk of /proc/self/fd
+#   hpass_closeloop    the vfork child closing every number up to the limit
+spawnpath() { grep -a -o 'hpass-spawn-path: [[:print:]]*' "$1/hpass/core.so" | sed 's/^hpass-spawn-path: //'; }
+hpass_path=$(spawnpath "$moddir")
+[ -n "$hpass_path" ] || hpass_path="posix_spawn+addclosefrom_np (a build older than the choice)"
+alt_impls=""
+altbuild() {  # impl cflags...: build hpass into build/bench-<impl>
+  local impl=$1
+  shift
+  if [ ! -f "$root/Makefile" ]; then
+    skip "$impl" "not in a checkout, nothing to build it from"
+  elif make --no-print-directory -C "$root" VARIANT="bench-$impl" \
+         CFLAGS="-O2 -g $*" all >&2; then
+    alt_impls="$alt_impls $impl"
+  else
+    skip "$impl" "building hpass with $* failed"
+  fi
+}
+if [ "$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{ split($2, v, "."); print (v[1] * 100 + v[2] >= 234) }')" = 1 ]; then
+  altbuild hpass_posix_spawn -DHPASS_SPAWN=HPASS_SPAWN_CLOSEFROM
+else
+  skip hpass_posix_spawn "no addclosefrom_np (glibc < 2.34) to compare with"
+fi
+if [ "$(uname -s)" = Linux ]; then
+  altbuild hpass_procwalk -DHPASS_HAVE_CLOSE_RANGE=0
+  altbuild hpass_closeloop -DHPASS_HAVE_CLOSE_RANGE=0 -DHPASS_HAVE_PROCFD=0
+fi
 probe() {
   "$LUA54" -e "local hpass = require 'hpass'
     local r, w = hpass.pipe()
@@ -188,6 +219,11 @@ machine=$work/machine
          "(libuv $("$LUA54" -e 'io.write(require("luv").version_string())'))"
   fi
   echo "hpass: ${moddir#"$root"/}/hpass/core.so"
+  echo "spawn path: $hpass_path (hpass)"
+  for impl in $alt_impls; do
+    echo "$impl: build/bench-$impl/hpass/core.so, spawn path $(spawnpath "$root/build/bench-$impl")"
+  done
+  echo "descriptor limit: $(ulimit -Sn) soft, $(ulimit -Hn) hard (what hpass_closeloop closes up to)"
   echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-min load average before the run)"
   echo "run: bench/run.sh${1:+ $*} (N=$N, rounds=$ROUNDS, heaps=$HEAPS MiB, <=$SPAWNS spawns or ${MAXSEC}s per round)"
 } >"$machine"
@@ -219,6 +255,7 @@ fifo=$work/ctl
 mkfifo "$fifo" || fatal "mkfifo failed"
 
 spawn_impls="c_posix_spawn c_fork_exec hpass"
+spawn_impls="$spawn_impls$alt_impls"
 [ $have_luaposix = 1 ] && spawn_impls="$spawn_impls luaposix"
 [ $have_luv = 1 ] && spawn_impls="$spawn_impls luv"
 spawn_impls="$spawn_impls os_execute"
@@ -238,6 +275,9 @@ spawn() {  # impl heaps spawns-per-round
     c_posix_spawn) run "spawn/$1" "$TMO" "$work/spawn" posix_spawn "$2" "$3" 1 "$MAXSEC" ;;
     c_fork_exec) run "spawn/$1" "$TMO" "$work/spawn" fork "$2" "$3" 1 "$MAXSEC" ;;
     luaposix) run "spawn/$1" "$TMO" "$LUA53" "$bench/spawn.lua" "$1" "$2" "$3" 1 "$MAXSEC" ;;
+    hpass_?*)
+      LUA_CPATH_5_4="$work/5.4/?.so;$root/build/bench-$1/?.so;;" \
+        run "spawn/$1" "$TMO" "$LUA54" "$bench/spawn.lua" "$1" "$2" "$3" 1 "$MAXSEC" ;;
     *) run "spawn/$1" "$TMO" "$LUA54" "$bench/spawn.lua" "$1" "$2" "$3" 1 "$MAXSEC" ;;
   esac
 }

@@ -4,6 +4,8 @@
 --
 -- IMPL is one of
 --   hpass       hpass.spawn_with_handle({"/bin/true"}, w) + proc:wait()   (5.4)
+--   hpass_posix_spawn, hpass_procwalk, hpass_closeloop
+--               the same, on hpass built for another spawn path (run.sh)
 --   luaposix    posix.fork + posix.execp + posix.wait                     (5.3)
 --   luv         uv.spawn with the pipe as child fd 3 + uv.run             (5.4)
 --   os_execute  os.execute("/bin/true 3")  (through /bin/sh)
@@ -84,6 +86,12 @@ function setups.os_execute()
     if not ok then B.fail("/bin/true: " .. tostring(how) .. " " .. tostring(code)) end
   end
 end
+
+-- the same calls, on a build that starts children another way (run.sh
+-- puts that build first on LUA_CPATH)
+setups.hpass_posix_spawn = setups.hpass
+setups.hpass_procwalk = setups.hpass
+setups.hpass_closeloop = setups.hpass
 
 if not setups[impl] then B.fail("unknown IMPL " .. impl) end
 local spawn1 = setups[impl]()

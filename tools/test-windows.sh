@@ -243,8 +243,8 @@ fi
 # must compile to nothing here.
 srcs="lua_hpass.c lua_bytes.c lua_capture.c lua_spawn.c lua_passing.c
       lua_select.c hpass_win32.c hpass_win32_send.c hpass_poll_win32.c
-      hpass_posix.c hpass_poll_posix.c"
-hdrs="lua_hpass.h hpass_sys.h hpass_win32.h"
+      hpass_posix.c hpass_spawn_posix.c hpass_poll_posix.c"
+hdrs="lua_hpass.h hpass_sys.h hpass_win32.h hpass_posix.h"
 if [ $lua_only -eq 0 ]; then
   # shellcheck disable=SC2086
   for f in $srcs $hdrs; do
