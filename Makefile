@@ -322,10 +322,8 @@ test-helpers: tests/bin/portpeer
 #   closefrom   posix_spawn + addclosefrom_np + addchdir_np, FreeBSD's path
 #   nocloexec   the flags macOS lacks: no pipe2, SOCK_CLOEXEC,
 #               MSG_CMSG_CLOEXEC, sigtimedwait, pwritev2
-#   nosignal    no MSG_NOSIGNAL: writes to sockets block SIGPIPE around
-#               them.  Runs without tests/sockets_spec.lua: hp_sendfds
-#               has no fallback yet and dies of SIGPIPE there (macOS is
-#               covered only for sockets with SO_NOSIGPIPE)
+#   nosignal    no MSG_NOSIGNAL: writes to sockets, and hp_sendfds's
+#               sendmsg, block SIGPIPE around them
 #   apple       macOS's path, which cannot run here: compiled (not linked)
 #               with gcc and clang, tools/apple-decls.h standing in for the
 #               two declarations of macOS's <spawn.h> that glibc's lacks
@@ -344,7 +342,6 @@ FB_procwalk = -DHPASS_HAVE_CLOSE_RANGE=0
 FB_closeloop = -DHPASS_HAVE_CLOSE_RANGE=0 -DHPASS_HAVE_PROCFD=0
 FB_GLIBC_glibc2.28 = 2.28
 FB_GLIBC_glibc2.25 = 2.25
-FB_TESTS_nosignal = $(filter-out tests/sockets_spec.lua,$(wildcard $(TESTS)))
 
 .PHONY: test-fallbacks test-oldkernel test-noproc test-musl test-m32
 test-fallbacks: deps

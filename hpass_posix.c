@@ -580,9 +580,6 @@ int hp_signum (const char *name) {
 #if !defined(MSG_CMSG_CLOEXEC)
 #define MSG_CMSG_CLOEXEC 0   /* set FD_CLOEXEC after the fact, below */
 #endif
-#if !defined(MSG_NOSIGNAL)
-#define MSG_NOSIGNAL 0
-#endif
 /*
 ** Control messages that carry descriptors besides SCM_RIGHTS, which a
 ** receiver must close: Linux attaches SCM_PIDFD to every message once
@@ -600,6 +597,21 @@ int hp_signum (const char *name) {
 ** back truncated for want of space.
 */
 #define CTLSLACK  64
+
+
+/* sendmsg that never raises SIGPIPE: MSG_NOSIGNAL, else the mask. */
+static ssize_t sendmsg_nosig (int fd, const struct msghdr *msg) {
+#if HPASS_HAVE_MSG_NOSIGNAL
+  return sendmsg(fd, msg, MSG_NOSIGNAL);
+#else
+  nosigpipe s;
+  ssize_t r;
+  nosigpipe_begin(&s);
+  r = sendmsg(fd, msg, 0);
+  nosigpipe_end(&s, r < 0 && errno == EPIPE);
+  return r;
+#endif
+}
 
 
 /* A message of one byte (*count) with room for control data in ctl. */
@@ -641,7 +653,7 @@ int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
     memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
   }
   do {
-    r = sendmsg((int)chan, &msg, MSG_NOSIGNAL);
+    r = sendmsg_nosig((int)chan, &msg);
   } while ((err = settle(r, (int)chan, POLLOUT)) < 0);
   if (err != 0) return err;
   return r == 1 ? 0 : EIO;  /* a 1-byte send is never short, but be sure */
