@@ -1,19 +1,20 @@
 -- report.lua - turn the raw results of bench/run.sh into tables and verdicts.
 --
---   lua5.4 report.lua RESULTS MACHINE MODE HEAPS N ROUNDS [MD_OUT DAT_OUT]
+--   lua5.4 report.lua RESULTS MACHINE MODE HEAPS N ROUNDS CAPMIB [MD_OUT DAT_OUT]
 --
 -- RESULTS holds the lines the benchmark programs printed ("R key value",
 -- "I key text") plus the harness's own "SKIP key reason" and "FAIL key
 -- reason".  MACHINE holds "name: value" lines.  MODE is "full" or "quick";
--- only a full run judges the targets of issue 7.  With MD_OUT and DAT_OUT
+-- only a full run judges the targets.  With MD_OUT and DAT_OUT
 -- it also writes the results as markdown and the spawn medians as a
--- gnuplot data file.  Exit status: 0, or 3 when a full run misses a target.
+-- gnuplot data file.  Exit status: 0 (a missed target is a FAIL line, not
+-- a failure of the benchmark); 2 for bad arguments.
 
-local results, machine, mode, heaplist, n, rounds, md_out, dat_out =
+local results, machine, mode, heaplist, n, rounds, capmib, md_out, dat_out =
   arg[1], arg[2], arg[3], arg[4], tonumber(arg[5]), tonumber(arg[6]),
-  arg[7], arg[8]
-if not (results and machine and mode and heaplist and n and rounds) then
-  io.stderr:write("usage: report.lua RESULTS MACHINE MODE HEAPS N ROUNDS [MD DAT]\n")
+  tonumber(arg[7]), arg[8], arg[9]
+if not (results and machine and mode and heaplist and n and rounds and capmib) then
+  io.stderr:write("usage: report.lua RESULTS MACHINE MODE HEAPS N ROUNDS CAPMIB [MD DAT]\n")
   os.exit(2)
 end
 local quick = mode == "quick"
@@ -102,6 +103,10 @@ local int_impls = {
   {"luaposix_perint", "Lua 5.3 luaposix write(string.pack) per int, Lua child"},
   {"popen_buffered", "Lua 5.4 buffered io.popen + string.pack, Lua child"},
 }
+local capture_impls = {
+  {"hpass_capture", "Lua 5.4 hpass.capture{\"head\", \"-c\", n, \"/dev/zero\"}"},
+  {"popen_read", "Lua 5.4 io.popen(\"head -c n /dev/zero\"):read(\"a\")"},
+}
 local mem_rows = {
   {"mem/bare", "bare lua5.4, VmHWM"},
   {"mem/hpass", "lua5.4 + require \"hpass\", VmHWM"},
@@ -114,7 +119,7 @@ local mem_rows = {
 }
 -- }}}
 
--- {{{ targets of issue 7
+-- {{{ targets
 local targets = {}
 local function target(id, what, value, op, limit, why)
   targets[#targets + 1] = {id = id, what = what, value = value, op = op,
@@ -189,6 +194,10 @@ target("5c", string.format("memory: peak RSS growth (KiB), %d-int buffered trans
        median("mem/hpass_buffered_growth"), "<=", 1024,
        why_missing("mem/hpass_buffered_growth"))
 
+target("6", string.format("capture %g MiB: hpass.capture / io.popen():read('a')", capmib),
+       ratio("capture/hpass_capture", "capture/popen_read"), "<=", 1.0,
+       why_missing("capture/hpass_capture", "capture/popen_read"))
+
 -- Reference ratios: not targets, but the limits this machine sets on them.
 local refs = {}
 local function ref(what, value) refs[#refs + 1] = {what = what, value = value} end
@@ -259,6 +268,11 @@ for _, im in ipairs(int_impls) do
   p(pad(im[2], 58), lpad(cell("ints/" .. im[1]), 26))
 end
 p("")
+p(string.format("== a child's %g MiB of output into one Lua string, ms", capmib))
+for _, im in ipairs(capture_impls) do
+  p(pad(im[2], 58), lpad(cell("capture/" .. im[1]), 26))
+end
+p("")
 p("== memory, kB (kernel's VmHWM = peak RSS)")
 for _, r in ipairs(mem_rows) do p(pad(r[2], 58), lpad(cell(r[1]), 26)) end
 p("")
@@ -287,7 +301,7 @@ if busy then
     " timings are noisy, rerun when the machine is quiet")
   p("")
 end
-p("== targets of issue 7 (ratios of medians measured side by side in this run)")
+p("== targets (ratios of medians measured side by side in this run)")
 if quick then
   p("quick mode: small N and few rounds; these verdicts are not judged")
 end
@@ -355,13 +369,21 @@ if md_out then
     w("| ", im[2], " | ", mdcell("ints/" .. im[1]), " |")
   end
   w("")
+  w("## A child's ", capmib, " MiB of output into one Lua string, ms")
+  w("")
+  w("| | ms |")
+  w("|---|---|")
+  for _, im in ipairs(capture_impls) do
+    w("| ", im[2], " | ", mdcell("capture/" .. im[1]), " |")
+  end
+  w("")
   w("## Memory, kB (VmHWM, peak resident set)")
   w("")
   w("| | kB |")
   w("|---|---|")
   for _, r in ipairs(mem_rows) do w("| ", r[2], " | ", mdcell(r[1]), " |") end
   w("")
-  w("## Targets (issue 7)")
+  w("## Targets")
   w("")
   if busy then
     w("**Other work was running during this run (see the load lines above);")
@@ -411,4 +433,4 @@ if dat_out then
 end
 -- }}}
 
-os.exit((not quick and nfail > 0) and 3 or 0)
+os.exit(0)
