@@ -534,6 +534,19 @@ int hp_wait (hp_proc *p, int block, int *done, int *how, long long *code) {
 }
 
 
+/*
+** One system call instead of one per child: waitid with WNOWAIT only
+** looks, so the status stays for whoever waits for that child.
+*/
+int hp_anyended (void) {
+  siginfo_t si;
+  si.si_pid = 0;
+  if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
+    return errno != ECHILD;  /* no child at all: none has ended */
+  return si.si_pid != 0;
+}
+
+
 int hp_kill (hp_proc *p, int sig) {
   return kill((pid_t)p->pid, sig) == 0 ? 0 : errno;
 }

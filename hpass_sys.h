@@ -157,6 +157,13 @@ HP_INTERNAL int hp_spawn (hp_spawn_req *req, hp_proc *p,
 HP_INTERNAL int hp_wait (hp_proc *p, int block, int *done, int *how,
                          long long *code);
 
+/*
+** Whether some child of this process may have ended and wait to be
+** collected: 0 only when none can be (then polling each child is
+** pointless), 1 when one may (ours or another library's).
+*/
+HP_INTERNAL int hp_anyended (void);
+
 /* Send signal sig (POSIX) or terminate with exit code sig (Windows). */
 HP_INTERNAL int hp_kill (hp_proc *p, int sig);
 

@@ -1248,6 +1248,12 @@ int hp_wait (hp_proc *p, int block, int *done, int *how, long long *code) {
 ** reads as success.  Ending a child that has already ended succeeds, as
 ** kill() on a zombie does (TerminateProcess says "access denied" then).
 */
+/* Windows children leave no zombies: nothing to collect ahead of time. */
+int hp_anyended (void) {
+  return 0;
+}
+
+
 int hp_kill (hp_proc *p, int sig) {
   HANDLE h = (HANDLE)p->sys;
   if (h == NULL)

@@ -19,6 +19,7 @@
 
 #define ORPHANS     "hpass.orphans"   /* registry: pid -> true */
 #define RUNNING     "hpass.running"   /* registry: process -> true, weak keys */
+#define REAPER      "hpass.reaper"    /* registry: a Reaper */
 
 
 /*
@@ -300,17 +301,20 @@ static void reap_orphans (lua_State *L) {
 
 
 /*
-** Poll every process object whose child has not been collected, once.
+** Poll every process object whose child has not been collected, once
+** (spawn does so only when hp_anyended says a child may have ended, so
+** that many live children do not make every spawn slower).
 ** Without this a parent that keeps spawning and never waits would hold a
 ** zombie per child until the collector happens to free the objects, which
 ** in a large heap can be thousands.  The status waits in the object for
 ** wait or poll; objects whose child is collected leave the table.
 */
-static void reap_running (lua_State *L) {
+static lua_Integer reap_running (lua_State *L) {
+  lua_Integer left = 0;
   lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
   if (!lua_istable(L, -1)) {
     lua_pop(L, 1);
-    return;
+    return 0;
   }
   lua_pushnil(L);
   while (lua_next(L, -2) != 0) {
@@ -322,8 +326,47 @@ static void reap_running (lua_State *L) {
       lua_pushnil(L);
       lua_rawset(L, -4);
     }
+    else left++;
   }
   lua_pop(L, 1);
+  return left;
+}
+
+
+/*
+** When spawn looks for ended children.  Asking the kernel whether any
+** child has ended (hp_anyended) is one system call, but the kernel walks
+** every child for it: with thousands alive that alone would make each
+** spawn slower.  So spawn asks at every call while fewer than 256
+** children live, and then once every live/256 calls: zombies stay under
+** 1% of the live children, and spawn stays as fast as with none.
+*/
+typedef struct Reaper {
+  lua_Integer live;      /* process objects not yet seen ended, about */
+  lua_Integer skipped;   /* spawns since the kernel was last asked */
+} Reaper;
+
+static Reaper *getreaper (lua_State *L) {
+  Reaper *r;
+  lua_getfield(L, LUA_REGISTRYINDEX, REAPER);
+  r = (Reaper *)lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return r;  /* made at load time, kept in the registry */
+}
+
+static void reap_some (lua_State *L) {
+  Reaper *r = getreaper(L);
+  if (r != NULL && r->skipped < r->live / 256) {
+    r->skipped++;
+    return;
+  }
+  if (r != NULL) r->skipped = 0;
+  if (hp_anyended()) {
+    lua_Integer left;
+    reap_orphans(L);
+    left = reap_running(L);
+    if (r != NULL) r->live = left;
+  }
 }
 
 
@@ -746,8 +789,7 @@ int hpb_spawn (lua_State *L) {
   for (i = 0; i < 3; i++) s.req.stdio[i] = HP_NOHANDLE;
   /* collect what has ended before adding to it (and before any handle
      is read: this may run no Lua code, but keeps that order plain) */
-  reap_orphans(L);
-  reap_running(L);
+  reap_some(L);
   proc = newprocess(L);                 /* S_PROC */
   scratch = hpb_newscratch(L);          /* S_SCRATCH */
   lua_newtable(L);                      /* S_ANCHOR */
@@ -796,6 +838,10 @@ int hpb_spawn (lua_State *L) {
   closenames(&s);
   if (err != 0) return hpb_oserror(L, err, culprit(L, &s, nh));
   proc->state = P_RUNNING;
+  {
+    Reaper *r = getreaper(L);
+    if (r != NULL) r->live++;
+  }
   lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
   lua_pushvalue(L, S_PROC);
   lua_pushboolean(L, 1);
@@ -842,6 +888,14 @@ void hpb_open_spawn (lua_State *L) {
   if (!lua_istable(L, -1)) {
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, ORPHANS);
+  }
+  lua_pop(L, 1);
+  /* when spawn last looked for ended children */
+  lua_getfield(L, LUA_REGISTRYINDEX, REAPER);
+  if (lua_touserdata(L, -1) == NULL) {
+    Reaper *r = (Reaper *)lua_newuserdatauv(L, sizeof(Reaper), 0);
+    r->live = r->skipped = 0;
+    lua_setfield(L, LUA_REGISTRYINDEX, REAPER);
   }
   lua_pop(L, 1);
   /* running: process objects whose child is not collected yet */

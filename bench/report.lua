@@ -91,6 +91,7 @@ local spawn_impls = {
   {"hpass_posix_spawn", "Lua 5.4 hpass, posix_spawn + addclosefrom_np build"},
   {"hpass_procwalk", "Lua 5.4 hpass, child closing by /proc/self/fd walk"},
   {"hpass_closeloop", "Lua 5.4 hpass, child polling every number to the limit"},
+  {"hpass_live", "Lua 5.4 hpass with live children never waited for (2,000; 200 quick)"},
 }
 local int_impls = {
   {"c_perint", "C, one write/read of 4 bytes per int (seed protocol)"},
@@ -194,6 +195,9 @@ target("5c", string.format("memory: peak RSS growth (KiB), %d-int buffered trans
        median("mem/hpass_buffered_growth"), "<=", 1024,
        why_missing("mem/hpass_buffered_growth"))
 
+target("7", string.format("spawn, heap %d MiB: hpass with live children / with none", heaps[1]),
+       ratio("spawn/hpass_live" .. H0, "spawn/hpass" .. H0), "<=", 1.10,
+       why_missing("spawn/hpass_live" .. H0, "spawn/hpass" .. H0))
 target("6", string.format("capture %g MiB: hpass.capture / io.popen():read('a')", capmib),
        ratio("capture/hpass_capture", "capture/popen_read"), "<=", 1.0,
        why_missing("capture/hpass_capture", "capture/popen_read"))

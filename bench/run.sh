@@ -40,9 +40,9 @@ bench=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$bench/.." && pwd)
 
 if [ $quick = 1 ]; then
-  mode=quick N=50000 ROUNDS=3 HEAPS=0,64 SPAWNS=10 MAXSEC=0.2 TMO=60 CAPMIB=8
+  mode=quick N=50000 ROUNDS=3 HEAPS=0,64 SPAWNS=10 MAXSEC=0.2 TMO=60 CAPMIB=8 LIVE=200
 else
-  mode=full N=1000000 ROUNDS=7 HEAPS=0,256,1024 SPAWNS=200 MAXSEC=2 TMO=600 CAPMIB=100
+  mode=full N=1000000 ROUNDS=7 HEAPS=0,256,1024 SPAWNS=200 MAXSEC=2 TMO=600 CAPMIB=100 LIVE=2000
 fi
 N=${BENCH_N:-$N} ROUNDS=${BENCH_ROUNDS:-$ROUNDS} HEAPS=${BENCH_HEAPS:-$HEAPS}
 SPAWNS=${BENCH_SPAWNS:-$SPAWNS} MAXSEC=${BENCH_MAXSEC:-$MAXSEC}
@@ -275,6 +275,7 @@ spawn() {  # impl heaps spawns-per-round
     c_posix_spawn) run "spawn/$1" "$TMO" "$work/spawn" posix_spawn "$2" "$3" 1 "$MAXSEC" ;;
     c_fork_exec) run "spawn/$1" "$TMO" "$work/spawn" fork "$2" "$3" 1 "$MAXSEC" ;;
     luaposix) run "spawn/$1" "$TMO" "$LUA53" "$bench/spawn.lua" "$1" "$2" "$3" 1 "$MAXSEC" ;;
+    hpass_live) run "spawn/$1" "$TMO" "$LUA54" "$bench/spawn.lua" "$1" "$2" "$3" 1 "$MAXSEC" ;;
     hpass_?*)
       LUA_CPATH_5_4="$work/5.4/?.so;$root/build/bench-$1/?.so;;" \
         run "spawn/$1" "$TMO" "$LUA54" "$bench/spawn.lua" "$1" "$2" "$3" 1 "$MAXSEC" ;;
@@ -312,6 +313,9 @@ for r in $(seq 1 "$ROUNDS"); do
       *) run "ints/$impl" "$TMO" "$LUA54" "$bench/ints_parent.lua" "$impl" "$N" 1 "$fifo" ;;
     esac
   done
+  say "round $r/$ROUNDS: spawn with $LIVE live children (hpass_live), and with none"
+  BENCH_LIVE=$LIVE spawn hpass_live "$heap0" "$spawns0"
+  spawn hpass "$heap0" "$spawns0"
   say "round $r/$ROUNDS: capture $CAPMIB MiB (hpass_capture popen_read)"
   for impl in hpass_capture popen_read; do
     run "capture/$impl" "$TMO" "$LUA54" "$bench/capture.lua" "$impl" "$CAPMIB"
