@@ -260,7 +260,7 @@ spawn_impls="$spawn_impls$alt_impls"
 [ $have_luv = 1 ] && spawn_impls="$spawn_impls luv"
 spawn_impls="$spawn_impls os_execute"
 
-int_impls="c_perint c_batch hpass_perint"
+int_impls="c_perint c_nosig c_batch hpass_perint"
 [ $have_setvbuf = 1 ] && int_impls="$int_impls hpass_buffered"
 [ $have_bulk = 1 ] && int_impls="$int_impls hpass_bulk"
 [ $have_stream = 1 ] && int_impls="$int_impls hpass_stream"
@@ -308,11 +308,15 @@ for r in $(seq 1 "$ROUNDS"); do
   for impl in $int_impls; do
     case $impl in
       c_perint) run "ints/$impl" "$TMO" "$work/ints" perint "$N" 1 ;;
+      c_nosig) run "ints/$impl" "$TMO" "$work/ints" nosig "$N" 1 ;;
       c_batch) run "ints/$impl" "$TMO" "$work/ints" batch "$N" 1 ;;
       luaposix_perint) run "ints/$impl" "$TMO" "$LUA53" "$bench/ints_parent.lua" "$impl" "$N" 1 "$fifo" ;;
       *) run "ints/$impl" "$TMO" "$LUA54" "$bench/ints_parent.lua" "$impl" "$N" 1 "$fifo" ;;
     esac
   done
+  say "round $r/$ROUNDS: $N write+read pairs in one process (C, hpass)"
+  run pairs/c "$TMO" "$work/ints" pairs "$N" 1
+  run pairs/hpass "$TMO" "$LUA54" "$bench/pairs.lua" "$N" 1
   say "round $r/$ROUNDS: spawn with $LIVE live children (hpass_live), and with none"
   BENCH_LIVE=$LIVE spawn hpass_live "$heap0" "$spawns0"
   spawn hpass "$heap0" "$spawns0"
