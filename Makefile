@@ -196,7 +196,7 @@ check-asan: deps
 # enforces the descriptor limit itself, for some calls only.
 VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
            --errors-for-leak-kinds=definite --show-leak-kinds=definite
-VALGRIND_ENV = HPASS_SANITIZER=valgrind HPASS_STRESS_CYCLES=1000 \
+VALGRIND_ENV = HPASS_SANITIZER=valgrind HPASS_STRESS_CYCLES=1000 HPASS_BIG_MIB=8 \
                HPASS_ZOMBIE_SPAWNS=200 HPASS_CHURN_SPAWNS=30
 check-valgrind: deps
 	@tools/deps.sh $(TEST_PKGS) valgrind:valgrind
