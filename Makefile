@@ -211,14 +211,16 @@ check-valgrind: deps
 COVER_MIN = 95
 # the child's fallbacks (a walk of /proc/self/fd, the loop up to the
 # limit) run when tests/portable_spec.lua runs under test-oldkernel and
-# test-noproc
+# test-noproc, and the waits without pidfds when tests/deadline_spec.lua
+# runs under test-oldkernel
 COVER_VARS = VARIANT=coverage CFLAGS='-O0 -g --coverage' LDEXTRA=--coverage
 coverage: deps
 	@tools/deps.sh $(TEST_PKGS)
 	@rm -f build/coverage/hpass/*.gcda
 	@$(MAKE) --no-print-directory $(COVER_VARS) all tests/bin/cpeer test-helpers
 	HPASS_STRESS_CYCLES=1000 $(MAKE) --no-print-directory VARIANT=coverage run-suite
-	$(MAKE) --no-print-directory $(COVER_VARS) test-oldkernel TESTS=tests/portable_spec.lua
+	$(MAKE) --no-print-directory $(COVER_VARS) test-oldkernel \
+	  TESTS='tests/portable_spec.lua tests/deadline_spec.lua
 	$(MAKE) --no-print-directory $(COVER_VARS) test-noproc NOPROC_TESTS=tests/portable_spec.lua
 	@tools/coverage.sh build/coverage/hpass $(COVER_MIN) $(SRC)
 

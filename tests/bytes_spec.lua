@@ -134,6 +134,23 @@ describe("read, write and lines", function()
     r:close()
   end)
 
+  it("read counts and everything from a descriptor number, and from a Lua file", function()
+    local r, w = hpass.pipe()
+    w:write("abcdef", string.rep("z", 50000)); w:close()    -- fits the pipe
+    local fd = r:fileno()
+    assert.equal("abc", hpass.read(fd, 3))
+    assert.equal(50003, #hpass.read(fd, "a"))
+    assert.is_nil(hpass.read(fd, 1))
+    r:close()
+    local r2, w2 = hpass.pipe()
+    w2:write("one\ntwo\n"); w2:close()
+    local f = assert(r2:tofile("rb"))
+    assert.equal("one\n", f:read("L"))     -- stdio read "two\n" ahead
+    assert.equal("two", hpass.read(f, "l"))  -- hpass takes it from there
+    assert.is_nil(hpass.read(f, "l"))
+    f:close()
+  end)
+
   it("keep what a timeout cut short", function()
     local r, w = hpass.pipe()
     r:settimeout(0.1)
