@@ -220,7 +220,7 @@ coverage: deps
 	@$(MAKE) --no-print-directory $(COVER_VARS) all tests/bin/cpeer test-helpers
 	HPASS_STRESS_CYCLES=1000 $(MAKE) --no-print-directory VARIANT=coverage run-suite
 	$(MAKE) --no-print-directory $(COVER_VARS) test-oldkernel \
-	  TESTS='tests/portable_spec.lua tests/deadline_spec.lua
+	  TESTS='tests/portable_spec.lua tests/deadline_spec.lua'
 	$(MAKE) --no-print-directory $(COVER_VARS) test-noproc NOPROC_TESTS=tests/portable_spec.lua
 	@tools/coverage.sh build/coverage/hpass $(COVER_MIN) $(SRC)
 
