@@ -45,6 +45,7 @@ typedef struct Process {
   hp_os waitfd;      /* readable once the child has ended (hp_procfd) */
   int nowaitfd;      /* hp_procfd failed: wait by polling */
   int fdgiven;       /* pollfd() gave waitfd out: keep it while p lives */
+  int listed;        /* in the RUNNING table, counted in the Reaper */
 } Process;
 
 
@@ -65,6 +66,7 @@ static Process *newprocess (lua_State *L) {
   p->waitfd = HP_NOHANDLE;
   p->nowaitfd = 0;
   p->fdgiven = 0;
+  p->listed = 0;
   luaL_getmetatable(L, PROCESS_T);
   lua_setmetatable(L, -2);
   return p;
@@ -171,6 +173,8 @@ static int pushstatus (lua_State *L, Process *p) {
 }
 
 
+static void unlist (lua_State *L, Process *p, int i);
+
 /*
 ** p:wait([seconds]): the wait triple once the child has ended; with a
 ** timeout, false when it ran out first (as poll), the child still running.
@@ -180,6 +184,7 @@ static int p_wait (lua_State *L) {
   hp_time ms = hpb_opttimeout(L, 2);
   hpb_noextra(L, 2);
   waitfor(p, ms == HP_NEVER ? HP_NEVER : hp_now() + ms);
+  unlist(L, p, 1);
   if (p->state == P_RUNNING) {
     lua_pushboolean(L, 0);
     return 1;
@@ -231,6 +236,7 @@ static int p_poll (lua_State *L) {
   Process *p = checkproc(L, 1);
   hpb_noextra(L, 1);
   (void)collect(p, 0);
+  unlist(L, p, 1);
   if (p->state == P_RUNNING) {
     lua_pushboolean(L, 0);
     return 1;
@@ -259,6 +265,7 @@ static int p_kill (lua_State *L) {
   ** may belong to someone else, so it is never signalled.
   */
   (void)collect(p, 0);
+  unlist(L, p, 1);
   switch (p->state) {
     case P_RUNNING:
       return hpb_okresult(L, hp_kill(&p->p, sig));
@@ -322,6 +329,7 @@ static lua_Integer reap_running (lua_State *L) {
     lua_pop(L, 1);
     if (p != NULL) (void)collect(p, 0);
     if (p == NULL || p->state != P_RUNNING) {
+      if (p != NULL) p->listed = 0;
       lua_pushvalue(L, -1);
       lua_pushnil(L);
       lua_rawset(L, -4);
@@ -353,6 +361,24 @@ static Reaper *getreaper (lua_State *L) {
   lua_pop(L, 1);
   return r;  /* made at load time, kept in the registry */
 }
+
+/*
+** A process object whose child was collected by wait, poll or kill (at
+** stack index i) leaves the RUNNING table at once, so that a loop that
+** spawns and waits keeps that table (and the live count) small.
+*/
+static void unlist (lua_State *L, Process *p, int i) {
+  Reaper *r;
+  if (!p->listed || p->state == P_RUNNING) return;
+  p->listed = 0;
+  lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
+  lua_pushvalue(L, i);
+  lua_pushnil(L);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  if ((r = getreaper(L)) != NULL && r->live > 0) r->live--;
+}
+
 
 static void reap_some (lua_State *L) {
   Reaper *r = getreaper(L);
@@ -841,6 +867,7 @@ int hpb_spawn (lua_State *L) {
   {
     Reaper *r = getreaper(L);
     if (r != NULL) r->live++;
+    proc->listed = 1;
   }
   lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
   lua_pushvalue(L, S_PROC);
