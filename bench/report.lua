@@ -281,21 +281,18 @@ do
   end
 end
 p("")
-p(string.format("== %d native 4-byte ints parent -> child, ns per int", n))
-for _, im in ipairs(int_impls) do
-  p(pad(im[2], 58), lpad(cell("ints/" .. im[1]), 26))
+-- one table of implementations: a heading, then a row each
+local function section(title, impls, prefix)
+  p("== ", title)
+  for _, im in ipairs(impls) do p(pad(im[2], 58), lpad(cell(prefix .. im[1]), 26)) end
+  p("")
 end
-p("")
-p(string.format("== %d write+read pairs in one process, ns per pair", n))
-for _, im in ipairs(pair_impls) do
-  p(pad(im[2], 58), lpad(cell("pairs/" .. im[1]), 26))
-end
-p("")
-p(string.format("== a child's %g MiB of output into one Lua string, ms", capmib))
-for _, im in ipairs(capture_impls) do
-  p(pad(im[2], 58), lpad(cell("capture/" .. im[1]), 26))
-end
-p("")
+section(string.format("%d native 4-byte ints parent -> child, ns per int", n),
+        int_impls, "ints/")
+section(string.format("%d write+read pairs in one process, ns per pair", n),
+        pair_impls, "pairs/")
+section(string.format("a child's %g MiB of output into one Lua string, ms", capmib),
+        capture_impls, "capture/")
 p("== memory, kB (kernel's VmHWM = peak RSS)")
 for _, r in ipairs(mem_rows) do p(pad(r[2], 58), lpad(cell(r[1]), 26)) end
 p("")
@@ -384,30 +381,23 @@ if md_out then
     w(line)
   end
   w("")
-  w("## ", n, " native 4-byte ints, parent → child, ns per int")
-  w("")
-  w("| | ns per int |")
-  w("|---|---|")
-  for _, im in ipairs(int_impls) do
-    w("| ", im[2], " | ", mdcell("ints/" .. im[1]), " |")
+  -- one table of implementations: a heading, its unit, their rows
+  local function mdsection(title, unit, impls, prefix)
+    w("## ", title)
+    w("")
+    w("| | ", unit, " |")
+    w("|---|---|")
+    for _, im in ipairs(impls) do
+      w("| ", im[2], " | ", mdcell(prefix .. im[1]), " |")
+    end
+    w("")
   end
-  w("")
-  w("## ", n, " write+read pairs in one process, ns per pair")
-  w("")
-  w("| | ns per pair |")
-  w("|---|---|")
-  for _, im in ipairs(pair_impls) do
-    w("| ", im[2], " | ", mdcell("pairs/" .. im[1]), " |")
-  end
-  w("")
-  w("## A child's ", capmib, " MiB of output into one Lua string, ms")
-  w("")
-  w("| | ms |")
-  w("|---|---|")
-  for _, im in ipairs(capture_impls) do
-    w("| ", im[2], " | ", mdcell("capture/" .. im[1]), " |")
-  end
-  w("")
+  mdsection(n .. " native 4-byte ints, parent → child, ns per int", "ns per int",
+            int_impls, "ints/")
+  mdsection(n .. " write+read pairs in one process, ns per pair", "ns per pair",
+            pair_impls, "pairs/")
+  mdsection("A child's " .. capmib .. " MiB of output into one Lua string, ms", "ms",
+            capture_impls, "capture/")
   w("## Memory, kB (VmHWM, peak resident set)")
   w("")
   w("| | kB |")
