@@ -175,6 +175,16 @@ static int pushstatus (lua_State *L, Process *p) {
 
 static void unlist (lua_State *L, Process *p, int i);
 
+/* What wait and poll return: the triple once the child has ended, else false. */
+static int waitresult (lua_State *L, Process *p) {
+  unlist(L, p, 1);
+  if (p->state == P_RUNNING) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  return pushstatus(L, p);
+}
+
 /*
 ** p:wait([seconds]): the wait triple once the child has ended; with a
 ** timeout, false when it ran out first (as poll), the child still running.
@@ -184,12 +194,7 @@ static int p_wait (lua_State *L) {
   hp_time ms = hpb_opttimeout(L, 2);
   hpb_noextra(L, 2);
   waitfor(p, ms == HP_NEVER ? HP_NEVER : hp_now() + ms);
-  unlist(L, p, 1);
-  if (p->state == P_RUNNING) {
-    lua_pushboolean(L, 0);
-    return 1;
-  }
-  return pushstatus(L, p);
+  return waitresult(L, p);
 }
 
 
@@ -236,12 +241,7 @@ static int p_poll (lua_State *L) {
   Process *p = checkproc(L, 1);
   hpb_noextra(L, 1);
   (void)collect(p, 0);
-  unlist(L, p, 1);
-  if (p->state == P_RUNNING) {
-    lua_pushboolean(L, 0);
-    return 1;
-  }
-  return pushstatus(L, p);
+  return waitresult(L, p);
 }
 
 
