@@ -56,7 +56,6 @@ const char *hp_strerror (int code, char *buf, size_t size) {
   return buf;
 }
 
-int hp_err_badf (void) { return EBADF; }
 int hp_err_pipe (void) { return EPIPE; }
 int hp_err_srch (void) { return ESRCH; }
 int hp_err_inval (void) { return EINVAL; }

@@ -26,7 +26,6 @@
 ** =======================================================
 */
 
-int hp_err_badf (void) { return ERROR_INVALID_HANDLE; }
 
 /*
 ** One code for "the reader has gone": WriteFile on a pipe whose read end
