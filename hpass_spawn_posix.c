@@ -715,6 +715,20 @@ static int blamecwd (const char *cwd, int err) {
 
 
 /*
+** EBADF from posix_spawn: a dup2 whose source is not open, as the child
+** path would report it (checked after the fact, the first one found).
+*/
+static void blamebadf (hp_spawn_req *req, const plan *pl) {
+  size_t i;
+  for (i = 0; i < pl->m; i++)
+    if (fcntl(pl->src[i], F_GETFD) < 0) {
+      blamedup(req, pl->dst[i]);
+      return;
+    }
+}
+
+
+/*
 ** Whether posix_spawn cannot do it: a directory to enter and no file
 ** action for it, or descriptor numbers (the handles', their targets',
 ** their spare copies') that the soft descriptor limit does not allow,
@@ -819,6 +833,7 @@ static int spawn_posix (hp_spawn_req *req, plan *pl, hp_proc *p,
     else
       err = posix_spawnp(&pid, pl->argv[0], &fa, &attr, pl->argv, envp);
     req->failed = blamecwd(req->cwd, err) ? HP_FAIL_CWD : HP_FAIL_EXEC;
+    if (err == EBADF) blamebadf(req, pl);
   }
   if (err == 0) {
     req->failed = HP_FAIL_NONE;

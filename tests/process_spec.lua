@@ -168,7 +168,25 @@ describe("groups", function()
   end)
 end)
 
+-- A build without a death signal (macOS; `make test-fallbacks` forces
+-- one) refuses the option, and only such a build may.
+local nopdeathsig = os.getenv("HPASS_EXPECT_NOPDEATHSIG") == "1"
+
 describe("die_with_parent", function()
+  it("is refused with ENOTSUP exactly where the platform has no death signal", function()
+    local ok, msg, code = hpass.spawn_with_handle({"true"}, {}, {die_with_parent = true})
+    if nopdeathsig then
+      assert.is_nil(ok)
+      assert.equal("option 'die_with_parent': ", msg:sub(1, 26))
+      assert.equal(95, code)  -- ENOTSUP (EOPNOTSUPP) on Linux
+    else
+      assert.is_truthy(ok, msg)
+      assert.same({true, "exit", 0}, {ok:wait()})
+    end
+  end)
+
+  if nopdeathsig then return end
+
   -- A Lua parent spawning `sleep 30`, SIGKILLed once it printed the pid.
   local function orphan(flag)
     local r, w = assert(hpass.pipe())
