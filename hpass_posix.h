@@ -197,13 +197,16 @@
 #endif
 #endif
 
-/* glibc >= 2.26, musl, FreeBSD >= 13.1 (there a macro); macOS has none */
+/*
+** glibc >= 2.26 and musl have it; elsewhere it is used when <spawn.h>
+** defines it (hpass_spawn_posix.c checks), except on macOS, where a
+** session goes through the fork child.
+*/
 #if !defined(HPASS_HAVE_SPAWN_SETSID)
-#if defined(POSIX_SPAWN_SETSID) || HPASS_GLIBC >= 226 || \
-    (defined(__linux__) && HPASS_GLIBC == 0)
-#define HPASS_HAVE_SPAWN_SETSID  1
-#else
+#if defined(__APPLE__) || (HPASS_GLIBC > 0 && HPASS_GLIBC < 226)
 #define HPASS_HAVE_SPAWN_SETSID  0
+#else
+#define HPASS_HAVE_SPAWN_SETSID  1
 #endif
 #endif
 

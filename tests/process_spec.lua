@@ -250,9 +250,10 @@ describe("environ", function()
     assert.is_nil(seen.HOME)
     assert.equal(os.getenv("PATH"), seen.PATH)
     -- and a child's own environ() gives it back
-    out = assert(hpass.capture({H.lua, "-e",
-      "io.write(require('hpass').environ().HPASS_ADDED)"}, {env = e}))
-    assert.equal(value, out)
+    assert.equal(value, (hpass.capture({H.lua, H.child("environ"), "HPASS_ADDED"},
+                                       {env = e})))
+    assert.equal("nil", (hpass.capture({H.lua, H.child("environ"), "HOME"},
+                                       {env = e})))
   end)
 end)
 
