@@ -64,25 +64,30 @@ PROVE = prove --exec '$(LUA) $(BUSTED) -o TAP'
 all: $(MODULE)
 
 help:
-	@echo 'make demo          run the seed example (examples/fdpass.lua)'
-	@echo 'make test          build and run the test suite (LUA_VERSION=5.1..5.4|jit)'
-	@echo 'make repl          Lua REPL with hpass loaded from this checkout'
-	@echo 'make check-all     the suite on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT'
-	@echo 'make check-luarocks  luarocks make into a temporary tree (5.1, 5.4), run the example'
-	@echo 'make lint-lua      luacheck over lua/ examples/ tests/ bench/'
-	@echo 'make check-asan    the suite with AddressSanitizer + UBSan'
-	@echo 'make check-valgrind  the suite under valgrind memcheck'
-	@echo 'make coverage      line coverage of the C sources'
-	@echo 'make lint          luacheck, cppcheck and clang-tidy'
-	@echo 'make bench         benchmarks against C and the Lua peers'
-	@echo 'make test-windows  cross-build for Windows and test under wine'
-	@echo 'make bench-quick   the benchmarks with small counts (what CI runs)'
-	@echo 'make test-fallbacks  the suite on builds with each platform choice forced'
-	@echo 'make test-oldkernel  the suite as on Linux < 5.9 (tools/oldkernel)'
-	@echo 'make test-noproc   the /proc-free specs without /proc, as on an old kernel'
-	@echo 'make test-musl     Lua 5.4, busted and hpass built with musl-gcc, the suite'
-	@echo 'make test-m32      the same for 32-bit x86 (gcc -m32)'
-	@echo 'make install       install into PREFIX (DESTDIR honoured)'
+	@printf '%-15s %s\n' \
+	  demo           'run the seed example (examples/fdpass.lua)' \
+	  test           'build and run the test suite (LUA_VERSION=5.1..5.4|jit)' \
+	  repl           'Lua REPL with hpass loaded from this checkout' \
+	  install        'install into PREFIX (DESTDIR honoured)' \
+	  uninstall      'remove what install put in PREFIX' \
+	  clean          'remove build/ and the test programs' \
+	  check-all      'the suite on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT' \
+	  check-luarocks 'luarocks make into a temporary tree (5.1, 5.4), run the example' \
+	  check-asan     'the suite with AddressSanitizer + UBSan' \
+	  check-valgrind 'the suite under valgrind memcheck' \
+	  coverage       'line coverage of the C sources (fails below 95%)' \
+	  lint           'lint-lua and lint-c' \
+	  lint-lua       'luacheck over lua/ examples/ tests/ bench/' \
+	  lint-c         'cppcheck and clang-tidy' \
+	  test-windows   'cross-build for Windows and test under wine' \
+	  test-fallbacks 'the suite on builds with each platform choice forced' \
+	  test-oldkernel 'the suite as on Linux < 5.9 (tools/oldkernel)' \
+	  test-noproc    'the /proc-free specs without /proc, as on an old kernel' \
+	  test-musl      'Lua 5.4, busted and hpass built with musl-gcc, the suite' \
+	  test-m32       'the same for 32-bit x86 (gcc -m32)' \
+	  bench          'benchmarks against C and the Lua peers (docs/bench-results.md)' \
+	  bench-quick    'the benchmarks with small counts (what CI runs)' \
+	  help           'this list' | sed 's/^/make /'
 
 deps:
 	@tools/deps.sh gcc:gcc make:make $(LUA_PKGS)
@@ -191,7 +196,7 @@ check-asan: deps
 # enforces the descriptor limit itself, for some calls only.
 VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
            --errors-for-leak-kinds=definite --show-leak-kinds=definite
-VALGRIND_ENV = HPASS_SANITIZER=valgrind HPASS_STRESS_CYCLES=1000 \
+VALGRIND_ENV = HPASS_SANITIZER=valgrind HPASS_STRESS_CYCLES=1000 HPASS_BIG_MIB=8 \
                HPASS_ZOMBIE_SPAWNS=200 HPASS_CHURN_SPAWNS=30
 check-valgrind: deps
 	@tools/deps.sh $(TEST_PKGS) valgrind:valgrind
@@ -206,14 +211,16 @@ check-valgrind: deps
 COVER_MIN = 95
 # the child's fallbacks (a walk of /proc/self/fd, the loop up to the
 # limit) run when tests/portable_spec.lua runs under test-oldkernel and
-# test-noproc
+# test-noproc, and the waits without pidfds when tests/deadline_spec.lua
+# runs under test-oldkernel
 COVER_VARS = VARIANT=coverage CFLAGS='-O0 -g --coverage' LDEXTRA=--coverage
 coverage: deps
 	@tools/deps.sh $(TEST_PKGS)
 	@rm -f build/coverage/hpass/*.gcda
 	@$(MAKE) --no-print-directory $(COVER_VARS) all tests/bin/cpeer test-helpers
 	HPASS_STRESS_CYCLES=1000 $(MAKE) --no-print-directory VARIANT=coverage run-suite
-	$(MAKE) --no-print-directory $(COVER_VARS) test-oldkernel TESTS=tests/portable_spec.lua
+	$(MAKE) --no-print-directory $(COVER_VARS) test-oldkernel \
+	  TESTS='tests/portable_spec.lua tests/deadline_spec.lua'
 	$(MAKE) --no-print-directory $(COVER_VARS) test-noproc NOPROC_TESTS=tests/portable_spec.lua
 	@tools/coverage.sh build/coverage/hpass $(COVER_MIN) $(SRC)
 

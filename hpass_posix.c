@@ -56,7 +56,6 @@ const char *hp_strerror (int code, char *buf, size_t size) {
   return buf;
 }
 
-int hp_err_badf (void) { return EBADF; }
 int hp_err_pipe (void) { return EPIPE; }
 int hp_err_srch (void) { return ESRCH; }
 int hp_err_inval (void) { return EINVAL; }
@@ -531,6 +530,19 @@ int hp_wait (hp_proc *p, int block, int *done, int *how, long long *code) {
     *code = WEXITSTATUS(status);
   }
   return 0;
+}
+
+
+/*
+** One system call instead of one per child: waitid with WNOWAIT only
+** looks, so the status stays for whoever waits for that child.
+*/
+int hp_anyended (void) {
+  siginfo_t si;
+  si.si_pid = 0;
+  if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
+    return errno != ECHILD;  /* no child at all: none has ended */
+  return si.si_pid != 0;
 }
 
 

@@ -715,20 +715,6 @@ static int blamecwd (const char *cwd, int err) {
 
 
 /*
-** EBADF from posix_spawn: a dup2 whose source is not open, as the child
-** path would report it (checked after the fact, the first one found).
-*/
-static void blamebadf (hp_spawn_req *req, const plan *pl) {
-  size_t i;
-  for (i = 0; i < pl->m; i++)
-    if (fcntl(pl->src[i], F_GETFD) < 0) {
-      blamedup(req, pl->dst[i]);
-      return;
-    }
-}
-
-
-/*
 ** Whether posix_spawn cannot do it: a directory to enter and no file
 ** action for it, or descriptor numbers (the handles', their targets',
 ** their spare copies') that the soft descriptor limit does not allow,
@@ -752,6 +738,25 @@ static int needchild (const hp_spawn_req *req, const plan *pl) {
 }
 
 
+/*
+** posix_spawn reports a handle that is not open as its own failure, the
+** same EBADF as any other: look first, so that the error names it.
+*/
+static int checkhandles (hp_spawn_req *req) {
+  size_t i;
+  for (i = 0; i < req->nhandles + 3; i++) {
+    hp_os h = i < req->nhandles ? req->handles[i] : req->stdio[i - req->nhandles];
+    if (h == HP_NOHANDLE && i >= req->nhandles) continue;
+    if (h < 0 || h > INT_MAX || fcntl((int)h, F_GETFD) == -1) {
+      req->failed = i < req->nhandles ? HP_FAIL_HANDLE : HP_FAIL_STDIO;
+      req->failed_index = i < req->nhandles ? i : i - req->nhandles;
+      return EBADF;
+    }
+  }
+  return 0;
+}
+
+
 static int spawn_posix (hp_spawn_req *req, plan *pl, hp_proc *p,
                         hp_alloc alloc, void *ud) {
   posix_spawn_file_actions_t fa;
@@ -764,6 +769,7 @@ static int spawn_posix (hp_spawn_req *req, plan *pl, hp_proc *p,
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
   char *const *envp = req->envp ? (char *const *)req->envp : hp_environ();
   struct rlimit lim;
+  if ((err = checkhandles(req)) != 0) return err;
   if ((err = checklimit(req, pl, &lim)) != 0) return err;
   if ((tmp = (int *)scratch(alloc, ud, pl->m + 1, sizeof(int))) == NULL)
     return ENOMEM;
@@ -833,7 +839,6 @@ static int spawn_posix (hp_spawn_req *req, plan *pl, hp_proc *p,
     else
       err = posix_spawnp(&pid, pl->argv[0], &fa, &attr, pl->argv, envp);
     req->failed = blamecwd(req->cwd, err) ? HP_FAIL_CWD : HP_FAIL_EXEC;
-    if (err == EBADF) blamebadf(req, pl);
   }
   if (err == 0) {
     req->failed = HP_FAIL_NONE;

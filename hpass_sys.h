@@ -1,18 +1,20 @@
 /*
 ** hpass_sys.h - the internal OS interface of hpass.
 **
-** lua_hpass.c (the Lua binding) talks to the operating system only through
+** The Lua binding (lua_*.c) talks to the operating system only through
 ** the functions declared here.  There is one implementation per platform:
-** hpass_posix.c, and hpass_win32.c with hpass_win32_send.c.  Each of them
-** compiles to nothing on the other platform, so a build that lists every
-** file still works.
+** hpass_posix.c, hpass_spawn_posix.c and hpass_poll_posix.c; hpass_win32.c,
+** hpass_win32_send.c and hpass_poll_win32.c.  Each of them compiles to
+** nothing on the other platform, so a build that lists every file works.
 **
-** Nothing here knows about Lua.  Every function that can fail returns 0 on
-** success or a platform error code (errno on POSIX, a GetLastError() or
+** Nothing here knows about Lua, and nothing here calls back into Lua: the
+** binding relies on that to know that no Lua code (no finalizer) runs
+** during an OS call.  Every function that can fail returns 0 on success or
+** a platform error code (errno on POSIX, a GetLastError() or
 ** WSAGetLastError() value on Windows); hp_strerror turns such a code into
-** text.  Scratch memory comes from the caller's allocator so that the
-** binding can hand out garbage-collected memory and nothing here has to be
-** freed on an error path.
+** text.  Scratch memory comes from the caller's allocator (hp_alloc), which
+** returns NULL when memory is out and never raises; what it gives lives
+** until the binding returns, and nothing here frees it.
 */
 #ifndef HPASS_SYS_H
 #define HPASS_SYS_H
@@ -34,7 +36,11 @@ typedef long long hp_os;
 #define HP_INTERNAL
 #endif
 
-/* Allocator for scratch memory that lives until the binding returns. */
+/*
+** Allocator for scratch memory that lives until the binding returns:
+** NULL when out of memory (the callee then returns ENOMEM or its own
+** code), never a Lua error.
+*/
 typedef void *(*hp_alloc)(void *ud, size_t size);
 
 /* A started child process. */
@@ -97,7 +103,6 @@ typedef struct hp_spawn_req {
 HP_INTERNAL const char *hp_strerror (int code, char *buf, size_t size);
 
 /* Error codes the binding needs to name. */
-HP_INTERNAL int hp_err_badf (void);    /* not an open handle */
 HP_INTERNAL int hp_err_pipe (void);    /* reader has gone */
 HP_INTERNAL int hp_err_srch (void);    /* no such process */
 HP_INTERNAL int hp_err_inval (void);   /* invalid argument */
@@ -173,6 +178,13 @@ HP_INTERNAL int hp_spawn (hp_spawn_req *req, hp_proc *p,
 */
 HP_INTERNAL int hp_wait (hp_proc *p, int block, int *done, int *how,
                          long long *code);
+
+/*
+** Whether some child of this process may have ended and wait to be
+** collected: 0 only when none can be (then polling each child is
+** pointless), 1 when one may (ours or another library's).
+*/
+HP_INTERNAL int hp_anyended (void);
 
 /* Send signal sig (POSIX) or terminate with exit code sig (Windows). */
 HP_INTERNAL int hp_kill (hp_proc *p, int sig);

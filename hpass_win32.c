@@ -26,7 +26,6 @@
 ** =======================================================
 */
 
-int hp_err_badf (void) { return ERROR_INVALID_HANDLE; }
 
 /*
 ** One code for "the reader has gone": WriteFile on a pipe whose read end
@@ -1310,6 +1309,12 @@ int hp_wait (hp_proc *p, int block, int *done, int *how, long long *code) {
 ** reads as success.  Ending a child that has already ended succeeds, as
 ** kill() on a zombie does (TerminateProcess says "access denied" then).
 */
+/* Windows children leave no zombies: nothing to collect ahead of time. */
+int hp_anyended (void) {
+  return 0;
+}
+
+
 int hp_kill (hp_proc *p, int sig) {
   HANDLE h = (HANDLE)p->sys;
   if (h == NULL)
@@ -1370,9 +1375,8 @@ void hp_endgroup (hp_proc *p) {
 
 /*
 ** The environment block, in UTF-8.  The block is copied into scratch
-** memory first and freed before anything is converted, because the
-** allocator may raise (a Lua error) and the block must not leak then;
-** it is read again when it grew in between.  Names that start with '='
+** memory and freed at once, so that no error path has it to free; it is
+** read again when it grew between measuring and copying.  Names that start with '='
 ** ("=C:=C:\\dir", the per-drive directories) are not variables.
 */
 int hp_envlist (char *const **out, hp_alloc alloc, void *ud) {

@@ -28,6 +28,23 @@
 */
 
 /*
+** Push len bytes of h's buffer as a string and consume them and skip
+** more.  Never straight from the buffer: making the string may run a
+** finalizer that closes h and frees its buffer.  The bytes are copied
+** first into a block of the call's own, made before anything is read.
+*/
+static void pushbuf (lua_State *L, Handle *h, size_t len, size_t skip) {
+  char *tmp = (char *)lua_newuserdatauv(L, len == 0 ? 1 : len, 0);
+  if (isclosed(h)) luaL_error(L, "handle was closed during the call");
+  memcpy(tmp, h->rbuf + h->rpos, len);
+  h->rpos += len + skip;
+  hpb_trim(L, h);
+  lua_pushlstring(L, tmp, len);
+  lua_remove(L, -2);
+}
+
+
+/*
 ** A line from handle h: everything up to '\n' (kept when keep), or the
 ** rest at the end of the stream; fail at the end with nothing left.  The
 ** line stays in the buffer until it is whole, so a timeout loses nothing.
@@ -42,9 +59,8 @@ static int readline_h (lua_State *L, Handle *h, int keep, hp_time dl) {
         ? (unsigned char *)memchr(start + scanned, '\n', have - scanned) : NULL;
     if (nl != NULL || (eof && have > 0)) {
       size_t len = nl != NULL ? (size_t)(nl - start) : have;
-      lua_pushlstring(L, (const char *)start, len + (nl != NULL && keep));
-      h->rpos += len + (nl != NULL);
-      hpb_trim(L, h);
+      int kept = nl != NULL && keep, dropped = nl != NULL && !keep;
+      pushbuf(L, h, len + (size_t)kept, (size_t)dropped);
       return 0;
     }
     if (eof) {
@@ -73,9 +89,7 @@ static int readcount_h (lua_State *L, Handle *h, size_t n, hp_time dl) {
     return 0;
   }
   if (n > unread(h)) n = unread(h);
-  lua_pushlstring(L, (const char *)h->rbuf + h->rpos, n);
-  h->rpos += n;
-  hpb_trim(L, h);
+  pushbuf(L, h, n, 0);
   return 0;
 }
 
@@ -87,9 +101,7 @@ static int readall_h (lua_State *L, Handle *h, hp_time dl) {
     int err = hpb_fill(L, h, dl, &eof);
     if (err != 0) return err;
   }
-  lua_pushlstring(L, (const char *)h->rbuf + h->rpos, unread(h));
-  h->rpos = h->rlen;
-  hpb_trim(L, h);
+  pushbuf(L, h, unread(h), 0);
   return 0;
 }
 
@@ -221,10 +233,14 @@ static int hpass_write (lua_State *L) {
   int n = lua_gettop(L), i, err = 0;
   size_t total = 0;
   hp_time dl;
-  hpb_totarget(L, 1, 1, &t);
+  /* numbers become strings first: that allocates, and may run a finalizer
+     that closes the handle, which must happen before it is read */
+  luaL_checkany(L, 1);
   for (i = 2; i <= n; i++) {
     if (lua_type(L, i) != LUA_TNUMBER) luaL_checktype(L, i, LUA_TSTRING);
+    else (void)lua_tolstring(L, i, NULL);
   }
+  hpb_totarget(L, 1, 1, &t);
   dl = deadline(t.h);
   if (t.f != NULL && (err = hp_fflush(t.f)) != 0) goto failed;
   for (i = 2; i <= n; i++) {

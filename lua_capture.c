@@ -92,6 +92,10 @@ static int hpb_pump (lua_State *L) {
   luaL_getmetatable(L, PUMP_T);
   lua_setmetatable(L, -2);
   scratch = hpb_newscratch(L);
+  /* making those two may have run a finalizer that closed a handle */
+  for (i = 0; i < 3; i++)
+    if (hs[i] != NULL && isclosed(hs[i]))
+      return luaL_error(L, "handle was closed during the call");
   /* writes to the child must never wait: it may be waiting for us */
   if (hs[2] != NULL && (err = hp_setnonblock(hs[2]->os)) != 0)
     return hpb_oserror(L, err, NULL);

@@ -709,12 +709,25 @@ void hpb_target_resolve (lua_State *L, int i, Target *t) {
 }
 
 
-/* The one target of argument i. */
+/*
+** The one target of argument i.  An hpass handle, the common case (every
+** read_int and write_int of the seed protocol), is told apart with one
+** comparison before the general path.
+*/
 void hpb_totarget (lua_State *L, int i, int arg, Target *t) {
+  Handle *h = testhandle(L, i);
   t->arg = arg;
   t->inarray = 0;
   t->elem = 0;
   t->opt = NULL;
+  t->f = NULL;
+  t->getfd = 0;
+  if (h != NULL) {
+    if (isclosed(h)) hpb_targeterror(L, t, "attempt to use a closed handle");
+    t->os = h->os;
+    t->h = h;
+    return;
+  }
   hpb_target_getfd(L, i, t);
   hpb_target_resolve(L, i, t);
 }

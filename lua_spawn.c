@@ -19,6 +19,7 @@
 
 #define ORPHANS     "hpass.orphans"   /* registry: pid -> true */
 #define RUNNING     "hpass.running"   /* registry: process -> true, weak keys */
+#define REAPER      "hpass.reaper"    /* registry: a Reaper */
 
 
 /*
@@ -45,6 +46,7 @@ typedef struct Process {
   int nowaitfd;      /* hp_procfd failed: wait by polling */
   int fdgiven;       /* pollfd() gave waitfd out: keep it while p lives */
   int group;         /* started with group or session: leads its group */
+  int listed;        /* in the RUNNING table, counted in the Reaper */
 } Process;
 
 
@@ -67,6 +69,7 @@ static Process *newprocess (lua_State *L) {
   p->waitfd = HP_NOHANDLE;
   p->nowaitfd = 0;
   p->fdgiven = 0;
+  p->listed = 0;
   luaL_getmetatable(L, PROCESS_T);
   lua_setmetatable(L, -2);
   return p;
@@ -173,6 +176,18 @@ static int pushstatus (lua_State *L, Process *p) {
 }
 
 
+static void unlist (lua_State *L, Process *p, int i);
+
+/* What wait and poll return: the triple once the child has ended, else false. */
+static int waitresult (lua_State *L, Process *p) {
+  unlist(L, p, 1);
+  if (p->state == P_RUNNING) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  return pushstatus(L, p);
+}
+
 /*
 ** p:wait([seconds]): the wait triple once the child has ended; with a
 ** timeout, false when it ran out first (as poll), the child still running.
@@ -182,11 +197,7 @@ static int p_wait (lua_State *L) {
   hp_time ms = hpb_opttimeout(L, 2);
   hpb_noextra(L, 2);
   waitfor(p, ms == HP_NEVER ? HP_NEVER : hp_now() + ms);
-  if (p->state == P_RUNNING) {
-    lua_pushboolean(L, 0);
-    return 1;
-  }
-  return pushstatus(L, p);
+  return waitresult(L, p);
 }
 
 
@@ -233,11 +244,7 @@ static int p_poll (lua_State *L) {
   Process *p = checkproc(L, 1);
   hpb_noextra(L, 1);
   (void)collect(p, 0);
-  if (p->state == P_RUNNING) {
-    lua_pushboolean(L, 0);
-    return 1;
-  }
-  return pushstatus(L, p);
+  return waitresult(L, p);
 }
 
 
@@ -279,6 +286,7 @@ static int p_kill (lua_State *L) {
   ** may belong to someone else, so it is never signalled.
   */
   (void)collect(p, 0);
+  unlist(L, p, 1);
   switch (p->state) {
     case P_RUNNING:
       return hpb_okresult(L, group ? hp_killgroup(&p->p, sig)
@@ -323,17 +331,20 @@ static void reap_orphans (lua_State *L) {
 
 
 /*
-** Poll every process object whose child has not been collected, once.
+** Poll every process object whose child has not been collected, once
+** (spawn does so only when hp_anyended says a child may have ended, so
+** that many live children do not make every spawn slower).
 ** Without this a parent that keeps spawning and never waits would hold a
 ** zombie per child until the collector happens to free the objects, which
 ** in a large heap can be thousands.  The status waits in the object for
 ** wait or poll; objects whose child is collected leave the table.
 */
-static void reap_running (lua_State *L) {
+static lua_Integer reap_running (lua_State *L) {
+  lua_Integer left = 0;
   lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
   if (!lua_istable(L, -1)) {
     lua_pop(L, 1);
-    return;
+    return 0;
   }
   lua_pushnil(L);
   while (lua_next(L, -2) != 0) {
@@ -341,12 +352,70 @@ static void reap_running (lua_State *L) {
     lua_pop(L, 1);
     if (p != NULL) (void)collect(p, 0);
     if (p == NULL || p->state != P_RUNNING) {
+      if (p != NULL) p->listed = 0;
       lua_pushvalue(L, -1);
       lua_pushnil(L);
       lua_rawset(L, -4);
     }
+    else left++;
   }
   lua_pop(L, 1);
+  return left;
+}
+
+
+/*
+** When spawn looks for ended children.  Asking the kernel whether any
+** child has ended (hp_anyended) is one system call, but the kernel walks
+** every child for it: with thousands alive that alone would make each
+** spawn slower.  So spawn asks at every call while fewer than 256
+** children live, and then once every live/256 calls: zombies stay under
+** 1% of the live children, and spawn stays as fast as with none.
+*/
+typedef struct Reaper {
+  lua_Integer live;      /* process objects not yet seen ended, about */
+  lua_Integer skipped;   /* spawns since the kernel was last asked */
+} Reaper;
+
+static Reaper *getreaper (lua_State *L) {
+  Reaper *r;
+  lua_getfield(L, LUA_REGISTRYINDEX, REAPER);
+  r = (Reaper *)lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return r;  /* made at load time, kept in the registry */
+}
+
+/*
+** A process object whose child was collected by wait, poll or kill (at
+** stack index i) leaves the RUNNING table at once, so that a loop that
+** spawns and waits keeps that table (and the live count) small.
+*/
+static void unlist (lua_State *L, Process *p, int i) {
+  Reaper *r;
+  if (!p->listed || p->state == P_RUNNING) return;
+  p->listed = 0;
+  lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
+  lua_pushvalue(L, i);
+  lua_pushnil(L);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  if ((r = getreaper(L)) != NULL && r->live > 0) r->live--;
+}
+
+
+static void reap_some (lua_State *L) {
+  Reaper *r = getreaper(L);
+  if (r != NULL && r->skipped < r->live / 256) {
+    r->skipped++;
+    return;
+  }
+  if (r != NULL) r->skipped = 0;
+  if (hp_anyended()) {
+    lua_Integer left;
+    reap_orphans(L);
+    left = reap_running(L);
+    if (r != NULL) r->live = left;
+  }
 }
 
 
@@ -782,8 +851,7 @@ int hpb_spawn (lua_State *L) {
   for (i = 0; i < 3; i++) s.req.stdio[i] = HP_NOHANDLE;
   /* collect what has ended before adding to it (and before any handle
      is read: this may run no Lua code, but keeps that order plain) */
-  reap_orphans(L);
-  reap_running(L);
+  reap_some(L);
   proc = newprocess(L);                 /* S_PROC */
   scratch = hpb_newscratch(L);          /* S_SCRATCH */
   lua_newtable(L);                      /* S_ANCHOR */
@@ -833,6 +901,11 @@ int hpb_spawn (lua_State *L) {
   if (err != 0) return hpb_oserror(L, err, culprit(L, &s, nh));
   proc->state = P_RUNNING;
   proc->group = (s.req.flags & (HP_SPAWN_GROUP | HP_SPAWN_SESSION)) != 0;
+  {
+    Reaper *r = getreaper(L);
+    if (r != NULL) r->live++;
+    proc->listed = 1;
+  }
   lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
   lua_pushvalue(L, S_PROC);
   lua_pushboolean(L, 1);
@@ -919,6 +992,14 @@ void hpb_open_spawn (lua_State *L) {
   if (!lua_istable(L, -1)) {
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, ORPHANS);
+  }
+  lua_pop(L, 1);
+  /* when spawn last looked for ended children */
+  lua_getfield(L, LUA_REGISTRYINDEX, REAPER);
+  if (lua_touserdata(L, -1) == NULL) {
+    Reaper *r = (Reaper *)lua_newuserdatauv(L, sizeof(Reaper), 0);
+    r->live = r->skipped = 0;
+    lua_setfield(L, LUA_REGISTRYINDEX, REAPER);
   }
   lua_pop(L, 1);
   /* running: process objects whose child is not collected yet */

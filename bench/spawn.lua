@@ -87,6 +87,24 @@ function setups.os_execute()
   end
 end
 
+-- The same, with BENCH_LIVE children alive and never waited for (each a
+-- `sleep` that ends when this process does), as a supervisor has them.
+local live = {}
+function setups.hpass_live()
+  local hpass = require "hpass"
+  local n = tonumber(os.getenv("BENCH_LIVE") or "") or 2000
+  local r, w = hpass.pipe()
+  for i = 1, n do
+    -- each reads its stdin, which ends with us: none outlives the benchmark
+    live[i] = hpass.spawn_with_handle({"head", "-c", "1"}, {}, {stdin = r})
+    if not live[i] then B.fail("could not start live child " .. i) end
+  end
+  r:close()
+  live.w = w
+  B.info("spawn/hpass_live", n .. " live children")
+  return setups.hpass()
+end
+
 -- the same calls, on a build that starts children another way (run.sh
 -- puts that build first on LUA_CPATH)
 setups.hpass_posix_spawn = setups.hpass

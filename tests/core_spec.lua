@@ -436,6 +436,25 @@ describe("hpass", function()
       proc:wait()
       assert.equal(0, zombies())
     end)
+
+    it("stay under 1% of the live children when thousands live", function()
+      local R = require "relhelp"
+      local r, w = hpass.pipe()
+      local live = {}
+      for i = 1, 1024 do  -- each waits for its input, which ends with w
+        live[i] = assert(hpass.spawn_with_handle({"head", "-c", "1"}, {}, {stdin = r}))
+      end
+      r:close()
+      local worst = 0
+      for _ = 1, 200 do  -- spawned and never waited for
+        assert(hpass.spawn_with_handle({"true"}, {}))
+        local _, z = R.sig.children()
+        if z > worst then worst = z end
+      end
+      assert.is_true(worst <= 1024 / 256 + 1, "zombies: " .. worst)
+      w:close()
+      for _, p in ipairs(live) do assert.is_true((p:wait())) end
+    end)
   end)
 end)
 

@@ -144,6 +144,31 @@ describe("Lua code run in the middle of a call", function()
     restore()
   end)
 
+  it("finalizers that close the handle under read, write and capture are caught", function()
+    local restore = eager_gc()
+    local calls = {
+      function(r) return r:read("l") end,
+      function(r) return r:read("a") end,
+      function(r) return r:read(5) end,
+      function(r) return r:read("L", 2, "l") end,
+    }
+    for round = 1, 400 do
+      local r, w = hpass.pipe()
+      assert(w:write(string.rep("line\n", 50))); w:close()
+      onfinal(function() r:close() end)
+      local f = calls[round % #calls + 1]
+      local ok, res = pcall(f, r)
+      if not ok then assert.matches("closed", res) else assert.is_string(res) end
+      r:close()
+      local r2, w2 = hpass.pipe()
+      onfinal(function() w2:close() end)
+      ok, res = pcall(w2.write, w2, 1.5, 2, "x")
+      if not ok then assert.matches("closed", res) end
+      r2:close(); w2:close()
+    end
+    restore()
+  end)
+
   it("finalizers that call hpass inside hpass calls are harmless", function()
     local restore = eager_gc()
     local errors = 0

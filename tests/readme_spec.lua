@@ -1,5 +1,6 @@
--- The README's Lua samples run, each as a script of its own, so that the
--- documentation cannot go stale: every fenced ```lua block must exit 0.
+-- The Lua samples of the README and the manual run, each as a script of
+-- its own, so that the documentation cannot go stale: every fenced ```lua
+-- block must exit 0.
 local H = require "helpers"
 
 local function blocks(path)
@@ -9,24 +10,26 @@ local function blocks(path)
   return list
 end
 
-describe("README.md", function()
-  after_each(H.cleanup)
+for _, doc in ipairs({{"README.md", 6}, {"docs/manual.md", 1}}) do
+  describe(doc[1], function()
+    after_each(H.cleanup)
 
-  local list = blocks(H.dir .. "/../README.md")
+    local list = blocks(H.dir .. "/../" .. doc[1])
 
-  it("has Lua samples", function()
-    assert.is_true(#list >= 4, "found " .. #list)
-  end)
-
-  for i, code in ipairs(list) do
-    local first = code:match("[^\n]*")
-    it(("sample %d runs (%s)"):format(i, first), function()
-      local name = H.tmpname()
-      local f = assert(io.open(name, "w"))
-      f:write(code, "\n")
-      f:close()
-      local out, ok, how, status = H.capture({H.lua, name}, {})
-      assert.same({true, "exit", 0}, {ok, how, status}, out)
+    it("has its Lua samples", function()
+      assert.is_true(#list >= doc[2], "found " .. #list)
     end)
-  end
-end)
+
+    for i, code in ipairs(list) do
+      local first = code:match("[^\n]*")
+      it(("sample %d runs (%s)"):format(i, first), function()
+        local name = H.tmpname()
+        local f = assert(io.open(name, "w"))
+        f:write(code, "\n")
+        f:close()
+        local out, ok, how, status = H.capture({H.lua, name}, {})
+        assert.same({true, "exit", 0}, {ok, how, status}, out)
+      end)
+    end
+  end)
+end
