@@ -336,8 +336,10 @@ test-helpers: tests/bin/portpeer
 #               two declarations of macOS's <spawn.h> that glibc's lacks
 #   procwalk    the child closes by walking /proc/self/fd (no close_range)
 #   closeloop   the child closes every number up to the limit
+#   nopdeathsig no death signal (macOS): die_with_parent is refused with
+#               ENOTSUP; only tests/process_spec.lua, told to expect it
 FALLBACKS = glibc2.28 glibc2.25 closefrom nocloexec nosignal procwalk closeloop \
-            apple
+            nopdeathsig apple
 FB_glibc2.28 = -DHPASS_GLIBC=228
 FB_glibc2.25 = -DHPASS_GLIBC=225
 FB_closefrom = -DHPASS_SPAWN=HPASS_SPAWN_CLOSEFROM
@@ -347,6 +349,9 @@ FB_nocloexec = -DHPASS_HAVE_PIPE2=0 -DHPASS_HAVE_SOCK_CLOEXEC=0 \
 FB_nosignal = -DHPASS_HAVE_MSG_NOSIGNAL=0 -DHPASS_PWRITEV2=0
 FB_procwalk = -DHPASS_HAVE_CLOSE_RANGE=0
 FB_closeloop = -DHPASS_HAVE_CLOSE_RANGE=0 -DHPASS_HAVE_PROCFD=0
+FB_nopdeathsig = -DHPASS_PDEATHSIG=0
+FB_TESTS_nopdeathsig = tests/process_spec.lua
+FB_ENV_nopdeathsig = HPASS_EXPECT_NOPDEATHSIG=1
 FB_GLIBC_glibc2.28 = 2.28
 FB_GLIBC_glibc2.25 = 2.25
 
@@ -377,7 +382,7 @@ fallback-%:
 	$(MAKE) --no-print-directory VARIANT=fallback-$* CFLAGS='-O2 -g $(FB_$*)' all test-helpers
 	$(if $(FB_GLIBC_$*),tools/check-glibc-symbols.sh \
 	  build/fallback-$*/hpass/core.so $(FB_GLIBC_$*))
-	$(MAKE) --no-print-directory VARIANT=fallback-$* run-suite \
+	$(FB_ENV_$*) $(MAKE) --no-print-directory VARIANT=fallback-$* run-suite \
 	  $(if $(FB_TESTS_$*),TESTS='$(FB_TESTS_$*)')
 
 # A kernel older than 5.9 (and 5.3): tools/oldkernel makes close_range,

@@ -551,6 +551,29 @@ int hp_kill (hp_proc *p, int sig) {
 }
 
 
+/* The group's id is the leader's pid (setpgid(0, 0) or setsid). */
+int hp_killgroup (hp_proc *p, int sig) {
+  if (p->pid <= 1) return EINVAL;  /* kill(-1) would reach everyone */
+  return kill(-(pid_t)p->pid, sig) == 0 ? 0 : errno;
+}
+
+
+void hp_endgroup (hp_proc *p) {
+  p->group = NULL;  /* a process group needs no handle */
+}
+
+
+/* The C library's own array: nothing to copy. */
+int hp_envlist (char *const **out, hp_alloc alloc, void *ud) {
+  static char *const none[] = {NULL};
+  char **e = hp_environ();
+  (void)alloc;
+  (void)ud;
+  *out = e != NULL ? e : none;
+  return 0;
+}
+
+
 int hp_release (hp_proc *p) {
   (void)p;  /* nothing to free, but the pid must be reaped later */
   return 1;

@@ -23,6 +23,9 @@
 **   HPASS_HAVE_PROCFD          a getdents64 walk of /proc/self/fd
 **   HPASS_HAVE_CLOSEFROM       closefrom (BSD)
 **   HPASS_HAVE_ADDCHDIR_NP     posix_spawn_file_actions_addchdir_np
+**   HPASS_PDEATHSIG            0 none, 1 prctl(PR_SET_PDEATHSIG) (Linux),
+**                              2 procctl(PROC_PDEATHSIG_CTL) (FreeBSD 11.2)
+**   HPASS_HAVE_SPAWN_SETSID    posix_spawnattr flag POSIX_SPAWN_SETSID
 */
 #ifndef HPASS_POSIX_H
 #define HPASS_POSIX_H
@@ -181,6 +184,29 @@
 #define HPASS_HAVE_CLOSEFROM  1
 #else
 #define HPASS_HAVE_CLOSEFROM  0
+#endif
+#endif
+
+#if !defined(HPASS_PDEATHSIG)
+#if defined(__linux__)
+#define HPASS_PDEATHSIG  1
+#elif HP_FREEBSD >= 1102000
+#define HPASS_PDEATHSIG  2
+#else
+#define HPASS_PDEATHSIG  0
+#endif
+#endif
+
+/*
+** glibc >= 2.26 and musl have it; elsewhere it is used when <spawn.h>
+** defines it (hpass_spawn_posix.c checks), except on macOS, where a
+** session goes through the fork child.
+*/
+#if !defined(HPASS_HAVE_SPAWN_SETSID)
+#if defined(__APPLE__) || (HPASS_GLIBC > 0 && HPASS_GLIBC < 226)
+#define HPASS_HAVE_SPAWN_SETSID  0
+#else
+#define HPASS_HAVE_SPAWN_SETSID  1
 #endif
 #endif
 

@@ -51,6 +51,12 @@
 
 #include "hpass_sys.h"
 
+#if HPASS_PDEATHSIG == 1
+#include <sys/prctl.h>
+#elif HPASS_PDEATHSIG == 2
+#include <sys/procctl.h>
+#endif
+
 /* The lowest descriptor number handed to a child. */
 #define FIRSTCHILD 3
 
@@ -212,7 +218,8 @@ typedef struct child {
   struct rlimit lim;    /* the parent's descriptor limits */
   int maxfd;            /* where closing one by one stops */
   int errfd;            /* write end of the report pipe, or -1 */
-  unsigned flags;
+  unsigned flags;       /* HP_SPAWN_* */
+  pid_t parent;         /* our pid, taken before vfork */
   volatile report *shared;  /* the report when there is no pipe */
 } child;
 
@@ -395,6 +402,32 @@ static int failindex (int dst) {
 }
 
 
+/*
+** A group or session of the child's own, and the death signal.  The
+** death signal is tied to the thread that forked (Linux) or to the
+** process (FreeBSD); if the parent has already gone by the time it is
+** set, it will never come, so the child checks and gives up.
+*/
+static void child_flags (child *c) {
+  if ((c->flags & HP_SPAWN_SESSION) && setsid() < 0)
+    childfail(c, HP_FAIL_OTHER, 0, errno);
+  if ((c->flags & HP_SPAWN_GROUP) && !(c->flags & HP_SPAWN_SESSION) &&
+      setpgid(0, 0) != 0)
+    childfail(c, HP_FAIL_OTHER, 0, errno);
+  if (c->flags & HP_SPAWN_DIEWITHPARENT) {
+#if HPASS_PDEATHSIG == 1
+    if (prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0UL, 0UL, 0UL) != 0)
+      childfail(c, HP_FAIL_OTHER, 0, errno);
+#elif HPASS_PDEATHSIG == 2
+    int sig = SIGKILL;
+    if (procctl(P_PID, 0, PROC_PDEATHSIG_CTL, &sig) != 0)
+      childfail(c, HP_FAIL_OTHER, 0, errno);
+#endif
+    if (getppid() != c->parent) _exit(127);  /* orphaned already */
+  }
+}
+
+
 /* Runs in the child; never returns. */
 static void child_main (child *c) {
   const plan *pl = c->pl;
@@ -447,7 +480,7 @@ static void child_main (child *c) {
   if (raised) (void)setrlimit(RLIMIT_NOFILE, &c->lim);
   if (c->cwd != NULL && chdir(c->cwd) != 0)
     childfail(c, HP_FAIL_CWD, 0, errno);
-  /* steps that c->flags ask for (process group, death signal) go here */
+  child_flags(c);
   {
     sigset_t none;
     sigemptyset(&none);
@@ -572,7 +605,8 @@ static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
   c.pl = pl;
   c.envp = req->envp ? (char *const *)req->envp : hp_environ();
   c.cwd = req->cwd;
-  c.flags = 0;
+  c.flags = req->flags;
+  c.parent = getpid();
   if ((c.paths = candidates(req->argv[0], alloc, ud)) == NULL) return ENOMEM;
   shared.failed = HP_FAIL_NONE;
   shared.index = 0;
@@ -616,6 +650,7 @@ static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
   }
   p->pid = pid;
   p->sys = NULL;
+  p->group = NULL;
   return 0;
 }
 
@@ -689,6 +724,11 @@ static int needchild (const hp_spawn_req *req, const plan *pl) {
   struct rlimit lim;
   size_t i;
   if (req->cwd != NULL && !HPASS_HAVE_ADDCHDIR_NP) return 1;
+  /* the death signal needs a step between fork and exec */
+  if (req->flags & HP_SPAWN_DIEWITHPARENT) return 1;
+#if !(HPASS_HAVE_SPAWN_SETSID && defined(POSIX_SPAWN_SETSID))
+  if (req->flags & HP_SPAWN_SESSION) return 1;
+#endif
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY)
     return 0;
   if ((rlim_t)pl->top + pl->m >= lim.rlim_cur) return 1;
@@ -781,6 +821,16 @@ static int spawn_posix (hp_spawn_req *req, plan *pl, hp_proc *p,
 #endif
   if (err == 0) err = posix_spawnattr_setsigmask(&attr, &none);
   if (err == 0) err = posix_spawnattr_setsigdefault(&attr, &dflt);
+  /* a group of its own: setpgid(0, 0) in the child, before exec */
+  if (req->flags & HP_SPAWN_SESSION) {
+#if HPASS_HAVE_SPAWN_SETSID && defined(POSIX_SPAWN_SETSID)
+    flags |= POSIX_SPAWN_SETSID;
+#endif
+  }
+  else if (req->flags & HP_SPAWN_GROUP) {
+    flags |= POSIX_SPAWN_SETPGROUP;
+    if (err == 0) err = posix_spawnattr_setpgroup(&attr, 0);
+  }
   if (err == 0) err = posix_spawnattr_setflags(&attr, flags);
   if (err == 0) {
     /* a name without '/' is searched in PATH, as execvp does */
@@ -794,6 +844,7 @@ static int spawn_posix (hp_spawn_req *req, plan *pl, hp_proc *p,
     req->failed = HP_FAIL_NONE;
     p->pid = pid;
     p->sys = NULL;
+    p->group = NULL;
   }
   posix_spawnattr_destroy(&attr);
 out_fa:
@@ -814,6 +865,13 @@ int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   req->failed = HP_FAIL_OTHER;
   req->failed_index = 0;
   if ((err = makeplan(req, &pl, alloc, ud)) != 0) return err;
+#if HPASS_PDEATHSIG == 0
+  if (req->flags & HP_SPAWN_DIEWITHPARENT) {  /* macOS: no such thing */
+    req->failed = HP_FAIL_FLAGS;
+    req->failed_index = HP_SPAWN_DIEWITHPARENT;
+    return ENOTSUP;
+  }
+#endif
 #if HPASS_SPAWN == HPASS_SPAWN_CHILD
   err = spawn_child(req, &pl, p, alloc, ud);
 #else

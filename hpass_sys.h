@@ -47,6 +47,8 @@ typedef void *(*hp_alloc)(void *ud, size_t size);
 typedef struct hp_proc {
   long long pid;        /* process id */
   void *sys;            /* platform data (the process HANDLE on Windows) */
+  void *group;          /* the job object on Windows (group, session or
+                           die_with_parent), else NULL */
 } hp_proc;
 
 /* How a child ended (see hp_wait). */
@@ -62,8 +64,22 @@ enum {
   HP_FAIL_CWD,          /* the directory could not be entered */
   HP_FAIL_STDIO,        /* stdio[failed_index] could not be set up */
   HP_FAIL_HANDLE,       /* handles[failed_index] could not be passed */
-  HP_FAIL_OTHER         /* anything else (memory, process limits) */
+  HP_FAIL_OTHER,        /* anything else (memory, process limits) */
+  HP_FAIL_FLAGS         /* a flag of req->flags this platform cannot do */
 };
+
+/*
+** What a child starts with besides its handles (hp_spawn_req.flags).
+**   GROUP          a new process group that the child leads (its pgid is
+**                  its pid); Windows: CREATE_NEW_PROCESS_GROUP and a job
+**                  object holding the child and everything it starts
+**   SESSION        a new session (setsid), and so a new group too
+**   DIEWITHPARENT  the child is killed when this process ends (Linux:
+**                  when the thread that spawned it ends)
+*/
+#define HP_SPAWN_GROUP          1u
+#define HP_SPAWN_SESSION        2u
+#define HP_SPAWN_DIEWITHPARENT  4u
 
 /* What to start (see hp_spawn). */
 typedef struct hp_spawn_req {
@@ -71,6 +87,7 @@ typedef struct hp_spawn_req {
   const char *const *envp;  /* "NAME=value" strings, NULL-terminated;
                                NULL keeps the parent's environment */
   const char *cwd;          /* directory to start in; NULL keeps the parent's */
+  unsigned flags;           /* HP_SPAWN_* */
   const hp_os *handles;     /* what the child inherits */
   size_t nhandles;
   hp_os stdio[3];           /* the child's standard input, output, error;
@@ -171,6 +188,31 @@ HP_INTERNAL int hp_anyended (void);
 
 /* Send signal sig (POSIX) or terminate with exit code sig (Windows). */
 HP_INTERNAL int hp_kill (hp_proc *p, int sig);
+
+/*
+** The same for the child's whole group: kill(-pid, sig) on POSIX, where
+** the child started with HP_SPAWN_GROUP or HP_SPAWN_SESSION leads a group
+** whose id is its pid; TerminateJobObject on Windows.  Only for such a
+** child, and only while it has not been collected (its pid, and so the
+** group's id, may be reused after that).
+*/
+HP_INTERNAL int hp_killgroup (hp_proc *p, int sig);
+
+/*
+** Let go of p->group once the process object goes (after hp_wait or
+** hp_release).  Windows closes the job, unless it kills on close and
+** still holds a process: such a job stays open until this process ends,
+** which is what kills them.  Nothing to do on POSIX.
+*/
+HP_INTERNAL void hp_endgroup (hp_proc *p);
+
+/*
+** This process's environment as it is now: *out gets "NAME=value"
+** strings, NULL-terminated, in UTF-8 (Windows converts from UTF-16 and
+** leaves out its hidden "=C:" entries).  The array may be the C
+** library's own (POSIX): read it before anything changes the environment.
+*/
+HP_INTERNAL int hp_envlist (char *const **out, hp_alloc alloc, void *ud);
 
 /*
 ** Forget a process that is still running (its object was collected).

@@ -1076,6 +1076,51 @@ static HANDLE dup_of (const spawn_mem *m, size_t n, HANDLE h) {
 ** The program is found by find_prog, not by CreateProcessW, and passed
 ** to it by its full path; batch files are refused (see is_batch).
 */
+/*
+** The job object for group, session and die_with_parent: it holds the
+** child and everything the child starts, so that TerminateJobObject ends
+** the whole tree; with die_with_parent it kills them all when its last
+** handle closes, which at the latest is when this process ends, however
+** it ends.  Not inheritable: a copy in the child would keep it open.
+*/
+static int new_job (unsigned flags, HANDLE *job) {
+  *job = CreateJobObjectW(NULL, NULL);
+  if (*job == NULL)
+    return hpw_lasterr();
+  if (flags & HP_SPAWN_DIEWITHPARENT) {
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION li;
+    memset(&li, 0, sizeof(li));
+    li.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+    if (!SetInformationJobObject(*job, JobObjectExtendedLimitInformation,
+                                 &li, sizeof(li))) {
+      int err = hpw_lasterr();
+      CloseHandle(*job);
+      *job = NULL;
+      return err;
+    }
+  }
+  return 0;
+}
+
+
+/*
+** The child was started suspended: it joins the job before it runs a
+** single instruction, so nothing it starts can escape the job.
+*/
+static int join_job (HANDLE job, PROCESS_INFORMATION *pi) {
+  int err = 0;
+  if (!AssignProcessToJobObject(job, pi->hProcess))
+    err = hpw_lasterr();
+  else if (ResumeThread(pi->hThread) == (DWORD)-1)
+    err = hpw_lasterr();
+  if (err != 0) {  /* no child half started */
+    TerminateProcess(pi->hProcess, 1);
+    WaitForSingleObject(pi->hProcess, INFINITE);
+  }
+  return err;
+}
+
+
 int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   static const DWORD stdids[3] = {
     STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE
@@ -1087,6 +1132,7 @@ int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   size_t argc, i, n = 0, nreq, nlist = 0, pos = 0;
   int err, len, listed = 0;
   DWORD flags = 0;
+  HANDLE job = NULL;
   req->failed = HP_FAIL_OTHER;
   if (req->argv == NULL || req->argv[0] == NULL ||
       strchr(req->argv[0], '"') != NULL)
@@ -1190,6 +1236,13 @@ int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   }
   if (m.env != NULL)
     flags |= CREATE_UNICODE_ENVIRONMENT;
+  if (req->flags & (HP_SPAWN_GROUP | HP_SPAWN_SESSION))
+    flags |= CREATE_NEW_PROCESS_GROUP;
+  if (req->flags != 0) {
+    if ((err = new_job(req->flags, &job)) != 0)
+      goto done;
+    flags |= CREATE_SUSPENDED;
+  }
   /* Without a list, inheriting would pass every inheritable handle. */
   if (!CreateProcessW(m.prog, m.cmd, NULL, NULL, nlist > 0 ? TRUE : FALSE,
                       flags, m.env, m.cwd, &si.StartupInfo, &pi)) {
@@ -1199,12 +1252,21 @@ int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
                   ? HP_FAIL_CWD : HP_FAIL_EXEC;
     goto done;
   }
+  if (job != NULL && (err = join_job(job, &pi)) != 0) {
+    CloseHandle(pi.hThread);
+    CloseHandle(pi.hProcess);
+    goto done;
+  }
   req->failed = HP_FAIL_NONE;
   CloseHandle(pi.hThread);
   p->pid = (long long)pi.dwProcessId;
   p->sys = pi.hProcess;
+  p->group = job;
+  job = NULL;
   err = 0;
 done:
+  if (job != NULL)
+    CloseHandle(job);
   if (listed)
     DeleteProcThreadAttributeList(m.attrs);
   for (i = 0; i < n; i++)
@@ -1267,6 +1329,94 @@ int hp_kill (hp_proc *p, int sig) {
       return 0;
     return err;
   }
+  return 0;
+}
+
+
+/*
+** The whole job: the child and all it started.  sig 0 only checks, as in
+** hp_kill.
+*/
+int hp_killgroup (hp_proc *p, int sig) {
+  if (p->group == NULL || p->sys == NULL)
+    return hp_err_srch();
+  if (sig < 0)
+    return hp_err_inval();
+  if (sig == 0)
+    return 0;
+  if (!TerminateJobObject((HANDLE)p->group, (UINT)sig))
+    return hpw_lasterr();
+  return 0;
+}
+
+
+/*
+** A job that kills on close and still holds a process stays open until
+** this process ends: closing it now would kill processes whose parent
+** lives.  Any other job is closed (that ends nothing).
+*/
+void hp_endgroup (hp_proc *p) {
+  HANDLE job = (HANDLE)p->group;
+  JOBOBJECT_EXTENDED_LIMIT_INFORMATION li;
+  JOBOBJECT_BASIC_ACCOUNTING_INFORMATION ai;
+  if (job == NULL)
+    return;
+  p->group = NULL;
+  if (QueryInformationJobObject(job, JobObjectExtendedLimitInformation,
+                                &li, sizeof(li), NULL) &&
+      (li.BasicLimitInformation.LimitFlags & JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE) &&
+      (!QueryInformationJobObject(job, JobObjectBasicAccountingInformation,
+                                  &ai, sizeof(ai), NULL) ||
+       ai.ActiveProcesses > 0))
+    return;  /* kept on purpose: this process's end closes it */
+  CloseHandle(job);
+}
+
+
+/*
+** The environment block, in UTF-8.  The block is copied into scratch
+** memory and freed at once, so that no error path has it to free; it is
+** read again when it grew between measuring and copying.  Names that start with '='
+** ("=C:=C:\\dir", the per-drive directories) are not variables.
+*/
+int hp_envlist (char *const **out, hp_alloc alloc, void *ud) {
+  wchar_t *w, *copy = NULL;
+  size_t n, cap = 0, count, i;
+  char **list;
+  for (;;) {
+    if ((w = GetEnvironmentStringsW()) == NULL)
+      return hpw_lasterr();
+    for (n = 0; w[n] != 0 || w[n + 1] != 0; n++) ;
+    n += 2;
+    if (n <= cap) {
+      memcpy(copy, w, n * sizeof(wchar_t));
+      FreeEnvironmentStringsW(w);
+      break;
+    }
+    FreeEnvironmentStringsW(w);
+    cap = n + 256;
+    if ((copy = (wchar_t *)alloc(ud, cap * sizeof(wchar_t))) == NULL)
+      return hp_err_nomem();
+  }
+  for (count = 0, i = 0; copy[i] != 0; i += wcslen(copy + i) + 1)
+    count++;
+  if ((list = (char **)alloc(ud, (count + 1) * sizeof(char *))) == NULL)
+    return hp_err_nomem();
+  for (count = 0, i = 0; copy[i] != 0; i += wcslen(copy + i) + 1) {
+    const wchar_t *e = copy + i;
+    int len;
+    if (e[0] == L'=')
+      continue;
+    len = WideCharToMultiByte(CP_UTF8, 0, e, -1, NULL, 0, NULL, NULL);
+    if (len <= 0)
+      return hpw_lasterr();
+    if ((list[count] = (char *)alloc(ud, (size_t)len)) == NULL)
+      return hp_err_nomem();
+    WideCharToMultiByte(CP_UTF8, 0, e, -1, list[count], len, NULL, NULL);
+    count++;
+  }
+  list[count] = NULL;
+  *out = list;
   return 0;
 }
 

@@ -45,6 +45,7 @@ typedef struct Process {
   hp_os waitfd;      /* readable once the child has ended (hp_procfd) */
   int nowaitfd;      /* hp_procfd failed: wait by polling */
   int fdgiven;       /* pollfd() gave waitfd out: keep it while p lives */
+  int group;         /* started with group or session: leads its group */
   int listed;        /* in the RUNNING table, counted in the Reaper */
 } Process;
 
@@ -60,6 +61,8 @@ static Process *newprocess (lua_State *L) {
   p->state = P_NONE;
   p->p.pid = -1;
   p->p.sys = NULL;
+  p->p.group = NULL;
+  p->group = 0;
   p->how = HP_EXITED;
   p->code = 0;
   p->err = 0;
@@ -245,9 +248,18 @@ static int p_poll (lua_State *L) {
 }
 
 
+/*
+** p:kill([sig [, "group"]]).  With "group" the signal goes to the
+** child's whole group (the job on Windows), which only a child started
+** with group or session has.  The group is signalled only while its
+** leader has not been collected: after that its id may be reused, so a
+** group whose leader has ended is reported as ended, even if some of its
+** members still run (kill them before waiting for the leader).
+*/
 static int p_kill (lua_State *L) {
   Process *p = checkproc(L, 1);
-  int sig;
+  int sig, group = 0;
+  hpb_noextra(L, 3);
   if (lua_type(L, 2) == LUA_TSTRING) {
     const char *name = lua_tostring(L, 2);
     sig = hp_signum(name);
@@ -259,7 +271,16 @@ static int p_kill (lua_State *L) {
     luaL_argcheck(L, s >= 0 && s <= INT_MAX, 2, "invalid signal number");
     sig = (int)s;
   }
-  hpb_noextra(L, 2);
+  if (!lua_isnoneornil(L, 3)) {
+    size_t len;
+    const char *what = luaL_checklstring(L, 3, &len);
+    luaL_argcheck(L, strcmp(what, "group") == 0 && len == 5, 3,
+                  lua_pushfstring(L, "'group' expected, got '%s'", what));
+    if (!p->group)
+      luaL_argerror(L, 3, "process has no group of its own (spawn it with "
+                          "group or session)");
+    group = 1;
+  }
   /*
   ** A child that has ended is collected first: once collected, its pid
   ** may belong to someone else, so it is never signalled.
@@ -268,7 +289,8 @@ static int p_kill (lua_State *L) {
   unlist(L, p, 1);
   switch (p->state) {
     case P_RUNNING:
-      return hpb_okresult(L, hp_kill(&p->p, sig));
+      return hpb_okresult(L, group ? hp_killgroup(&p->p, sig)
+                                   : hp_kill(&p->p, sig));
     case P_LOST:
       return hpb_oserror(L, p->err, "process status was collected elsewhere");
     case P_DONE:
@@ -297,6 +319,7 @@ static void reap_orphans (lua_State *L) {
     lua_pop(L, 1);
     pr.pid = (long long)lua_tonumber(L, -1);
     pr.sys = NULL;
+    pr.group = NULL;
     if (hp_wait(&pr, 0, &done, &how, &code) != 0 || done) {
       lua_pushvalue(L, -1);
       lua_pushnil(L);
@@ -419,6 +442,7 @@ static int p_gc (lua_State *L) {
     }
     p->state = P_NONE;
   }
+  hp_endgroup(&p->p);
   reap_orphans(L);
   return 0;
 }
@@ -600,7 +624,10 @@ static void readenv (lua_State *L, SpawnArgs *s, int e) {
 */
 static void readoptions (lua_State *L, SpawnArgs *s) {
   static const char *const names[] = {"stdin", "stdout", "stderr", "cwd",
-                                      "env", NULL};
+                                      "env", "group", "session",
+                                      "die_with_parent", NULL};
+  static const unsigned flags[] = {HP_SPAWN_GROUP, HP_SPAWN_SESSION,
+                                   HP_SPAWN_DIEWITHPARENT};
   int base = lua_gettop(L), n, i;
   if (lua_isnil(L, A_OPTIONS)) return;
   n = snapshot(L, A_OPTIONS, A_OPTIONS, "options");
@@ -628,6 +655,13 @@ static void readoptions (lua_State *L, SpawnArgs *s) {
           luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
               "option 'env' must be a table, got %s", luaL_typename(L, v)));
         readenv(L, s, v);
+        break;
+      case 5: case 6: case 7:
+        if (lua_type(L, v) != LUA_TBOOLEAN)
+          luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
+              "option '%s' must be a boolean, got %s", name,
+              luaL_typename(L, v)));
+        if (lua_toboolean(L, v)) s->req.flags |= flags[which - 5];
         break;
       default:
         luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
@@ -786,6 +820,8 @@ static const char *culprit (lua_State *L, const SpawnArgs *s, size_t nh) {
       return lua_pushfstring(L, "handle %d", (int)r->failed_index + 1);
     case HP_FAIL_EXEC:
       return r->argv[0];
+    case HP_FAIL_FLAGS:
+      return "option 'die_with_parent'";
     default:
       return "spawn";
   }
@@ -864,6 +900,7 @@ int hpb_spawn (lua_State *L) {
   closenames(&s);
   if (err != 0) return hpb_oserror(L, err, culprit(L, &s, nh));
   proc->state = P_RUNNING;
+  proc->group = (s.req.flags & (HP_SPAWN_GROUP | HP_SPAWN_SESSION)) != 0;
   {
     Reaper *r = getreaper(L);
     if (r != NULL) r->live++;
@@ -875,6 +912,43 @@ int hpb_spawn (lua_State *L) {
   lua_rawset(L, -3);
   lua_pop(L, 1);
   lua_pushvalue(L, S_PROC);
+  return 1;
+}
+
+
+/*
+** hpass.environ(): a new table, name -> value, of this process's
+** environment as it is now (not as it was at load time).  An entry with
+** no '=' (possible on POSIX) is left out; so are names the table would
+** hold twice (the first one wins, as getenv finds it).
+*/
+static int hpass_environ (lua_State *L) {
+  Scratch *scratch;
+  char *const *e;
+  int err;
+  hpb_noextra(L, 0);
+  scratch = hpb_newscratch(L);
+  err = hp_envlist(&e, hpb_scratchalloc, scratch);
+  if (err != 0) {
+    hpb_freescratch(scratch);
+    return hpb_oserror(L, err, NULL);
+  }
+  lua_newtable(L);
+  for (; *e != NULL; e++) {
+    const char *eq = strchr(*e, '=');
+    if (eq == NULL || eq == *e) continue;
+    lua_pushlstring(L, *e, (size_t)(eq - *e));
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    if (!lua_isnil(L, -1)) {
+      lua_pop(L, 2);
+      continue;
+    }
+    lua_pop(L, 1);
+    lua_pushstring(L, eq + 1);
+    lua_rawset(L, -3);
+  }
+  hpb_freescratch(scratch);
   return 1;
 }
 
@@ -910,6 +984,9 @@ void hpb_open_spawn (lua_State *L) {
   lua_pushliteral(L, PROCESS_T);
   lua_setfield(L, -2, "__name");
   lua_pop(L, 1);
+  /* the module table is below: environ joins it here */
+  lua_pushcfunction(L, hpass_environ);
+  lua_setfield(L, -2, "environ");
   /* orphans: pids of collected processes not yet reaped */
   lua_getfield(L, LUA_REGISTRYINDEX, ORPHANS);
   if (!lua_istable(L, -1)) {

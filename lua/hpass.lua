@@ -89,7 +89,8 @@ end
 -- stderr is not captured: merged with "stdout" or redirected), then the
 -- wait triple.  Options: those of spawn_with_handle, plus `input` (a
 -- string fed to its standard input, which is then closed), `timeout`
--- (seconds; when it runs out the child is killed and the result is
+-- (seconds; when it runs out the child, or with `group`/`session` its
+-- whole group, is killed and the result is
 -- `out_so_far, err_so_far, nil, "timeout", seconds`) and `handles`
 -- (passed as spawn_with_handle passes them).  If the program cannot
 -- start: nil, message, errno.
@@ -143,13 +144,15 @@ function hpass.capture(argv, options, ...)
   end
   local out, err, state = core._pump(outr, errr, inw, input, timeout)
   closeall(outr, errr, inw)
+  -- a child with a group of its own takes the whole group with it
+  local group = (opts.group or opts.session) and "group" or nil
   if out == nil then  -- an OS failure while moving the bytes
-    proc:kill("KILL")
+    proc:kill("KILL", group)
     proc:wait()
     return nil, err, state
   end
   if state == "timeout" then
-    proc:kill("KILL")
+    proc:kill("KILL", group)
     proc:wait()
     return out, err, nil, "timeout", timeout
   end

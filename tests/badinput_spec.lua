@@ -21,6 +21,8 @@ local closedfile = io.tmpfile()
 closedfile:close()
 local proc = assert(hpass.spawn_with_handle({"true"}, {}))
 proc:wait()
+local gproc = assert(hpass.spawn_with_handle({"true"}, {}, {group = true}))
+gproc:wait()
 
 local huge = string.rep("x", 1048576)   -- above Linux's 128 kB per argument
 
@@ -85,6 +87,10 @@ local API = {
   {"wait", proc.wait, function() return {proc} end, {1}},
   {"poll", proc.poll, function() return {proc} end, {1}},
   {"kill", proc.kill, function() return {proc, "TERM"} end, {1, 2}},
+  -- a process of no group of its own as #1: "group" (#3) is at fault
+  {"kill", gproc.kill, function() return {gproc, "TERM", "group"} end, {1, 2, 3},
+   {[1] = 3}},
+  {"environ", hpass.environ, function() return {} end, {1}},
   {"send_handle", hpass.send_handle, function() return {channel(), writer()} end,
    {1, 2}},
   {"recv_handle", hpass.recv_handle, function() return {channel()} end, {1}},

@@ -434,7 +434,7 @@ describe("limits and edges", function()
     local p = assert(hpass.spawn_with_handle({"true"}, {}))
     local r, w = hpass.pipe()
     local cases = {
-      {p.wait, {p, 0.1, 1}, 3}, {p.poll, {p, 0.1}, 2}, {p.kill, {p, "TERM", "group"}, 3},
+      {p.wait, {p, 0.1, 1}, 3}, {p.poll, {p, 0.1}, 2}, {p.kill, {p, "TERM", nil, 1}, 4},
       {hpass.read_int, {r, 10}, 2}, {hpass.write_int, {w, 1, 2}, 3},
       {hpass.close, {r, true}, 2}, {hpass.flush, {w, 1}, 2}, {hpass.pipe, {1}, 1},
       {hpass.socketpair, {"stream"}, 1}, {hpass.handle, {3, "r"}, 2},

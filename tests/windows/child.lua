@@ -134,6 +134,35 @@ elseif mode == "env" then
   local aid = require "testaid"
   for i = 2, #arg do print(aid.getenv(arg[i]) or "nil") end
 
+elseif mode == "tree" then
+  -- two children (each holding our stdout), their pids, then wait
+  local hpass = require "hpass"
+  local lua = os.getenv("HPASS_TEST_LUA")
+  local kids = {}
+  for i = 1, 2 do
+    kids[i] = assert(hpass.spawn_with_handle({lua, arg[0], "sleep", "30000"}, {}))
+    print(kids[i].pid)
+  end
+  print("started")
+  io.stdout:flush()
+  for i = 1, 2 do kids[i]:wait() end
+
+elseif mode == "dwp" then
+  -- a child that sleeps, with die_with_parent when arg[2] is "on"; its
+  -- pid, then wait: the test ends this process and looks at the child
+  local hpass = require "hpass"
+  local p = assert(hpass.spawn_with_handle(
+    {os.getenv("HPASS_TEST_LUA"), arg[0], "sleep", "30000"}, {},
+    {die_with_parent = arg[2] == "on"}))
+  print(p.pid)
+  io.stdout:flush()
+  p:wait()
+
+elseif mode == "environ" then
+  -- the value hpass.environ() has for each name given, or "nil"
+  local e = require("hpass").environ()
+  for i = 2, #arg do print(e[arg[i]] or "nil") end
+
 elseif mode == "envnames" then
   -- the names of the environment block, in its order
   local aid = require "testaid"

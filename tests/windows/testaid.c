@@ -194,6 +194,33 @@ static int ta_envnames (lua_State *L) {
 }
 
 
+/* alive(pid): whether that process is still running. */
+static int ta_alive (lua_State *L) {
+  HANDLE h = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)luaL_checkinteger(L, 1));
+  if (h == NULL) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_pushboolean(L, WaitForSingleObject(h, 0) == WAIT_TIMEOUT);
+  CloseHandle(h);
+  return 1;
+}
+
+
+/* terminate(pid): end that process (a test's clean-up). */
+static int ta_terminate (lua_State *L) {
+  HANDLE h = OpenProcess(PROCESS_TERMINATE, FALSE,
+                         (DWORD)luaL_checkinteger(L, 1));
+  BOOL ok;
+  if (h == NULL) return winerror(L);
+  ok = TerminateProcess(h, 1);
+  CloseHandle(h);
+  if (!ok) return winerror(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
 /* cwd(): the current directory as UTF-8. */
 static int ta_cwd (lua_State *L) {
   wchar_t buf[MAX_PATH + 1];
@@ -521,6 +548,8 @@ static const luaL_Reg funcs[] = {
   {"mkdir", ta_mkdir},
   {"getenv", ta_getenv},
   {"cwd", ta_cwd},
+  {"alive", ta_alive},
+  {"terminate", ta_terminate},
   {"setenv", ta_setenv},
   {"envnames", ta_envnames},
   {"writefile", ta_writefile},
