@@ -101,6 +101,9 @@ function setups.hpass_live()
   end
   r:close()
   live.w = w
+  -- let them all start and block on their input: their start-up is not
+  -- what is measured
+  os.execute("sleep 1")
   B.info("spawn/hpass_live", n .. " live children")
   return setups.hpass()
 end
