@@ -34,50 +34,45 @@ static DWORD left (hp_time deadline) {
 }
 
 
+/* Which of events socket s is ready for now (select with no wait). */
+static int socketready (SOCKET s, int events) {
+  fd_set rs, ws, es;
+  struct timeval zero = {0, 0};
+  int ready = 0;
+  FD_ZERO(&rs); FD_ZERO(&ws); FD_ZERO(&es);
+  FD_SET(s, &rs); FD_SET(s, &ws); FD_SET(s, &es);
+  if (select(0, (events & HP_READABLE) ? &rs : NULL,
+             (events & HP_WRITABLE) ? &ws : NULL, &es, &zero) == SOCKET_ERROR)
+    return events;  /* the call that follows reports the error */
+  if (FD_ISSET(s, &es)) return events;
+  if ((events & HP_READABLE) && FD_ISSET(s, &rs)) ready |= HP_READABLE;
+  if ((events & HP_WRITABLE) && FD_ISSET(s, &ws)) ready |= HP_WRITABLE;
+  return ready;
+}
+
+
 /*
 ** Which of events h is ready for now, without waiting; -1 with *err set
 ** when h is no handle.
 */
 static int readynow (HANDLE h, int events, int *err) {
-  DWORD type, avail = 0;
-  int st, len = (int)sizeof(st);
-  type = GetFileType(h);
-  if (type == FILE_TYPE_UNKNOWN) {
-    /* no file: a process or another waitable object, or no handle */
-    switch (WaitForSingleObject(h, 0)) {
-      case WAIT_OBJECT_0: return events;
-      case WAIT_TIMEOUT: return events & HP_WRITABLE;
-      default:
-        if (getsockopt((SOCKET)h, SOL_SOCKET, SO_TYPE, (char *)&st, &len) == 0)
-          break;  /* a socket after all: asked below */
-        *err = (int)GetLastError();
-        return -1;
-    }
-  }
-  if ((type == FILE_TYPE_PIPE || type == FILE_TYPE_UNKNOWN) &&
-      getsockopt((SOCKET)h, SOL_SOCKET, SO_TYPE, (char *)&st, &len) == 0) {
-    fd_set rs, ws, es;
-    struct timeval zero = {0, 0};
-    int ready = 0;
-    FD_ZERO(&rs); FD_ZERO(&ws); FD_ZERO(&es);
-    FD_SET((SOCKET)h, &rs); FD_SET((SOCKET)h, &ws); FD_SET((SOCKET)h, &es);
-    if (select(0, (events & HP_READABLE) ? &rs : NULL,
-               (events & HP_WRITABLE) ? &ws : NULL, &es, &zero) == SOCKET_ERROR)
-      return events;  /* the call that follows reports the error */
-    if (FD_ISSET((SOCKET)h, &es)) return events;
-    if ((events & HP_READABLE) && FD_ISSET((SOCKET)h, &rs)) ready |= HP_READABLE;
-    if ((events & HP_WRITABLE) && FD_ISSET((SOCKET)h, &ws)) ready |= HP_WRITABLE;
-    return ready;
-  }
-  switch (type) {
+  DWORD avail = 0;
+  if (hpw_is_socket(h)) return socketready((SOCKET)h, events);
+  switch (GetFileType(h)) {
     case FILE_TYPE_PIPE:
       /* bytes waiting, or an error (the writer has gone): readable */
       if (!PeekNamedPipe(h, NULL, 0, NULL, &avail, NULL) || avail > 0)
         return events;
       return events & HP_WRITABLE;
     case FILE_TYPE_CHAR:  /* a console: input waiting or not */
-      if (WaitForSingleObject(h, 0) == WAIT_OBJECT_0) return events;
-      return events & HP_WRITABLE;
+    case FILE_TYPE_UNKNOWN:  /* no file: a process, or no handle at all */
+      switch (WaitForSingleObject(h, 0)) {
+        case WAIT_OBJECT_0: return events;
+        case WAIT_TIMEOUT: return events & HP_WRITABLE;
+        default:
+          *err = hpw_lasterr();
+          return -1;
+      }
     default:
       return events;  /* disk files never block for long */
   }
