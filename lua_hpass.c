@@ -40,8 +40,6 @@
 /* Bytes converted at a time by write_ints (on the C stack). */
 #define WCHUNK      16384
 
-/* The largest integer a double holds exactly (2^53). */
-#define MAXEXACT    9007199254740992.0
 
 
 /*

@@ -23,6 +23,9 @@
 #include "hpass_sys.h"
 
 #define HANDLE_T    "hpass.handle"
+
+/* The largest integer a double holds exactly (2^53). */
+#define MAXEXACT    9007199254740992.0
 #define PROCESS_T   "hpass.process"
 
 

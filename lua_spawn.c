@@ -742,7 +742,7 @@ static size_t readhandles (lua_State *L, int single) {
   while (lua_next(L, A_HANDLES) != 0) {
     lua_Number k = lua_type(L, -2) == LUA_TNUMBER ? lua_tonumber(L, -2) : 0;
     lua_pop(L, 1);
-    if (!(k >= 1 && k <= 9007199254740992.0 && k == floor(k))) {
+    if (!(k >= 1 && k <= MAXEXACT && k == floor(k))) {
       const char *msg = lua_type(L, -1) == LUA_TSTRING
           ? lua_pushfstring(L, "handles must be an array, found key '%s'",
                             lua_tostring(L, -1))
