@@ -1156,6 +1156,50 @@ static int hpass_read_int (lua_State *L) {
 }
 
 
+/* Elements left on the stack before one lua_settop drops them all. */
+#define POPBATCH    64
+
+/*
+** t[k .. k+n-1] (t at stack index tbl) as 32-bit ints into out, or only
+** checked when out is NULL; a bad element raises as write_int would.
+** This is write_ints' inner loop: the common case costs a lua_rawgeti
+** and one conversion, and the values are popped a batch at a time.
+*/
+static void toint32s (lua_State *L, int tbl, lua_Integer k, size_t n,
+                      int *out, Target *e) {
+  int top = lua_gettop(L);
+  size_t i = 0;
+  luaL_checkstack(L, POPBATCH, NULL);
+  while (i < n) {
+    size_t stop = n - i < POPBATCH ? n : i + POPBATCH;
+    for (; i < stop; i++) {
+      int v;
+#if LUA_VERSION_NUM >= 503
+      lua_Integer x = 0;
+      int ok = 0;
+      if (lua_rawgeti(L, tbl, k + (lua_Integer)i) == LUA_TNUMBER)
+        x = lua_tointegerx(L, -1, &ok);  /* exact floats too, as 42.0 */
+      if (ok && x >= INT_MIN && x <= INT_MAX)
+        v = (int)x;
+#else
+      lua_Number d;
+      rawgeti(L, tbl, k + (lua_Integer)i);
+      d = lua_tonumber(L, -1);  /* 0 for a non-number: checked below */
+      if (d >= -2147483648.0 && d <= 2147483647.0 && d == (lua_Number)(int)d
+          && lua_type(L, -1) == LUA_TNUMBER)
+        v = (int)d;
+#endif
+      else {
+        e->elem = k + (lua_Integer)i;
+        v = checkint32(L, -1, e->arg, e);  /* raises */
+      }
+      if (out != NULL) out[i] = v;
+    }
+    lua_settop(L, top);
+  }
+}
+
+
 /*
 ** hpass.write_ints(h, t [, i [, j]]): true, or fail, msg, code and the
 ** number of integers written before the failure (a timeout included:
@@ -1166,7 +1210,6 @@ static int hpass_write_ints (lua_State *L) {
   lua_Integer i, j, k, written = 0;
   int err;
   int chunk[WCHUNK / sizeof(int)];
-  size_t n = 0, sent;
   hp_time dl;
   hpb_totarget(L, 1, 1, &t);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -1176,30 +1219,34 @@ static int hpass_write_ints (lua_State *L) {
   e.arg = 2;
   e.inarray = 1;
   e.opt = NULL;
-  /* check everything first: a bad element must not leave half a write */
-  for (k = i; k <= j; k++) {
-    rawgeti(L, 2, k);
-    e.elem = k;
-    checkint32(L, -1, 2, &e);
-    lua_pop(L, 1);
-    if (k == j) break;  /* k++ would overflow when j is LUA_MAXINTEGER */
+  /*
+  ** Check everything first: a bad element must not leave half a write.
+  ** Then convert again chunk by chunk, so that the reader is busy with
+  ** the first chunk while the next is made, and memory stays small.
+  */
+  for (k = i; k <= j; ) {
+    /* one less than the count, which j - k + 1 could overflow */
+    unsigned long long left = (unsigned long long)j - (unsigned long long)k;
+    size_t n = left < 10 * WCHUNK ? (size_t)left + 1 : 10 * WCHUNK;
+    toint32s(L, 2, k, n, NULL, &e);
+    if (n - 1 == left) break;
+    k += (lua_Integer)n;
   }
   dl = deadline(t.h);
   if ((err = prepwrite(&t)) != 0 ||
       (t.h != NULL && (err = flushbuf(t.h, dl)) != 0))
     goto failed;
-  for (k = i; k <= j; k++) {
-    rawgeti(L, 2, k);
-    e.elem = k;
-    chunk[n++] = checkint32(L, -1, 2, &e);
-    lua_pop(L, 1);
-    if (n == sizeof(chunk) / sizeof(chunk[0]) || k == j) {
-      err = writeall(t.os, (unsigned char *)chunk, n * sizeof(int), dl, 4, &sent);
-      written += (lua_Integer)(sent / sizeof(int));
-      if (err != 0) goto failed;
-      n = 0;
-    }
-    if (k == j) break;
+  for (k = i; k <= j; ) {
+    unsigned long long left = (unsigned long long)j - (unsigned long long)k;
+    size_t n = left < sizeof(chunk) / sizeof(chunk[0])
+               ? (size_t)left + 1 : sizeof(chunk) / sizeof(chunk[0]);
+    size_t sent;
+    toint32s(L, 2, k, n, chunk, &e);
+    err = writeall(t.os, (unsigned char *)chunk, n * sizeof(int), dl, 4, &sent);
+    written += (lua_Integer)(sent / sizeof(int));
+    if (err != 0) goto failed;
+    if (n - 1 == left) break;
+    k += (lua_Integer)n;
   }
   lua_pushboolean(L, 1);
   return 1;

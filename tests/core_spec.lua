@@ -192,6 +192,43 @@ describe("hpass", function()
       assert.is_nil(r:read_int())
     end)
 
+    it("write_ints takes and refuses exactly what write_int does", function()
+      -- the edges of the range, exact floats, and a value past the first
+      -- batches of its inner loop; read back from a file
+      local f = assert(io.tmpfile())
+      local t = {-2^31, 2^31 - 1, 42.0, -0.0, 7}
+      for i = 6, 70000 do t[i] = i end
+      t[65537] = 3.0
+      assert.is_true(hpass.write_ints(f, t))
+      assert(f:seek("set", 0))
+      local got = hpass.read_ints(f, 80000)
+      f:close()
+      assert.equal(70000, #got)
+      assert.same({-2^31, 2^31 - 1, 42, 0, 7, 6}, {got[1], got[2], got[3], got[4], got[5], got[6]})
+      assert.equal(3, got[65537])
+      assert.equal(70000, got[70000])
+      for i = 6, 70000 do
+        if i ~= 65537 and got[i] ~= i then error("int " .. i .. " is " .. tostring(got[i])) end
+      end
+      -- any bad element, early or late (past every batch), raises before
+      -- anything is written, and a metatable is never asked
+      -- (a broken check would write: a zero timeout makes that fail, not hang)
+      w:settimeout(0)
+      local cases = {2^31, -2^31 - 1, 1.5, 0/0, math.huge, "5", true}
+      for _, where in ipairs({1, 64, 65, 16384, 16385, 163841, 170000}) do
+        for _, v in ipairs(cases) do
+          local u = setmetatable({}, {__index = function() error("metamethod ran") end})
+          for i = 1, 170000 do u[i] = i end
+          u[where] = v
+          local err = H.raises(hpass.write_ints, w, u)
+          assert.matches("element " .. where .. ":", err)
+          assert.not_matches("metamethod", err)
+        end
+      end
+      w:close()
+      assert.is_nil(r:read_int())
+    end)
+
     it("returns nil, message, EPIPE when the reader is gone", function()
       r:close()
       local ok, msg, code = w:write_int(1)
