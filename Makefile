@@ -29,9 +29,19 @@ WARN = -std=c99 -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes \
 HP_CFLAGS = $(WARN) -fPIC -fvisibility=hidden -I$(LUA_INCDIR) $(CFLAGS)
 LIBFLAG ?= -shared
 
-SRC = lua_hpass.c lua_bytes.c lua_capture.c lua_spawn.c lua_passing.c \
-      lua_select.c hpass_posix.c hpass_spawn_posix.c hpass_poll_posix.c
-HDR = hpass_sys.h lua_hpass.h hpass_posix.h
+# The C sources are listed once, in the rockspec (LuaRocks builds from it,
+# and a rockspec cannot read another file); tools/sources.lua prints them,
+# run by any Lua there is.  Before `make deps` has installed one there may
+# be none: the targets that compile then stop with NOSRC's message, and
+# those that install Lua first (test, demo, ...) read the list after it.
+LUAS = lua5.4 lua5.3 lua5.2 lua5.1 luajit lua
+ANY_LUA = $(LUAS) $(filter-out $(LUAS),$(LUA))
+HOST_LUA := $(firstword $(shell for l in $(ANY_LUA); do command -v $$l; done 2>/dev/null))
+SRC := $(if $(HOST_LUA),$(shell $(HOST_LUA) tools/sources.lua unix))
+HDR := $(wildcard *.h)
+NOSRC = $(error no C sources: $(if $(HOST_LUA),tools/sources.lua found none in \
+          hpass-scm-1.rockspec,no Lua interpreter to read hpass-scm-1.rockspec \
+          with ($(ANY_LUA)); `make deps` installs $(LUA)))
 
 # One build folder per interpreter (and per instrumentation), so that
 # `make check-all` can keep them side by side.
@@ -77,7 +87,7 @@ help:
 	  check-valgrind 'the suite under valgrind memcheck' \
 	  coverage       'line coverage of the C sources (fails below 95%)' \
 	  lint           'lint-lua and lint-c' \
-	  lint-lua       'luacheck over lua/ examples/ tests/ bench/' \
+	  lint-lua       'luacheck over lua/ examples/ tests/ bench/ tools/' \
 	  lint-c         'cppcheck and clang-tidy' \
 	  test-windows   'cross-build for Windows and test under wine' \
 	  test-fallbacks 'the suite on builds with each platform choice forced' \
@@ -93,7 +103,7 @@ deps:
 	@tools/deps.sh gcc:gcc make:make $(LUA_PKGS)
 
 $(MODULE): $(SRC) $(HDR)
-	@mkdir -p $(dir $@)
+	$(if $(SRC),,$(NOSRC))@mkdir -p $(dir $@)
 	$(CC) $(HP_CFLAGS) $(LIBFLAG) -o $@ $(SRC) $(LDEXTRA)
 
 demo: deps
@@ -225,7 +235,10 @@ coverage: deps
 	@tools/coverage.sh build/coverage/hpass $(COVER_MIN) $(SRC)
 
 # cppcheck and clang-tidy (config: .clang-tidy, .cppcheck-suppressions).
+# The rockspec's lists first: every top-level *.c is in the list of each
+# platform it belongs to (tools/sources.lua), so none is left out.
 lint-c:
+	$(if $(SRC),,$(NOSRC))@$(HOST_LUA) tools/sources.lua --check $(wildcard *.c)
 	@tools/deps.sh cppcheck:cppcheck clang-tidy:clang-tidy
 	cppcheck --quiet --force --error-exitcode=1 --std=c99 --inline-suppr \
 	  --enable=warning,style,performance,portability \
@@ -282,7 +295,7 @@ check-luarocks:
 # luacheck over every Lua file (config: .luacheckrc).
 lint-lua:
 	@tools/deps.sh lua-check:luacheck
-	luacheck lua examples tests bench
+	luacheck lua examples tests bench tools
 
 # }======================================================
 
