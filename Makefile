@@ -39,7 +39,8 @@ LIBFLAG ?= -shared
 # with NOSRC's message.
 LUAS = lua5.4 lua5.3 lua5.2 lua5.1 luajit lua
 ANY_LUA = $(LUAS) $(filter-out $(LUAS),$(LUA))
-HOST_LUA = $(firstword $(shell for l in $(ANY_LUA); do command -v $$l; done 2>/dev/null))
+HOST_LUA = $(firstword $(shell for l in $(ANY_LUA); do command -v $$l; done \
+                               2>/dev/null))
 SRC = $(if $(HOST_LUA),$(shell $(HOST_LUA) tools/sources.lua unix))
 HDR = $(wildcard *.h)
 NOSRC = $(error no C sources: $(if $(HOST_LUA),tools/sources.lua found none in \
@@ -70,7 +71,7 @@ TEST_PKGS = gcc:gcc make:make perl:prove procps:ps lua-busted:busted \
             lua-socket:/usr/share/lua/5.1/socket.lua \
             lua-luv:/usr/share/doc/lua-luv/copyright \
             lua-cqueues:/usr/share/lua/5.1/cqueues.lua
-TESTS ?= tests/*_spec.lua
+TESTS ?= tests/spec/*_spec.lua
 PROVE = prove --exec '$(LUA) $(BUSTED) -o TAP'
 
 .PHONY: all help deps demo test check test-helpers repl install uninstall clean
@@ -134,19 +135,20 @@ clean:
 # starts 10,000 of them), and a child given as many descriptors as its
 # limit allows cannot open a shared library.
 PEER_CFLAGS = -std=c99 -Wall -Wextra -Werror -O2
-TEST_HELPERS = tests/bin/cpeer tests/bin/relpeer tests/bin/fdpeer tests/bin/portpeer \
-               $(BUILD)/sigpeer.so
+TEST_HELPERS = tests/bin/cpeer tests/bin/relpeer tests/bin/fdpeer \
+               tests/bin/portpeer $(BUILD)/sigpeer.so
 test-helpers: $(TEST_HELPERS)
 
-tests/bin/%: tests/%.c
+tests/bin/%: tests/peers/%.c
 	@mkdir -p tests/bin
 	$(CC) $(PEER_CFLAGS) -o $@ $<
 
-tests/bin/relpeer tests/bin/portpeer: tests/bin/%: tests/%.c
+tests/bin/relpeer tests/bin/portpeer: tests/bin/%: tests/peers/%.c
 	@mkdir -p tests/bin
-	$(CC) $(PEER_CFLAGS) -static -o $@ $< 2>/dev/null || $(CC) $(PEER_CFLAGS) -o $@ $<
+	$(CC) $(PEER_CFLAGS) -static -o $@ $< 2>/dev/null || \
+	  $(CC) $(PEER_CFLAGS) -o $@ $<
 
-$(BUILD)/sigpeer.so: tests/sigpeer.c
+$(BUILD)/sigpeer.so: tests/peers/sigpeer.c
 	@mkdir -p $(dir $@)
 	$(CC) $(PEER_CFLAGS) -fPIC -I$(LUA_INCDIR) $(LIBFLAG) -o $@ $< -pthread
 

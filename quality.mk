@@ -35,7 +35,7 @@ run-suite:
 # AddressSanitizer + UBSan.  Debian's lua5.4 is not instrumented, and
 # preloading the ASan runtime would reach every program the tests start
 # (procps' ps hangs under it), so the suite runs on build/asan/lua, a
-# minimal interpreter (tests/sanlua.c) linked with the runtime.  Lua
+# minimal interpreter (tests/peers/sanlua.c) linked with the runtime.  Lua
 # children get it through HPASS_TEST_LUA and load this build through
 # LUA_CPATH, so they are checked too; other programs run as usual.  The
 # interpreter closes its state at exit, so LeakSanitizer is on.
@@ -45,7 +45,7 @@ SAN_LUA = $(CURDIR)/build/asan/lua
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1:exitcode=86:strict_string_checks=1 \
           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 HPASS_SANITIZER=asan
 
-build/asan/lua: tests/sanlua.c
+build/asan/lua: tests/peers/sanlua.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c99 -Wall -Wextra -Werror $(SAN_CFLAGS) -I$(LUA_INCDIR) \
 	  -o $@ $< -llua$(LUA_VERSION) -lm
@@ -81,9 +81,9 @@ check-valgrind: deps
 # runs 1,000 of them here.  Report: build/coverage/hpass/report/*.gcov.
 COVER_MIN = 95
 # the child's fallbacks (a walk of /proc/self/fd, the loop up to the
-# limit) run when tests/portable_spec.lua runs under test-oldkernel and
-# test-noproc, and the waits without pidfds when tests/deadline_spec.lua
-# runs under test-oldkernel
+# limit) run when tests/spec/portable_spec.lua runs under test-oldkernel
+# and test-noproc, and the waits without pidfds when
+# tests/spec/deadline_spec.lua runs under test-oldkernel
 COVER_VARS = VARIANT=coverage CFLAGS='-O0 -g --coverage' LDEXTRA=--coverage
 coverage: deps
 	@tools/deps.sh $(TEST_PKGS)
@@ -91,8 +91,8 @@ coverage: deps
 	@$(MAKE) --no-print-directory $(COVER_VARS) all test-helpers
 	HPASS_STRESS_CYCLES=1000 $(MAKE) --no-print-directory VARIANT=coverage run-suite
 	$(MAKE) --no-print-directory $(COVER_VARS) test-oldkernel \
-	  TESTS='tests/portable_spec.lua tests/deadline_spec.lua'
-	$(MAKE) --no-print-directory $(COVER_VARS) test-noproc NOPROC_TESTS=tests/portable_spec.lua
+	  TESTS='tests/spec/portable_spec.lua tests/spec/deadline_spec.lua'
+	$(MAKE) --no-print-directory $(COVER_VARS) test-noproc NOPROC_TESTS=tests/spec/portable_spec.lua
 	$(if $(SRC),,$(NOSRC))@tools/coverage.sh build/coverage/hpass $(COVER_MIN) $(SRC)
 
 # }======================================================
@@ -137,8 +137,9 @@ LUA_VERSIONS = 5.1 5.2 5.3 5.4 jit
 # suite on each interpreter's own build.
 ABI51_INCDIR_LUA = /usr/include/lua5.1
 ABI51_INCDIR_JIT = /usr/include/luajit-2.1
-ABI51_TESTS = tests/core_spec.lua tests/buffer_spec.lua tests/compat_spec.lua \
-              tests/interop_spec.lua tests/examples_spec.lua
+ABI51_TESTS = tests/spec/core_spec.lua tests/spec/buffer_spec.lua \
+              tests/spec/compat_spec.lua tests/spec/interop_spec.lua \
+              tests/spec/examples_spec.lua
 
 .PHONY: check-all check-abi51 check-luarocks
 
@@ -197,7 +198,7 @@ test-windows:
 #   procwalk    the child closes by walking /proc/self/fd (no close_range)
 #   closeloop   the child closes every number up to the limit
 #   nopdeathsig no death signal (macOS): die_with_parent is refused with
-#               ENOTSUP; only tests/process_spec.lua, told to expect it
+#               ENOTSUP; only tests/spec/process_spec.lua, told to expect it
 FALLBACKS = glibc2.28 glibc2.25 closefrom nocloexec nosignal procwalk closeloop \
             nopdeathsig apple
 FB_glibc2.28 = -DHPASS_GLIBC=228
@@ -210,7 +211,7 @@ FB_nosignal = -DHPASS_HAVE_MSG_NOSIGNAL=0 -DHPASS_PWRITEV2=0
 FB_procwalk = -DHPASS_HAVE_CLOSE_RANGE=0
 FB_closeloop = -DHPASS_HAVE_CLOSE_RANGE=0 -DHPASS_HAVE_PROCFD=0
 FB_nopdeathsig = -DHPASS_PDEATHSIG=0
-FB_TESTS_nopdeathsig = tests/process_spec.lua
+FB_TESTS_nopdeathsig = tests/spec/process_spec.lua
 FB_ENV_nopdeathsig = HPASS_EXPECT_NOPDEATHSIG=1
 FB_GLIBC_glibc2.28 = 2.28
 FB_GLIBC_glibc2.25 = 2.25
@@ -260,9 +261,9 @@ test-oldkernel: deps
 # No /proc (a private mount namespace with an empty tmpfs over it), also
 # under the old-kernel launcher: children are then closed by the loop up
 # to the limit.  Only the specs that do not read /proc themselves run.
-NOPROC_TESTS = tests/portable_spec.lua tests/badinput_spec.lua \
-               tests/buffer_spec.lua tests/compat_spec.lua \
-               tests/nonblock_spec.lua tests/examples_spec.lua
+NOPROC_TESTS = tests/spec/portable_spec.lua tests/spec/badinput_spec.lua \
+               tests/spec/buffer_spec.lua tests/spec/compat_spec.lua \
+               tests/spec/nonblock_spec.lua tests/spec/examples_spec.lua
 test-noproc: deps
 	@tools/deps.sh $(TEST_PKGS) util-linux:unshare
 	@$(MAKE) --no-print-directory all test-helpers tools/bin/oldkernel

@@ -10,8 +10,8 @@ local H = require "helpers"
 
 local unpack = table.unpack or unpack  -- luacheck: compat
 local EMFILE, EPIPE, EBADMSG, ENOTSOCK = 24, 32, 74, 88
-local FDPEER = H.dir .. "/bin/fdpeer"
-local EXAMPLES = H.dir .. "/../examples/"
+local FDPEER = H.peer("fdpeer")
+local EXAMPLES = H.root .. "/examples/"
 
 -- Whether h (anything with fileno or getfd) becomes readable within secs.
 local function readable(h, secs)

@@ -4,8 +4,14 @@ local hpass = require "hpass"
 local H = {}
 
 H.lua = os.getenv("HPASS_TEST_LUA") or "lua5.4"
-H.dir = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$")) or "tests"
-H.cpeer = H.dir .. "/bin/cpeer"
+--- The tests/ folder (this file is in tests/lib/), and the checkout's root.
+H.dir = (debug.getinfo(1, "S").source:match("^@(.*)/lib/[^/]*$")) or "tests"
+H.root = H.dir .. "/.."
+--- A test program built from tests/peers/ (make test-helpers).
+function H.peer(name)
+  return H.dir .. "/bin/" .. name
+end
+H.cpeer = H.peer("cpeer")
 
 --- Path of a child script in tests/child/.
 function H.child(name)

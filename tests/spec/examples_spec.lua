@@ -2,7 +2,7 @@
 -- it says it prints.
 local H = require "helpers"
 
-local EXAMPLES = H.dir .. "/../examples/"
+local EXAMPLES = H.root .. "/examples/"
 
 -- Output lines of an example run with no arguments; it must exit with 0.
 local function run(name)
@@ -77,7 +77,7 @@ describe("examples", function()
     end
     p:close()
     assert.is_true(#names >= 4)
-    p = assert(io.popen('cat "' .. H.dir .. '"/*_spec.lua'))
+    p = assert(io.popen('cat "' .. H.dir .. '"/spec/*_spec.lua'))
     local specs = p:read("*a")
     p:close()
     for _, name in ipairs(names) do
