@@ -92,8 +92,6 @@ typedef struct hp_spawn_req {
   size_t nhandles;
   hp_os stdio[3];           /* the child's standard input, output, error;
                                HP_NOHANDLE inherits the parent's */
-  long long *child;         /* out: the number each handle has in the
-                               child (nhandles entries), or NULL */
   int failed;               /* out: on an error, HP_FAIL_* */
   size_t failed_index;      /* out: with HP_FAIL_STDIO or HP_FAIL_HANDLE */
 } hp_spawn_req;
@@ -157,12 +155,11 @@ HP_INTERNAL int hp_write (hp_os h, const void *buf, size_t n, size_t *done);
 ** and its own arguments; hp_spawn appends one decimal argument per handle,
 ** the number that handle has in the child (only the platform knows it:
 ** POSIX renumbers to 3, 4, ...; on Windows it is the value of a duplicate
-** made during the call), and stores those numbers in req->child.  A
-** program name without a directory separator is searched in PATH (on
-** Windows the PATH of envp when envp is given, and never the current
-** directory).  A
-** program that cannot be started is reported here, as an error code, not
-** as a child exit status, with req->failed saying which part failed.
+** made during the call).  A program name without a directory separator is
+** searched in PATH (on Windows the PATH of envp when envp is given, and
+** never the current directory).  A program that cannot be started is
+** reported here, as an error code, not as a child exit status, with
+** req->failed saying which part failed.
 ** Handles numbered above the soft descriptor limit, or more handles than
 ** it leaves numbers for, are passed all the same (POSIX: the child lifts
 ** its limit while it places them and restores it); a hard limit below

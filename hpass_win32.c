@@ -717,7 +717,10 @@ static const wchar_t *env_find (wchar_t *const *e, size_t n,
 /* }------------------------------------------------------ */
 
 
-/* Everything hp_spawn allocates, all of it before any OS resource. */
+/*
+** Everything hp_spawn allocates, all of it before any OS resource, so that
+** running out of memory leaves nothing to undo.
+*/
 typedef struct spawn_mem {
   char *cmd8;                /* UTF-8 command line */
   size_t cmd8cap;
@@ -1059,24 +1062,6 @@ static HANDLE dup_of (const spawn_mem *m, size_t n, HANDLE h) {
 
 
 /*
-** Only the listed handles reach the child, and a handle can only be listed
-** when it is inheritable.  Flipping the caller's own handle to inheritable
-** would let any CreateProcess running meanwhile in another thread (ours
-** or some other library's, with bInheritHandles and no list) take it too,
-** so the child gets inheritable duplicates instead (by Winsock for
-** sockets), made here and closed again right after CreateProcessW.  The
-** duplicates have other values than the caller's handles: those values
-** are what hp_spawn appends to the command line and reports in
-** req->child.
-**
-** The child's standard handles are req->stdio where given, else our own
-** (when they are valid), passed the same way, with STARTF_USESTDHANDLES so
-** that the child uses exactly these.
-**
-** The program is found by find_prog, not by CreateProcessW, and passed
-** to it by its full path; batch files are refused (see is_batch).
-*/
-/*
 ** The job object for group, session and die_with_parent: it holds the
 ** child and everything the child starts, so that TerminateJobObject ends
 ** the whole tree; with die_with_parent it kills them all when its last
@@ -1121,6 +1106,23 @@ static int join_job (HANDLE job, PROCESS_INFORMATION *pi) {
 }
 
 
+/*
+** Only the listed handles reach the child, and a handle can only be listed
+** when it is inheritable.  Flipping the caller's own handle to inheritable
+** would let any CreateProcess running meanwhile in another thread (ours
+** or some other library's, with bInheritHandles and no list) take it too,
+** so the child gets inheritable duplicates instead (by Winsock for
+** sockets), made here and closed again right after CreateProcessW.  The
+** duplicates have other values than the caller's handles: those values
+** are what hp_spawn appends to the command line.
+**
+** The child's standard handles are req->stdio where given, else our own
+** (when they are valid), passed the same way, with STARTF_USESTDHANDLES so
+** that the child uses exactly these.
+**
+** The program is found by find_prog, not by CreateProcessW, and passed
+** to it by its full path; batch files are refused (see is_batch).
+*/
 int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   static const DWORD stdids[3] = {
     STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE
@@ -1158,7 +1160,7 @@ int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
     }
   }
   memset(&m, 0, sizeof(m));
-  /* alloc may raise a Lua error: nothing must be open yet */
+  /* all memory first: a failure from here on has only handles to close */
   if ((err = spawn_alloc(req, argc, &m, alloc, ud)) != 0)
     return err;
   if ((err = pick_prog(req, &m)) != 0)
@@ -1199,7 +1201,6 @@ int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
     if (i >= argc) {
       HANDLE x = (HANDLE)(uintptr_t)req->handles[i - argc];
       long long v = hpw_fromhandle(dup_of(&m, n, x));
-      if (req->child != NULL) req->child[i - argc] = v;
       pos += (size_t)snprintf(m.cmd8 + pos, NUMLEN, "%lld", v);
     }
     else if (i == 0)

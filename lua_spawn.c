@@ -894,7 +894,6 @@ int hpb_spawn (lua_State *L) {
   }
   s.req.handles = handles;
   s.req.nhandles = nh;
-  s.req.child = NULL;
   err = hp_spawn(&s.req, &proc->p, hpb_scratchalloc, scratch);
   hpb_freescratch(scratch);
   closenames(&s);
