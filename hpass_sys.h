@@ -362,10 +362,10 @@ HP_INTERNAL int hp_access (hp_os h);
 ** Send copies of h[0 .. n-1], 1 <= n <= HP_MAXFDS, as one message (else
 ** hp_err_inval()).  The caller's handles stay open, and each side may
 ** close its own copies at any time once this returns 0.  Never raises
-** SIGPIPE: a peer that has gone gives hp_err_pipe().
+** SIGPIPE: a peer that has gone gives hp_err_pipe().  Needs no scratch
+** memory: a message's size is bounded by HP_MAXFDS.
 */
-HP_INTERNAL int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
-                            hp_alloc alloc, void *ud);
+HP_INTERNAL int hp_sendfds (hp_os chan, const hp_os *h, size_t n);
 
 /*
 ** Receive one message into h[0 .. *n-1]: new handles, non-inheritable.
@@ -376,7 +376,6 @@ HP_INTERNAL int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
 ** (EBADMSG on POSIX), handles the kernel could not install because the
 ** descriptor limit was hit (EMFILE), more than max handles (EMSGSIZE).
 */
-HP_INTERNAL int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
-                            hp_alloc alloc, void *ud);
+HP_INTERNAL int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n);
 
 #endif

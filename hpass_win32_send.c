@@ -357,13 +357,11 @@ static int new_job (sendjob **out, unsigned char *msg) {
 }
 
 
-int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
-                hp_alloc alloc, void *ud) {
+int hp_sendfds (hp_os chan, const hp_os *h, size_t n) {
   unsigned char msg[MSGHEAD];
   size_t sent = 0;
   sendjob *job;
   int err;
-  (void)alloc; (void)ud;
   if (n == 0 || n > HP_MAXFDS)
     return hp_err_inval();
   if ((err = new_job(&job, msg)) != 0)
@@ -492,15 +490,13 @@ static int take_records (HANDLE pipe, size_t count, hp_os *h, size_t max,
 }
 
 
-int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
-                hp_alloc alloc, void *ud) {
+int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n) {
   unsigned char msg[MSGHEAD], hello[HELLO];
   wchar_t name[PIPENAME];
   size_t count, got, i, kept = 0;
   HANDLE pipe;
   DWORD done;
   int err;
-  (void)alloc; (void)ud;
   *n = 0;
   err = read_full(chan, msg, MSGHEAD, &got);
   if (err == ERROR_INVALID_DATA && got == 0)
