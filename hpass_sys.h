@@ -14,7 +14,10 @@
 ** WSAGetLastError() value on Windows); hp_strerror turns such a code into
 ** text.  Scratch memory comes from the caller's allocator (hp_alloc), which
 ** returns NULL when memory is out and never raises; what it gives lives
-** until the binding returns, and nothing here frees it.
+** until the binding returns, and nothing here frees it.  A function that
+** takes an allocator is given one on every platform, and uses it where
+** its platform needs memory (hp_poll on POSIX, hp_envlist on Windows,
+** hp_spawn on both).
 */
 #ifndef HPASS_SYS_H
 #define HPASS_SYS_H
@@ -319,8 +322,7 @@ typedef struct hp_pollitem {
 /*
 ** Wait until at least one item is ready or the deadline passes; *nready
 ** gets how many are (0 when the deadline passed, which is no error).
-** With n == 0 it sleeps until the deadline.  Scratch memory comes from
-** alloc, which returns NULL when out of memory and never raises.
+** With n == 0 it sleeps until the deadline, and alloc may be NULL.
 */
 HP_INTERNAL int hp_poll (hp_pollitem *items, size_t n, hp_time deadline,
                          int *nready, hp_alloc alloc, void *ud);

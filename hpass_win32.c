@@ -139,8 +139,8 @@ int hpw_tohandle (hp_os h, HANDLE *out) {
   return 0;
 }
 
-hp_os hpw_fromhandle (HANDLE h) {
-  return (hp_os)(intptr_t)h;
+hp_os hpw_fromhandle (HANDLE x) {
+  return (hp_os)(intptr_t)x;
 }
 
 
@@ -152,18 +152,18 @@ hp_os hpw_fromhandle (HANDLE h) {
 */
 enum { K_FILE, K_PIPE, K_SOCKET };
 
-static int handle_kind (HANDLE h) {
+static int handle_kind (HANDLE x) {
   int type, len = (int)sizeof(type);
-  DWORD t = GetFileType(h);
+  DWORD t = GetFileType(x);
   if (t != FILE_TYPE_PIPE && t != FILE_TYPE_UNKNOWN)
     return K_FILE;
-  if (getsockopt((SOCKET)h, SOL_SOCKET, SO_TYPE, (char *)&type, &len) == 0)
+  if (getsockopt((SOCKET)x, SOL_SOCKET, SO_TYPE, (char *)&type, &len) == 0)
     return K_SOCKET;
   return t == FILE_TYPE_PIPE ? K_PIPE : K_FILE;
 }
 
-int hpw_is_socket (HANDLE h) {
-  return handle_kind(h) == K_SOCKET;
+int hpw_is_socket (HANDLE x) {
+  return handle_kind(x) == K_SOCKET;
 }
 
 
@@ -180,10 +180,10 @@ typedef LONG (WINAPI *queryfile_fn) (HANDLE, iostatus *, PVOID, ULONG, int);
 
 static queryfile_fn queryfile;
 
-static int is_overlapped (HANDLE h) {
+static int is_overlapped (HANDLE x) {
   iostatus st;
   ULONG mode = SYNC_IO_FLAGS;
-  if (queryfile == NULL || queryfile(h, &st, &mode, sizeof(mode),
+  if (queryfile == NULL || queryfile(x, &st, &mode, sizeof(mode),
                                      FILE_MODE_INFO) < 0)
     return 0;  /* not known: take it as synchronous, as before */
   return (mode & SYNC_IO_FLAGS) == 0;
@@ -1042,22 +1042,22 @@ static int pick_prog (hp_spawn_req *req, spawn_mem *m) {
 /* }------------------------------------------------------ */
 
 
-/* Index of h among the first n of list, or n. */
-static size_t find_handle (const HANDLE *list, size_t n, HANDLE h) {
+/* Index of x among the first n of list, or n. */
+static size_t find_handle (const HANDLE *list, size_t n, HANDLE x) {
   size_t i;
   for (i = 0; i < n; i++)
-    if (list[i] == h) break;
+    if (list[i] == x) break;
   return i;
 }
 
-static void add_handle (HANDLE *list, size_t *n, HANDLE h) {
-  if (h != NULL && find_handle(list, *n, h) == *n)
-    list[(*n)++] = h;
+static void add_handle (HANDLE *list, size_t *n, HANDLE x) {
+  if (x != NULL && find_handle(list, *n, x) == *n)
+    list[(*n)++] = x;
 }
 
-static HANDLE dup_of (const spawn_mem *m, size_t n, HANDLE h) {
-  size_t i = find_handle(m->orig, n, h);
-  return h != NULL && i < n ? m->dup[i] : NULL;
+static HANDLE dup_of (const spawn_mem *m, size_t n, HANDLE x) {
+  size_t i = find_handle(m->orig, n, x);
+  return x != NULL && i < n ? m->dup[i] : NULL;
 }
 
 
@@ -1282,23 +1282,29 @@ done:
 ** a crash reads 3221225477 = 0xC0000005, not a negative number).
 */
 int hp_wait (hp_proc *p, int block, int *done, int *how, long long *code) {
-  HANDLE h = (HANDLE)p->sys;
+  HANDLE proc = (HANDLE)p->sys;
   DWORD r, st;
   *done = 0;
-  if (h == NULL)
+  if (proc == NULL)
     return hp_err_srch();
-  r = WaitForSingleObject(h, block ? INFINITE : 0);
+  r = WaitForSingleObject(proc, block ? INFINITE : 0);
   if (r == WAIT_TIMEOUT)
     return 0;
   if (r != WAIT_OBJECT_0)
     return hpw_lasterr();
-  if (!GetExitCodeProcess(h, &st))
+  if (!GetExitCodeProcess(proc, &st))
     return hpw_lasterr();
-  CloseHandle(h);
+  CloseHandle(proc);
   p->sys = NULL;
   *done = 1;
   *how = HP_EXITED;
   *code = (long long)st;
+  return 0;
+}
+
+
+/* Windows children leave no zombies: nothing to collect ahead of time. */
+int hp_anyended (void) {
   return 0;
 }
 
@@ -1310,23 +1316,17 @@ int hp_wait (hp_proc *p, int block, int *done, int *how, long long *code) {
 ** reads as success.  Ending a child that has already ended succeeds, as
 ** kill() on a zombie does (TerminateProcess says "access denied" then).
 */
-/* Windows children leave no zombies: nothing to collect ahead of time. */
-int hp_anyended (void) {
-  return 0;
-}
-
-
 int hp_kill (hp_proc *p, int sig) {
-  HANDLE h = (HANDLE)p->sys;
-  if (h == NULL)
+  HANDLE proc = (HANDLE)p->sys;
+  if (proc == NULL)
     return hp_err_srch();
   if (sig < 0)
     return hp_err_inval();
   if (sig == 0)
     return 0;
-  if (!TerminateProcess(h, (UINT)sig)) {
+  if (!TerminateProcess(proc, (UINT)sig)) {
     int err = hpw_lasterr();
-    if (WaitForSingleObject(h, 0) == WAIT_OBJECT_0)
+    if (WaitForSingleObject(proc, 0) == WAIT_OBJECT_0)
       return 0;
     return err;
   }
