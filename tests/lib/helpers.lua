@@ -40,15 +40,22 @@ function H.readfile(name)
   return s
 end
 
---- Run argv with the given handle(s), its standard output captured;
--- returns the output and the wait triple.
-function H.capture(argv, handles, options)
+--- Start argv with the given handle(s) and options, its standard output
+-- going to a fresh temporary file; returns the process and the file's name.
+function H.start(argv, handles, options)
   local out = H.tmpname()
   local f = assert(io.open(out, "wb"))
   options = options or {}
   options.stdout = f
   local proc = assert(hpass.spawn_with_handle(argv, handles or {}, options))
   f:close()
+  return proc, out
+end
+
+--- Run argv as H.start does and wait; returns the output and the wait
+-- triple.
+function H.capture(argv, handles, options)
+  local proc, out = H.start(argv, handles, options)
   local ok, how, code = proc:wait()
   return H.readfile(out), ok, how, code
 end

@@ -37,15 +37,7 @@ local function inode(fd)
   return assert(H.readfile("/proc/self/fdinfo/" .. fd):match("ino:%s*(%d+)"))
 end
 
--- Start argv with handles, stdout to a temporary file; returns the
--- process and the file's name.
-local function start(argv, handles)
-  local out = H.tmpname()
-  local f = assert(io.open(out, "wb"))
-  local p = assert(hpass.spawn_with_handle(argv, handles or {}, {stdout = f}))
-  f:close()
-  return p, out
-end
+local start = H.start
 
 -- argv under timeout(1), as a bound on a child that is waited for.
 local function bounded(secs, ...)
