@@ -221,6 +221,11 @@ HP_INTERNAL int hpb_targeterror (lua_State *L, const Target *t,
 HP_INTERNAL void hpb_checkahead (lua_State *L, const Target *t);
 HP_INTERNAL int hpb_flushout (Target *t);
 
+/* Whether input was read ahead of t's handle, in its buffer or its file's. */
+#define hasahead(t) \
+  (((t)->h != NULL && unread((t)->h) > 0) || \
+   ((t)->f != NULL && hp_freadahead((t)->f) > 0))
+
 /*
 ** Write n bytes through t: into a buffered handle's buffer, else to the
 ** OS.  whole is the unit a timeout must not tear (4 for integers, 1 for

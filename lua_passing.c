@@ -98,8 +98,7 @@ int hpb_recv_handle (lua_State *L) {
   box = newbox(L);
   hpb_totarget(L, 1, 1, &chan);
   /* bytes we read ahead may have carried handles: they are gone */
-  if ((chan.h != NULL && unread(chan.h) > 0) ||
-      (chan.f != NULL && hp_freadahead(chan.f) > 0))
+  if (hasahead(&chan))
     luaL_argerror(L, 1, "channel has unread buffered input");
   if ((err = hpb_flushout(&chan)) != 0) return hpb_ioerror(L, err, NULL);
   if (chan.h != NULL && chan.h->timeout != HP_NEVER &&
