@@ -39,13 +39,13 @@ LIBFLAG ?= -shared
 # with NOSRC's message.
 LUAS = lua5.4 lua5.3 lua5.2 lua5.1 luajit lua
 ANY_LUA = $(LUAS) $(filter-out $(LUAS),$(LUA))
-HOST_LUA = $(firstword $(shell for l in $(ANY_LUA); do command -v $$l; done \
-                               2>/dev/null))
+HOST_LUA = $(shell for l in $(ANY_LUA); do command -v $$l && break; done \
+                   2>/dev/null; true)
 SRC = $(if $(HOST_LUA),$(shell $(HOST_LUA) tools/sources.lua unix))
 HDR = $(wildcard *.h)
 NOSRC = $(error no C sources: $(if $(HOST_LUA),tools/sources.lua found none in \
           hpass-scm-1.rockspec,no Lua interpreter to read hpass-scm-1.rockspec \
-          with ($(ANY_LUA)); `make deps` installs $(LUA)))
+          with ($(strip $(ANY_LUA))); `make deps` installs $(LUA)))
 
 # One build folder per interpreter (and per instrumentation), so that
 # `make check-all` can keep them side by side.
