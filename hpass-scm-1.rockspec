@@ -22,6 +22,10 @@ dependencies = {
 }
 -- Whole module tables per platform: LuaRocks merges a platform's table
 -- into the common one key by key, which would mix the two source lists.
+-- These lists are the only ones: the Makefile and tools/test-windows.sh
+-- read them through tools/sources.lua, and `make lint-c` checks that
+-- every top-level *.c is in the list of each platform its name says
+-- ("posix": unix; "win32": win32 and mingw32; neither: all three).
 local function make_plat(plat)
   local modules = {
     ["hpass"] = "lua/hpass.lua",

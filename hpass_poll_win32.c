@@ -52,21 +52,21 @@ static int socketready (SOCKET s, int events) {
 
 
 /*
-** Which of events h is ready for now, without waiting; -1 with *err set
-** when h is no handle.
+** Which of events x is ready for now, without waiting; -1 with *err set
+** when x is no handle.
 */
-static int readynow (HANDLE h, int events, int *err) {
+static int readynow (HANDLE x, int events, int *err) {
   DWORD avail = 0;
-  if (hpw_is_socket(h)) return socketready((SOCKET)h, events);
-  switch (GetFileType(h)) {
+  if (hpw_is_socket(x)) return socketready((SOCKET)x, events);
+  switch (GetFileType(x)) {
     case FILE_TYPE_PIPE:
       /* bytes waiting, or an error (the writer has gone): readable */
-      if (!PeekNamedPipe(h, NULL, 0, NULL, &avail, NULL) || avail > 0)
+      if (!PeekNamedPipe(x, NULL, 0, NULL, &avail, NULL) || avail > 0)
         return events;
       return events & HP_WRITABLE;
     case FILE_TYPE_CHAR:  /* a console: input waiting or not */
     case FILE_TYPE_UNKNOWN:  /* no file: a process, or no handle at all */
-      switch (WaitForSingleObject(h, 0)) {
+      switch (WaitForSingleObject(x, 0)) {
         case WAIT_OBJECT_0: return events;
         case WAIT_TIMEOUT: return events & HP_WRITABLE;
         default:
@@ -89,12 +89,12 @@ int hp_poll (hp_pollitem *items, size_t n, hp_time deadline, int *nready,
     DWORD ms;
     *nready = 0;
     for (i = 0; i < n; i++) {
-      HANDLE h;
+      HANDLE x;
       int err, r;
       items[i].revents = 0;
       if (items[i].h == HP_NOHANDLE) continue;
-      if ((err = hpw_tohandle(items[i].h, &h)) != 0) return err;
-      r = readynow(h, items[i].events, &err);
+      if ((err = hpw_tohandle(items[i].h, &x)) != 0) return err;
+      r = readynow(x, items[i].events, &err);
       if (r < 0) return err;
       items[i].revents = r;
       if (r != 0) (*nready)++;
@@ -122,6 +122,7 @@ int hp_ready (hp_os h, int events, hp_time deadline) {
   it.h = h;
   it.events = events;
   it.revents = 0;
+  /* this platform's hp_poll takes no memory */
   if ((err = hp_poll(&it, 1, deadline, &n, NULL, NULL)) != 0) return err;
   return n > 0 ? 0 : ERROR_TIMEOUT;
 }

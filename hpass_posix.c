@@ -633,6 +633,12 @@ int hp_signum (const char *name) {
 */
 #define CTLSLACK  64
 
+/* Room for the control data of any message, aligned for a cmsghdr. */
+typedef union ctlbuf {
+  struct cmsghdr align;
+  unsigned char b[CMSG_SPACE(HP_MAXFDS * sizeof(int)) + CTLSLACK];
+} ctlbuf;
+
 
 /* sendmsg that never raises SIGPIPE: MSG_NOSIGNAL, else the mask. */
 static ssize_t sendmsg_nosig (int fd, const struct msghdr *msg) {
@@ -662,20 +668,19 @@ static void setmsg (struct msghdr *msg, struct iovec *iov,
 }
 
 
-int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
-                hp_alloc alloc, void *ud) {
+int hp_sendfds (hp_os chan, const hp_os *h, size_t n) {
   struct msghdr msg;
   struct iovec iov;
   struct cmsghdr *c;
   unsigned char count = (unsigned char)n;
   size_t space, i;
-  unsigned char *ctl;
+  ctlbuf buf;
+  unsigned char *ctl = buf.b;
   ssize_t r;
   int err;
   if (n == 0 || n > HP_MAXFDS) return EINVAL;
   if (NOTFD(chan)) return EBADF;
   space = CMSG_SPACE(n * sizeof(int));
-  if ((ctl = (unsigned char *)alloc(ud, space)) == NULL) return ENOMEM;
   memset(ctl, 0, space);
   setmsg(&msg, &iov, &count, ctl, space);
   c = CMSG_FIRSTHDR(&msg);
@@ -705,20 +710,19 @@ static void closeall (hp_os *h, size_t n) {
 }
 
 
-int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
-                hp_alloc alloc, void *ud) {
+int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n) {
   struct msghdr msg;
   struct iovec iov;
   struct cmsghdr *c;
   unsigned char count = 0;
-  size_t space = CMSG_SPACE(HP_MAXFDS * sizeof(int)) + CTLSLACK;
+  size_t space = sizeof(ctlbuf);
   size_t got = 0, kept = 0;
-  unsigned char *ctl;
+  ctlbuf buf;
+  unsigned char *ctl = buf.b;
   ssize_t r;
   int err = 0;
   *n = 0;
   if (NOTFD(chan)) return EBADF;
-  if ((ctl = (unsigned char *)alloc(ud, space)) == NULL) return ENOMEM;
   /* close-on-exec from birth: no window for a concurrent spawn to leak them */
   do {
     setmsg(&msg, &iov, &count, ctl, space);

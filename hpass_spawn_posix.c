@@ -146,7 +146,6 @@ static int makeplan (hp_spawn_req *req, plan *pl, hp_alloc alloc, void *ud) {
   for (i = 0; i < n; i++) {
     if ((pl->argv[argc + i] = (char *)alloc(ud, 24)) == NULL) return ENOMEM;
     (void)snprintf(pl->argv[argc + i], 24, "%d", FIRSTCHILD + (int)i);
-    if (req->child != NULL) req->child[i] = FIRSTCHILD + (long long)i;
   }
   pl->argv[argc + n] = NULL;
   return 0;

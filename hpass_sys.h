@@ -14,7 +14,10 @@
 ** WSAGetLastError() value on Windows); hp_strerror turns such a code into
 ** text.  Scratch memory comes from the caller's allocator (hp_alloc), which
 ** returns NULL when memory is out and never raises; what it gives lives
-** until the binding returns, and nothing here frees it.
+** until the binding returns, and nothing here frees it.  A function that
+** takes an allocator is given one on every platform, and uses it where
+** its platform needs memory (hp_poll on POSIX, hp_envlist on Windows,
+** hp_spawn on both).
 */
 #ifndef HPASS_SYS_H
 #define HPASS_SYS_H
@@ -92,8 +95,6 @@ typedef struct hp_spawn_req {
   size_t nhandles;
   hp_os stdio[3];           /* the child's standard input, output, error;
                                HP_NOHANDLE inherits the parent's */
-  long long *child;         /* out: the number each handle has in the
-                               child (nhandles entries), or NULL */
   int failed;               /* out: on an error, HP_FAIL_* */
   size_t failed_index;      /* out: with HP_FAIL_STDIO or HP_FAIL_HANDLE */
 } hp_spawn_req;
@@ -157,12 +158,11 @@ HP_INTERNAL int hp_write (hp_os h, const void *buf, size_t n, size_t *done);
 ** and its own arguments; hp_spawn appends one decimal argument per handle,
 ** the number that handle has in the child (only the platform knows it:
 ** POSIX renumbers to 3, 4, ...; on Windows it is the value of a duplicate
-** made during the call), and stores those numbers in req->child.  A
-** program name without a directory separator is searched in PATH (on
-** Windows the PATH of envp when envp is given, and never the current
-** directory).  A
-** program that cannot be started is reported here, as an error code, not
-** as a child exit status, with req->failed saying which part failed.
+** made during the call).  A program name without a directory separator is
+** searched in PATH (on Windows the PATH of envp when envp is given, and
+** never the current directory).  A program that cannot be started is
+** reported here, as an error code, not as a child exit status, with
+** req->failed saying which part failed.
 ** Handles numbered above the soft descriptor limit, or more handles than
 ** it leaves numbers for, are passed all the same (POSIX: the child lifts
 ** its limit while it places them and restores it); a hard limit below
@@ -322,8 +322,7 @@ typedef struct hp_pollitem {
 /*
 ** Wait until at least one item is ready or the deadline passes; *nready
 ** gets how many are (0 when the deadline passed, which is no error).
-** With n == 0 it sleeps until the deadline.  Scratch memory comes from
-** alloc, which returns NULL when out of memory and never raises.
+** With n == 0 it sleeps until the deadline, and alloc may be NULL.
 */
 HP_INTERNAL int hp_poll (hp_pollitem *items, size_t n, hp_time deadline,
                          int *nready, hp_alloc alloc, void *ud);
@@ -365,10 +364,10 @@ HP_INTERNAL int hp_access (hp_os h);
 ** Send copies of h[0 .. n-1], 1 <= n <= HP_MAXFDS, as one message (else
 ** hp_err_inval()).  The caller's handles stay open, and each side may
 ** close its own copies at any time once this returns 0.  Never raises
-** SIGPIPE: a peer that has gone gives hp_err_pipe().
+** SIGPIPE: a peer that has gone gives hp_err_pipe().  Needs no scratch
+** memory: a message's size is bounded by HP_MAXFDS.
 */
-HP_INTERNAL int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
-                            hp_alloc alloc, void *ud);
+HP_INTERNAL int hp_sendfds (hp_os chan, const hp_os *h, size_t n);
 
 /*
 ** Receive one message into h[0 .. *n-1]: new handles, non-inheritable.
@@ -379,7 +378,6 @@ HP_INTERNAL int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
 ** (EBADMSG on POSIX), handles the kernel could not install because the
 ** descriptor limit was hit (EMFILE), more than max handles (EMSGSIZE).
 */
-HP_INTERNAL int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
-                            hp_alloc alloc, void *ud);
+HP_INTERNAL int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n);
 
 #endif

@@ -139,8 +139,8 @@ int hpw_tohandle (hp_os h, HANDLE *out) {
   return 0;
 }
 
-hp_os hpw_fromhandle (HANDLE h) {
-  return (hp_os)(intptr_t)h;
+hp_os hpw_fromhandle (HANDLE x) {
+  return (hp_os)(intptr_t)x;
 }
 
 
@@ -152,18 +152,18 @@ hp_os hpw_fromhandle (HANDLE h) {
 */
 enum { K_FILE, K_PIPE, K_SOCKET };
 
-static int handle_kind (HANDLE h) {
+static int handle_kind (HANDLE x) {
   int type, len = (int)sizeof(type);
-  DWORD t = GetFileType(h);
+  DWORD t = GetFileType(x);
   if (t != FILE_TYPE_PIPE && t != FILE_TYPE_UNKNOWN)
     return K_FILE;
-  if (getsockopt((SOCKET)h, SOL_SOCKET, SO_TYPE, (char *)&type, &len) == 0)
+  if (getsockopt((SOCKET)x, SOL_SOCKET, SO_TYPE, (char *)&type, &len) == 0)
     return K_SOCKET;
   return t == FILE_TYPE_PIPE ? K_PIPE : K_FILE;
 }
 
-int hpw_is_socket (HANDLE h) {
-  return handle_kind(h) == K_SOCKET;
+int hpw_is_socket (HANDLE x) {
+  return handle_kind(x) == K_SOCKET;
 }
 
 
@@ -180,10 +180,10 @@ typedef LONG (WINAPI *queryfile_fn) (HANDLE, iostatus *, PVOID, ULONG, int);
 
 static queryfile_fn queryfile;
 
-static int is_overlapped (HANDLE h) {
+static int is_overlapped (HANDLE x) {
   iostatus st;
   ULONG mode = SYNC_IO_FLAGS;
-  if (queryfile == NULL || queryfile(h, &st, &mode, sizeof(mode),
+  if (queryfile == NULL || queryfile(x, &st, &mode, sizeof(mode),
                                      FILE_MODE_INFO) < 0)
     return 0;  /* not known: take it as synchronous, as before */
   return (mode & SYNC_IO_FLAGS) == 0;
@@ -717,7 +717,10 @@ static const wchar_t *env_find (wchar_t *const *e, size_t n,
 /* }------------------------------------------------------ */
 
 
-/* Everything hp_spawn allocates, all of it before any OS resource. */
+/*
+** Everything hp_spawn allocates, all of it before any OS resource, so that
+** running out of memory leaves nothing to undo.
+*/
 typedef struct spawn_mem {
   char *cmd8;                /* UTF-8 command line */
   size_t cmd8cap;
@@ -1039,43 +1042,25 @@ static int pick_prog (hp_spawn_req *req, spawn_mem *m) {
 /* }------------------------------------------------------ */
 
 
-/* Index of h among the first n of list, or n. */
-static size_t find_handle (const HANDLE *list, size_t n, HANDLE h) {
+/* Index of x among the first n of list, or n. */
+static size_t find_handle (const HANDLE *list, size_t n, HANDLE x) {
   size_t i;
   for (i = 0; i < n; i++)
-    if (list[i] == h) break;
+    if (list[i] == x) break;
   return i;
 }
 
-static void add_handle (HANDLE *list, size_t *n, HANDLE h) {
-  if (h != NULL && find_handle(list, *n, h) == *n)
-    list[(*n)++] = h;
+static void add_handle (HANDLE *list, size_t *n, HANDLE x) {
+  if (x != NULL && find_handle(list, *n, x) == *n)
+    list[(*n)++] = x;
 }
 
-static HANDLE dup_of (const spawn_mem *m, size_t n, HANDLE h) {
-  size_t i = find_handle(m->orig, n, h);
-  return h != NULL && i < n ? m->dup[i] : NULL;
+static HANDLE dup_of (const spawn_mem *m, size_t n, HANDLE x) {
+  size_t i = find_handle(m->orig, n, x);
+  return x != NULL && i < n ? m->dup[i] : NULL;
 }
 
 
-/*
-** Only the listed handles reach the child, and a handle can only be listed
-** when it is inheritable.  Flipping the caller's own handle to inheritable
-** would let any CreateProcess running meanwhile in another thread (ours
-** or some other library's, with bInheritHandles and no list) take it too,
-** so the child gets inheritable duplicates instead (by Winsock for
-** sockets), made here and closed again right after CreateProcessW.  The
-** duplicates have other values than the caller's handles: those values
-** are what hp_spawn appends to the command line and reports in
-** req->child.
-**
-** The child's standard handles are req->stdio where given, else our own
-** (when they are valid), passed the same way, with STARTF_USESTDHANDLES so
-** that the child uses exactly these.
-**
-** The program is found by find_prog, not by CreateProcessW, and passed
-** to it by its full path; batch files are refused (see is_batch).
-*/
 /*
 ** The job object for group, session and die_with_parent: it holds the
 ** child and everything the child starts, so that TerminateJobObject ends
@@ -1121,6 +1106,23 @@ static int join_job (HANDLE job, PROCESS_INFORMATION *pi) {
 }
 
 
+/*
+** Only the listed handles reach the child, and a handle can only be listed
+** when it is inheritable.  Flipping the caller's own handle to inheritable
+** would let any CreateProcess running meanwhile in another thread (ours
+** or some other library's, with bInheritHandles and no list) take it too,
+** so the child gets inheritable duplicates instead (by Winsock for
+** sockets), made here and closed again right after CreateProcessW.  The
+** duplicates have other values than the caller's handles: those values
+** are what hp_spawn appends to the command line.
+**
+** The child's standard handles are req->stdio where given, else our own
+** (when they are valid), passed the same way, with STARTF_USESTDHANDLES so
+** that the child uses exactly these.
+**
+** The program is found by find_prog, not by CreateProcessW, and passed
+** to it by its full path; batch files are refused (see is_batch).
+*/
 int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   static const DWORD stdids[3] = {
     STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE
@@ -1158,7 +1160,7 @@ int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
     }
   }
   memset(&m, 0, sizeof(m));
-  /* alloc may raise a Lua error: nothing must be open yet */
+  /* all memory first: a failure from here on has only handles to close */
   if ((err = spawn_alloc(req, argc, &m, alloc, ud)) != 0)
     return err;
   if ((err = pick_prog(req, &m)) != 0)
@@ -1199,7 +1201,6 @@ int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
     if (i >= argc) {
       HANDLE x = (HANDLE)(uintptr_t)req->handles[i - argc];
       long long v = hpw_fromhandle(dup_of(&m, n, x));
-      if (req->child != NULL) req->child[i - argc] = v;
       pos += (size_t)snprintf(m.cmd8 + pos, NUMLEN, "%lld", v);
     }
     else if (i == 0)
@@ -1281,23 +1282,29 @@ done:
 ** a crash reads 3221225477 = 0xC0000005, not a negative number).
 */
 int hp_wait (hp_proc *p, int block, int *done, int *how, long long *code) {
-  HANDLE h = (HANDLE)p->sys;
+  HANDLE proc = (HANDLE)p->sys;
   DWORD r, st;
   *done = 0;
-  if (h == NULL)
+  if (proc == NULL)
     return hp_err_srch();
-  r = WaitForSingleObject(h, block ? INFINITE : 0);
+  r = WaitForSingleObject(proc, block ? INFINITE : 0);
   if (r == WAIT_TIMEOUT)
     return 0;
   if (r != WAIT_OBJECT_0)
     return hpw_lasterr();
-  if (!GetExitCodeProcess(h, &st))
+  if (!GetExitCodeProcess(proc, &st))
     return hpw_lasterr();
-  CloseHandle(h);
+  CloseHandle(proc);
   p->sys = NULL;
   *done = 1;
   *how = HP_EXITED;
   *code = (long long)st;
+  return 0;
+}
+
+
+/* Windows children leave no zombies: nothing to collect ahead of time. */
+int hp_anyended (void) {
   return 0;
 }
 
@@ -1309,23 +1316,17 @@ int hp_wait (hp_proc *p, int block, int *done, int *how, long long *code) {
 ** reads as success.  Ending a child that has already ended succeeds, as
 ** kill() on a zombie does (TerminateProcess says "access denied" then).
 */
-/* Windows children leave no zombies: nothing to collect ahead of time. */
-int hp_anyended (void) {
-  return 0;
-}
-
-
 int hp_kill (hp_proc *p, int sig) {
-  HANDLE h = (HANDLE)p->sys;
-  if (h == NULL)
+  HANDLE proc = (HANDLE)p->sys;
+  if (proc == NULL)
     return hp_err_srch();
   if (sig < 0)
     return hp_err_inval();
   if (sig == 0)
     return 0;
-  if (!TerminateProcess(h, (UINT)sig)) {
+  if (!TerminateProcess(proc, (UINT)sig)) {
     int err = hpw_lasterr();
-    if (WaitForSingleObject(h, 0) == WAIT_OBJECT_0)
+    if (WaitForSingleObject(proc, 0) == WAIT_OBJECT_0)
       return 0;
     return err;
   }

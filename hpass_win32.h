@@ -39,9 +39,9 @@ HP_INTERNAL int hpw_lastwsaerr (void);
 
 /* The HANDLE in an hp_os (ERROR_INVALID_HANDLE for values <= 0). */
 HP_INTERNAL int hpw_tohandle (hp_os h, HANDLE *out);
-HP_INTERNAL hp_os hpw_fromhandle (HANDLE h);
+HP_INTERNAL hp_os hpw_fromhandle (HANDLE x);
 
-HP_INTERNAL int hpw_is_socket (HANDLE h);
+HP_INTERNAL int hpw_is_socket (HANDLE x);
 
 /* A socket of our own for the one in info (made for this process). */
 HP_INTERNAL int hpw_take_socket (WSAPROTOCOL_INFOW *info, int inherit,

@@ -111,13 +111,13 @@ typedef struct sendjob {
   HMODULE module;  /* holds this DLL in memory while the thread runs */
   unsigned char secret[NONCE];
   size_t n;
-  HANDLE h[HP_MAXFDS];  /* the private copies */
+  HANDLE copy[HP_MAXFDS];  /* the private copies */
 } sendjob;
 
 static void free_job (sendjob *job) {
   size_t i;
   for (i = 0; i < job->n; i++)
-    hp_close(hpw_fromhandle(job->h[i]));
+    hp_close(hpw_fromhandle(job->copy[i]));
   if (job->pipe != INVALID_HANDLE_VALUE)
     CloseHandle(job->pipe);
   if (job->event != NULL)
@@ -204,9 +204,9 @@ static void hand_over (sendjob *job, DWORD pid) {
   int err = 0;
   for (i = 0; i < job->n && err == 0; i++) {
     DWORD len;
-    if (hpw_is_socket(job->h[i])) {
+    if (hpw_is_socket(job->copy[i])) {
       WSAPROTOCOL_INFOW info;
-      if (WSADuplicateSocketW((SOCKET)job->h[i], pid, &info) != 0) {
+      if (WSADuplicateSocketW((SOCKET)job->copy[i], pid, &info) != 0) {
         err = hpw_lastwsaerr();
         break;
       }
@@ -221,7 +221,7 @@ static void hand_over (sendjob *job, DWORD pid) {
         err = hpw_lasterr();
         break;
       }
-      if (!DuplicateHandle(GetCurrentProcess(), job->h[i], target, &v, 0,
+      if (!DuplicateHandle(GetCurrentProcess(), job->copy[i], target, &v, 0,
                            FALSE, DUPLICATE_SAME_ACCESS)) {
         err = hpw_lasterr();
         break;
@@ -357,13 +357,11 @@ static int new_job (sendjob **out, unsigned char *msg) {
 }
 
 
-int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
-                hp_alloc alloc, void *ud) {
+int hp_sendfds (hp_os chan, const hp_os *h, size_t n) {
   unsigned char msg[MSGHEAD];
   size_t sent = 0;
   sendjob *job;
   int err;
-  (void)alloc; (void)ud;
   if (n == 0 || n > HP_MAXFDS)
     return hp_err_inval();
   if ((err = new_job(&job, msg)) != 0)
@@ -371,7 +369,7 @@ int hp_sendfds (hp_os chan, const hp_os *h, size_t n,
   for (job->n = 0; job->n < n; job->n++) {
     HANDLE x;
     if ((err = hpw_tohandle(h[job->n], &x)) != 0 ||
-        (err = hpw_dup_local(x, 0, &job->h[job->n])) != 0) {
+        (err = hpw_dup_local(x, 0, &job->copy[job->n])) != 0) {
       free_job(job);
       return err;
     }
@@ -492,15 +490,13 @@ static int take_records (HANDLE pipe, size_t count, hp_os *h, size_t max,
 }
 
 
-int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
-                hp_alloc alloc, void *ud) {
+int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n) {
   unsigned char msg[MSGHEAD], hello[HELLO];
   wchar_t name[PIPENAME];
   size_t count, got, i, kept = 0;
   HANDLE pipe;
   DWORD done;
   int err;
-  (void)alloc; (void)ud;
   *n = 0;
   err = read_full(chan, msg, MSGHEAD, &got);
   if (err == ERROR_INVALID_DATA && got == 0)

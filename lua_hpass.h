@@ -2,11 +2,13 @@
 ** lua_hpass.h - what the files of the Lua binding share.
 **
 ** The binding is lua_hpass.c (the entry point, handle objects and the
-** integer protocol), lua_spawn.c (process objects and spawn_with_handle)
-** and lua_passing.c (send_handle, recv_handle).  All of them reach the
-** operating system only through hpass_sys.h.
+** integer protocol), lua_bytes.c (read, write, lines), lua_capture.c
+** (hpass.capture), lua_spawn.c (process objects and spawn_with_handle),
+** lua_passing.c (send_handle, recv_handle) and lua_select.c
+** (hpass.select).  All of them reach the operating system only through
+** hpass_sys.h.
 **
-** One rule runs through all three: a call reads each of its arguments
+** One rule runs through all of them: a call reads each of its arguments
 ** once, without metamethods, into C state whose Lua objects stay anchored
 ** until the call returns; Lua code that the call runs (a getfd() method,
 ** a finalizer started by an allocation) can change the arguments, never
@@ -218,6 +220,11 @@ HP_INTERNAL int hpb_targeterror (lua_State *L, const Target *t,
 */
 HP_INTERNAL void hpb_checkahead (lua_State *L, const Target *t);
 HP_INTERNAL int hpb_flushout (Target *t);
+
+/* Whether input was read ahead of t's handle, in its buffer or its file's. */
+#define hasahead(t) \
+  (((t)->h != NULL && unread((t)->h) > 0) || \
+   ((t)->f != NULL && hp_freadahead((t)->f) > 0))
 
 /*
 ** Write n bytes through t: into a buffered handle's buffer, else to the

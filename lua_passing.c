@@ -47,7 +47,6 @@ static FdBox *newbox (lua_State *L) {
 int hpb_send_handle (lua_State *L) {
   Target *t;     /* t[0] the channel, t[1 .. n] the handles */
   hp_os *fds;
-  Scratch *scratch;
   int n = lua_gettop(L) - 1, i, err;
   luaL_checkany(L, 1);
   luaL_argcheck(L, n >= 1, 2, "handle expected, got no value");
@@ -56,7 +55,6 @@ int hpb_send_handle (lua_State *L) {
         "too many handles, at most %d in one message", HP_MAXFDS));
   t = (Target *)lua_newuserdatauv(L, (size_t)(n + 1) * sizeof(Target), 0);
   fds = (hp_os *)lua_newuserdatauv(L, (size_t)n * sizeof(hp_os), 0);
-  scratch = hpb_newscratch(L);
   for (i = 0; i <= n; i++) {
     t[i].arg = i + 1;
     t[i].inarray = 0;
@@ -81,9 +79,7 @@ int hpb_send_handle (lua_State *L) {
   if (t[0].h != NULL && t[0].h->timeout != HP_NEVER &&
       (err = hp_ready(t[0].os, HP_WRITABLE, hdeadline(t[0].h))) != 0)
     return hpb_ioerror(L, err, NULL);
-  err = hp_sendfds(t[0].os, fds, (size_t)n, hpb_scratchalloc, scratch);
-  hpb_freescratch(scratch);
-  return hpb_okresult(L, err);
+  return hpb_okresult(L, hp_sendfds(t[0].os, fds, (size_t)n));
 }
 
 
@@ -94,25 +90,21 @@ int hpb_send_handle (lua_State *L) {
 int hpb_recv_handle (lua_State *L) {
   Target chan;
   FdBox *box;
-  Scratch *scratch;
   size_t n, i;
   int err;
   luaL_checkany(L, 1);
   hpb_noextra(L, 1);
   luaL_checkstack(L, HP_MAXFDS + 4, "too many handles");
   box = newbox(L);
-  scratch = hpb_newscratch(L);
   hpb_totarget(L, 1, 1, &chan);
   /* bytes we read ahead may have carried handles: they are gone */
-  if ((chan.h != NULL && unread(chan.h) > 0) ||
-      (chan.f != NULL && hp_freadahead(chan.f) > 0))
+  if (hasahead(&chan))
     luaL_argerror(L, 1, "channel has unread buffered input");
   if ((err = hpb_flushout(&chan)) != 0) return hpb_ioerror(L, err, NULL);
   if (chan.h != NULL && chan.h->timeout != HP_NEVER &&
       (err = hp_ready(chan.os, HP_READABLE, hdeadline(chan.h))) != 0)
     return hpb_ioerror(L, err, NULL);
-  err = hp_recvfds(chan.os, box->fds, HP_MAXFDS, &n, hpb_scratchalloc, scratch);
-  hpb_freescratch(scratch);
+  err = hp_recvfds(chan.os, box->fds, HP_MAXFDS, &n);
   if (err != 0) return hpb_oserror(L, err, NULL);
   if (n == 0) {
     luaL_pushfail(L);  /* clean end of stream */

@@ -126,8 +126,7 @@ int hpb_select (lua_State *L) {
       hpb_target_resolve(L, top, &x->t);
       it->h = x->t.os;
       /* input already buffered here is ready without asking the OS */
-      if (i < nr && ((x->t.h != NULL && unread(x->t.h) > 0) ||
-                     (x->t.f != NULL && hp_freadahead(x->t.f) > 0)))
+      if (i < nr && hasahead(&x->t))
         x->ready = HP_READABLE;
     }
     if (x->ready) any = 1;

@@ -304,63 +304,66 @@ static int p_kill (lua_State *L) {
 }
 
 
-/* Poll every orphan once; collected ones leave the table. */
-static void reap_orphans (lua_State *L) {
-  lua_getfield(L, LUA_REGISTRYINDEX, ORPHANS);
-  if (!lua_istable(L, -1)) {
-    lua_pop(L, 1);
-    return;
-  }
-  lua_pushnil(L);
-  while (lua_next(L, -2) != 0) {
-    hp_proc pr;
-    int done = 0, how;
-    long long code;
-    lua_pop(L, 1);
-    pr.pid = (long long)lua_tonumber(L, -1);
-    pr.sys = NULL;
-    pr.group = NULL;
-    if (hp_wait(&pr, 0, &done, &how, &code) != 0 || done) {
-      lua_pushvalue(L, -1);
-      lua_pushnil(L);
-      lua_rawset(L, -4);  /* clearing a field during lua_next is allowed */
-    }
-  }
-  lua_pop(L, 1);
-}
-
+/*
+** The reapers.  Children nobody waited for are polled in two registry
+** tables: ORPHANS holds the pids of process objects collected while their
+** child ran, RUNNING the process objects whose child has not been
+** collected (weak keys).  Without them a parent that keeps spawning and
+** never waits would hold a zombie per child until the collector happens
+** to free the objects, which in a large heap can be thousands.  A status
+** found for an object waits in it for wait or poll.
+*/
 
 /*
-** Poll every process object whose child has not been collected, once
-** (spawn does so only when hp_anyended says a child may have ended, so
-** that many live children do not make every spawn slower).
-** Without this a parent that keeps spawning and never waits would hold a
-** zombie per child until the collector happens to free the objects, which
-** in a large heap can be thousands.  The status waits in the object for
-** wait or poll; objects whose child is collected leave the table.
+** Poll each entry of the registry table name once: ended(L) looks at the
+** key on top of the stack and says whether it is done with; those leave
+** the table.  Returns how many are left.
 */
-static lua_Integer reap_running (lua_State *L) {
+static lua_Integer reap (lua_State *L, const char *name,
+                         int (*ended) (lua_State *L)) {
   lua_Integer left = 0;
-  lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
+  lua_getfield(L, LUA_REGISTRYINDEX, name);
   if (!lua_istable(L, -1)) {
     lua_pop(L, 1);
     return 0;
   }
   lua_pushnil(L);
   while (lua_next(L, -2) != 0) {
-    Process *p = (Process *)luaL_testudata(L, -2, PROCESS_T);
     lua_pop(L, 1);
-    if (p != NULL) (void)collect(p, 0);
-    if (p == NULL || p->state != P_RUNNING) {
-      if (p != NULL) p->listed = 0;
+    if (ended(L)) {
       lua_pushvalue(L, -1);
       lua_pushnil(L);
-      lua_rawset(L, -4);
+      lua_rawset(L, -4);  /* clearing a field during lua_next is allowed */
     }
     else left++;
   }
   lua_pop(L, 1);
   return left;
+}
+
+/* An orphan (its pid) that has ended is collected now. */
+static int orphan_ended (lua_State *L) {
+  hp_proc pr;
+  int done = 0, how;
+  long long code;
+  pr.pid = (long long)lua_tonumber(L, -1);
+  pr.sys = NULL;
+  pr.group = NULL;
+  return hp_wait(&pr, 0, &done, &how, &code) != 0 || done;
+}
+
+/* A listed process object whose child has ended leaves the list. */
+static int running_ended (lua_State *L) {
+  Process *p = (Process *)luaL_testudata(L, -1, PROCESS_T);
+  if (p == NULL) return 1;
+  (void)collect(p, 0);
+  if (p->state == P_RUNNING) return 0;
+  p->listed = 0;
+  return 1;
+}
+
+static void reap_orphans (lua_State *L) {
+  (void)reap(L, ORPHANS, orphan_ended);
 }
 
 
@@ -413,7 +416,7 @@ static void reap_some (lua_State *L) {
   if (hp_anyended()) {
     lua_Integer left;
     reap_orphans(L);
-    left = reap_running(L);
+    left = reap(L, RUNNING, running_ended);
     if (r != NULL) r->live = left;
   }
 }
@@ -894,7 +897,6 @@ int hpb_spawn (lua_State *L) {
   }
   s.req.handles = handles;
   s.req.nhandles = nh;
-  s.req.child = NULL;
   err = hp_spawn(&s.req, &proc->p, hpb_scratchalloc, scratch);
   hpb_freescratch(scratch);
   closenames(&s);

@@ -3,7 +3,7 @@
 # tools/test-musl.sh - build Lua 5.4, busted's C modules and hpass with
 # musl-gcc (or for 32-bit x86) and run the whole suite on that interpreter.
 #
-#   tools/test-musl.sh [--m32] [SPEC ...]     (default: tests/*_spec.lua)
+#   tools/test-musl.sh [--m32] [SPEC ...]     (default: tests/spec/*_spec.lua)
 #
 # A static musl interpreter cannot load C modules, and a module built
 # against glibc cannot load into a musl process, so everything is built
@@ -144,19 +144,19 @@ make --no-print-directory -C "$root" CC="$cc" LUA_INCDIR="$inc" CFLAGS="-O2 -g $
 # C path.
 say "running the suite on $("$luadir/lua" -v 2>&1) built with $cc"
 specs=("$@")
-[ ${#specs[@]} -gt 0 ] || specs=("$root"/tests/*_spec.lua)
+[ ${#specs[@]} -gt 0 ] || specs=("$root"/tests/spec/*_spec.lua)
 cd "$root"
 export LUA_PATH="$root/lua/?.lua;/usr/share/lua/5.4/?.lua;/usr/share/lua/5.4/?/init.lua"
 export LUA_CPATH="$root/build/$variant/?.so;$cmods/?.so"
 export HPASS_TEST_LUA="$luadir/lua"
 unset LUA_PATH_5_4 LUA_CPATH_5_4 LUA_INIT LUA_INIT_5_4
-# Two tests of tests/sockets_spec.lua assume glibc: one compares
+# Two tests of tests/spec/sockets_spec.lua assume glibc: one compares
 # strerror's text ("Too many open files"; musl says "No file descriptors
 # available"), one sends 253 handles in one message, one more than musl's
 # sendmsg takes (HP_MAXFDS is 252 there).  They are left out by name,
 # and this line goes when they compare errno values and use the limit the
 # module states.
-# The event-loop tests of tests/deadline_spec.lua need luv and cqueues,
+# The event-loop tests of tests/spec/deadline_spec.lua need luv and cqueues,
 # which exist here only as Debian's glibc x86-64 builds: left out by name
 # on both flavours (the loops' pollfd side is covered by make test).
 skip="--filter-out=luv%spolls --filter-out=cqueues%.poll"

@@ -52,6 +52,13 @@ mkdir -p "$out"
 # unpacks with; we unpack by hand, but it also brings patch(1).
 # ---------------------------------------------------------------------
 pkgs=(gcc-mingw-w64-x86-64 wine wine64 dpkg-dev)
+# A Lua of this machine's reads the source list from the rockspec
+# (tools/sources.lua, step 4); any version does.
+hostlua=
+for l in lua5.4 lua5.3 lua5.2 lua5.1 luajit lua; do
+  if command -v "$l" > /dev/null; then hostlua=$l; break; fi
+done
+[ -n "$hostlua" ] || { hostlua=lua5.4; pkgs+=(lua5.4); }
 missing=()
 for p in "${pkgs[@]}"; do
   st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -66,7 +73,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-for t in "$cc" "$host-strip" "$host-objdump" wine wineserver patch; do
+for t in "$cc" "$host-strip" "$host-objdump" wine wineserver patch "$hostlua"; do
   command -v "$t" > /dev/null || die "$t not found after installing packages"
 done
 
@@ -239,12 +246,12 @@ fi
 # exports directly) keeps the module tied to the interpreter's DLL, so
 # both share one Lua state implementation and one C runtime.
 # ---------------------------------------------------------------------
-# The binding's files, the Windows backend, and the POSIX files, which
-# must compile to nothing here.
-srcs="lua_hpass.c lua_bytes.c lua_capture.c lua_spawn.c lua_passing.c
-      lua_select.c hpass_win32.c hpass_win32_send.c hpass_poll_win32.c
-      hpass_posix.c hpass_spawn_posix.c hpass_poll_posix.c"
-hdrs="lua_hpass.h hpass_sys.h hpass_win32.h hpass_posix.h"
+# The rockspec's Windows sources (the binding's files and the Windows
+# backend), then its POSIX ones, which must compile to nothing here; every
+# header.
+srcs=$("$hostlua" "$root/tools/sources.lua" win32 unix) ||
+  die "tools/sources.lua could not read the sources from the rockspec"
+hdrs=$(cd "$root" && echo *.h)
 if [ $lua_only -eq 0 ]; then
   # shellcheck disable=SC2086
   for f in $srcs $hdrs; do

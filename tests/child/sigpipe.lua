@@ -1,5 +1,5 @@
 -- SIGPIPE around hpass writes, seen from inside: prints "name value" lines
--- that tests/reliability_spec.lua compares with what it expects.  Run with
+-- that tests/spec/reliability_spec.lua compares with what it expects.  Run with
 -- and without HPASS_NO_RWF_NOSIGNAL, so both ways hpass avoids the signal
 -- are covered.
 local hpass = require "hpass"

@@ -9,7 +9,7 @@ local H = require "helpers"
 local R = require "relhelp"
 
 local sig = R.sig
-local portpeer = H.dir .. "/bin/portpeer"
+local portpeer = H.peer("portpeer")
 local ENOENT, EACCES, ENOTDIR, EMFILE = 2, 13, 20, 24
 
 -- "fds ..." and "nofile ..." of a `portpeer state` child.

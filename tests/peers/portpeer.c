@@ -1,6 +1,6 @@
 /*
 ** portpeer - what a child sees, found without /proc, for
-** tests/portable_spec.lua.
+** tests/spec/portable_spec.lua.
 **
 **   portpeer state [...]   print "fds N N ..." (every open descriptor,
 **                          found with fcntl up to 4096) and

@@ -14,7 +14,7 @@ for _, doc in ipairs({{"README.md", 6}, {"docs/manual.md", 1}}) do
   describe(doc[1], function()
     after_each(H.cleanup)
 
-    local list = blocks(H.dir .. "/../" .. doc[1])
+    local list = blocks(H.root .. "/" .. doc[1])
 
     it("has its Lua samples", function()
       assert.is_true(#list >= doc[2], "found " .. #list)

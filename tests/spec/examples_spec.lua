@@ -2,13 +2,19 @@
 -- it says it prints.
 local H = require "helpers"
 
-local EXAMPLES = H.dir .. "/../examples/"
+local EXAMPLES = H.root .. "/examples/"
 
--- Output lines of an example run with no arguments; it must exit with 0.
-local function run(name)
-  local out, ok, how, code = H.capture({H.lua, EXAMPLES .. name}, {})
+-- Output of an example run with the arguments given, under timeout(1)
+-- so that a hang fails the test; it must exit with 0.
+local function output(name, ...)
+  local out, ok, how, code = H.capture({"timeout", "60", H.lua, EXAMPLES .. name, ...}, {})
   assert.same({true, "exit", 0}, {ok, how, code})
-  return H.lines(out)
+  return out
+end
+
+-- Its output lines.
+local function run(name, ...)
+  return H.lines(output(name, ...))
 end
 
 describe("examples", function()
@@ -69,7 +75,32 @@ describe("examples", function()
     assert.equal(#questions, #lines)
   end)
 
-  it("every example is run by some spec", function()
+  it("prefork.lua serves K connections, restarts the crashed worker, exits", function()
+    local s = output("prefork.lua", "--workers", "3", "--serve", "10")
+    local answers = 0
+    for n, root in s:gmatch("client: (%d+) %-> sqrt%(%d+%) = ([%d.]+)") do
+      assert.equal(("%.3f"):format(math.sqrt(tonumber(n))), root)
+      answers = answers + 1
+    end
+    assert.equal(10, answers)
+    assert.matches("ended %(exit 3%); restarting it", s)
+    assert.matches("answered 10 connections", s)
+  end)
+
+  it("handoff.lua hands K connections to running workers, exits", function()
+    local s = output("handoff.lua", "--workers", "2", "--serve", "6")
+    local answers, by = 0, {}
+    for n, root, id in s:gmatch("client: (%d+) %-> sqrt%(%d+%) = ([%d.]+) %(worker (%d)%)") do
+      assert.equal(("%.3f"):format(math.sqrt(tonumber(n))), root)
+      answers = answers + 1
+      by[id] = true
+    end
+    assert.equal(6, answers)
+    assert.is_true(by["1"] and by["2"])
+    assert.matches("handed 6 connections to 2 workers", s)
+  end)
+
+  it("every example is run here", function()
     local p = assert(io.popen('ls "' .. EXAMPLES .. '"'))
     local names = {}
     for name in p:lines() do
@@ -77,13 +108,11 @@ describe("examples", function()
     end
     p:close()
     assert.is_true(#names >= 4)
-    p = assert(io.popen('cat "' .. H.dir .. '"/*_spec.lua'))
-    local specs = p:read("*a")
-    p:close()
+    local spec = H.readfile(H.dir .. "/spec/examples_spec.lua")
     for _, name in ipairs(names) do
-      -- a spec runs an example by naming its file in a string
-      assert.is_truthy(specs:find('"' .. name .. '"', 1, true),
-                       "no spec runs examples/" .. name)
+      -- this spec runs an example by naming its file in a string
+      assert.is_truthy(spec:find('"' .. name .. '"', 1, true),
+                       "examples_spec.lua does not run examples/" .. name)
     end
   end)
 end)

@@ -242,10 +242,8 @@ describe("bulk integers", function()
 
   it("carry a million integers through a child intact", function()
     local r, w = hpass.pipe()
-    local out = H.tmpname()
-    local f = assert(io.open(out, "w"))
-    local proc = assert(hpass.spawn_with_handle({H.lua, H.child("sum")}, r, {stdout = f}))
-    f:close(); r:close()
+    local proc, out = H.start({H.lua, H.child("sum")}, r)
+    r:close()
     local t = {}
     for i = 1, 1000000 do t[i] = i end
     assert.is_true(w:write_ints(t))

@@ -350,9 +350,7 @@ describe("limits and edges", function()
       local r, w = hpass.pipe()
       pipes[2 * i - 1], pipes[2 * i] = r, w
     end
-    local out = H.tmpname()
-    local proc = assert(hpass.spawn_with_handle({"sh", "-c", 'echo "$#"', "sh"}, pipes,
-                                                {stdout = assert(io.open(out, "w"))}))
+    local proc, out = H.start({"sh", "-c", 'echo "$#"', "sh"}, pipes)
     assert.same({true, "exit", 0}, {proc:wait()})
     assert.equal("8200\n", H.readfile(out))
     for _, h in ipairs(pipes) do h:close() end

@@ -4,8 +4,14 @@ local hpass = require "hpass"
 local H = {}
 
 H.lua = os.getenv("HPASS_TEST_LUA") or "lua5.4"
-H.dir = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$")) or "tests"
-H.cpeer = H.dir .. "/bin/cpeer"
+--- The tests/ folder (this file is in tests/lib/), and the checkout's root.
+H.dir = (debug.getinfo(1, "S").source:match("^@(.*)/lib/[^/]*$")) or "tests"
+H.root = H.dir .. "/.."
+--- A test program built from tests/peers/ (make test-helpers).
+function H.peer(name)
+  return H.dir .. "/bin/" .. name
+end
+H.cpeer = H.peer("cpeer")
 
 --- Path of a child script in tests/child/.
 function H.child(name)
@@ -34,15 +40,22 @@ function H.readfile(name)
   return s
 end
 
---- Run argv with the given handle(s), its standard output captured;
--- returns the output and the wait triple.
-function H.capture(argv, handles, options)
+--- Start argv with the given handle(s) and options, its standard output
+-- going to a fresh temporary file; returns the process and the file's name.
+function H.start(argv, handles, options)
   local out = H.tmpname()
   local f = assert(io.open(out, "wb"))
   options = options or {}
   options.stdout = f
   local proc = assert(hpass.spawn_with_handle(argv, handles or {}, options))
   f:close()
+  return proc, out
+end
+
+--- Run argv as H.start does and wait; returns the output and the wait
+-- triple.
+function H.capture(argv, handles, options)
+  local proc, out = H.start(argv, handles, options)
   local ok, how, code = proc:wait()
   return H.readfile(out), ok, how, code
 end

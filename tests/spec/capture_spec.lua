@@ -118,10 +118,8 @@ describe("standard streams by name", function()
   after_each(H.cleanup)
 
   it("'null' is the null device for any stream", function()
-    local out = H.tmpname()
-    local p = assert(hpass.spawn_with_handle({"sh", "-c", "cat; echo done; echo e >&2"}, {},
-                                             {stdin = "null", stdout = assert(io.open(out, "w")),
-                                              stderr = "null"}))
+    local p, out = H.start({"sh", "-c", "cat; echo done; echo e >&2"}, {},
+                           {stdin = "null", stderr = "null"})
     assert.is_true((p:wait()))
     assert.equal("done\n", H.readfile(out))
   end)

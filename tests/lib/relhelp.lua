@@ -4,11 +4,11 @@ local H = require "helpers"
 
 local R = {}
 
---- The test-only module for signals and descriptors (tests/sigpeer.c).
+--- The test-only module for signals and descriptors (tests/peers/sigpeer.c).
 R.sig = require "sigpeer"
 
---- The misbehaving peer (tests/relpeer.c).
-R.relpeer = H.dir .. "/bin/relpeer"
+--- The misbehaving peer (tests/peers/relpeer.c).
+R.relpeer = H.peer("relpeer")
 
 --- "asan" or "valgrind" when the suite runs under one of them.
 R.sanitizer = os.getenv("HPASS_SANITIZER")

@@ -93,9 +93,7 @@ describe("settimeout", function()
         if w:write_int(written + i) then accepted = accepted + 1 else break end
       end
       w:settimeout(nil)
-      local out = H.tmpname()
-      local reader = assert(hpass.spawn_with_handle({H.lua, H.child("sum")}, r,
-                                                    {stdout = assert(io.open(out, "w"))}))
+      local reader, out = H.start({H.lua, H.child("sum")}, r)
       r:close()
       assert.is_true(w:close())
       assert.is_true((reader:wait()))
@@ -111,9 +109,7 @@ describe("settimeout", function()
     w:settimeout(0.1)
     assert.same({nil, "timeout", ETIMEDOUT}, {w:flush()})
     w:settimeout(nil)
-    local out = H.tmpname()
-    local reader = assert(hpass.spawn_with_handle({H.lua, H.child("sum")}, r,
-                                                  {stdout = assert(io.open(out, "w"))}))
+    local reader, out = H.start({H.lua, H.child("sum")}, r)
     r:close()
     assert.is_true(w:close())
     assert.is_true((reader:wait()))

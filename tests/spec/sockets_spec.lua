@@ -1,7 +1,8 @@
 -- Sockets: socketpair, passing handles to processes that already run
--- (send_handle / recv_handle), a listening socket shared by pre-forked
--- workers, and the two examples built on them.  Real processes and real
--- sockets, loopback only (127.0.0.1 and Unix socketpairs).  Every wait has
+-- (send_handle / recv_handle), and a listening socket shared by pre-forked
+-- workers (examples_spec.lua runs the two examples built on them).  Real
+-- processes and real sockets, loopback only (127.0.0.1 and Unix
+-- socketpairs).  Every wait has
 -- a deadline: children run under timeout(1) or stop when a lifeline pipe
 -- from this process ends, so a bug fails a test instead of hanging it.
 local hpass = require "hpass"
@@ -10,8 +11,7 @@ local H = require "helpers"
 
 local unpack = table.unpack or unpack  -- luacheck: compat
 local EMFILE, EPIPE, EBADMSG, ENOTSOCK = 24, 32, 74, 88
-local FDPEER = H.dir .. "/bin/fdpeer"
-local EXAMPLES = H.dir .. "/../examples/"
+local FDPEER = H.peer("fdpeer")
 
 -- Whether h (anything with fileno or getfd) becomes readable within secs.
 local function readable(h, secs)
@@ -37,15 +37,7 @@ local function inode(fd)
   return assert(H.readfile("/proc/self/fdinfo/" .. fd):match("ino:%s*(%d+)"))
 end
 
--- Start argv with handles, stdout to a temporary file; returns the
--- process and the file's name.
-local function start(argv, handles)
-  local out = H.tmpname()
-  local f = assert(io.open(out, "wb"))
-  local p = assert(hpass.spawn_with_handle(argv, handles or {}, {stdout = f}))
-  f:close()
-  return p, out
-end
+local start = H.start
 
 -- argv under timeout(1), as a bound on a child that is waited for.
 local function bounded(secs, ...)
@@ -419,38 +411,3 @@ describe("pre-forked workers sharing a listening socket", function()
   end)
 end)
 
-
-describe("examples", function()
-  after_each(H.cleanup)
-
-  it("prefork.lua serves K connections, restarts the crashed worker, exits", function()
-    local p, out = start(bounded(60, H.lua, EXAMPLES .. "prefork.lua",
-                                 "--workers", "3", "--serve", "10"))
-    assert.same({true, "exit", 0}, {p:wait()})
-    local s = H.readfile(out)
-    local answers = 0
-    for n, root in s:gmatch("client: (%d+) %-> sqrt%(%d+%) = ([%d.]+)") do
-      assert.equal(("%.3f"):format(math.sqrt(tonumber(n))), root)
-      answers = answers + 1
-    end
-    assert.equal(10, answers)
-    assert.matches("ended %(exit 3%); restarting it", s)
-    assert.matches("answered 10 connections", s)
-  end)
-
-  it("handoff.lua hands K connections to running workers, exits", function()
-    local p, out = start(bounded(60, H.lua, EXAMPLES .. "handoff.lua",
-                                 "--workers", "2", "--serve", "6"))
-    assert.same({true, "exit", 0}, {p:wait()})
-    local s = H.readfile(out)
-    local answers, by = 0, {}
-    for n, root, id in s:gmatch("client: (%d+) %-> sqrt%(%d+%) = ([%d.]+) %(worker (%d)%)") do
-      assert.equal(("%.3f"):format(math.sqrt(tonumber(n))), root)
-      answers = answers + 1
-      by[id] = true
-    end
-    assert.equal(6, answers)
-    assert.is_true(by["1"] and by["2"])
-    assert.matches("handed 6 connections to 2 workers", s)
-  end)
-end)

@@ -1,0 +1,300 @@
+# quality.mk - the quality targets of hpass, included by the Makefile:
+# sanitizers, valgrind, coverage, lint, every Lua, LuaRocks, Windows under
+# wine, the POSIX fallbacks and other C libraries, benchmarks.  .ci/run
+# runs them; each installs what it needs.
+
+HELP += \
+  check-all      'the suite on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT' \
+  check-abi51    'Lua 5.1 and LuaJIT, each on a build with the headers of the other' \
+  check-luarocks 'luarocks make into a temporary tree (5.1, 5.4), run the example' \
+  check-asan     'the suite with AddressSanitizer + UBSan' \
+  check-valgrind 'the suite under valgrind memcheck' \
+  coverage       'line coverage of the C sources (fails below 95%)' \
+  lint           'lint-lua and lint-c' \
+  lint-lua       'luacheck over lua/ examples/ tests/ bench/ tools/' \
+  lint-c         'the source lists, cppcheck and clang-tidy' \
+  test-windows   'cross-build for Windows and test under wine' \
+  test-fallbacks 'the suite on builds with each platform choice forced' \
+  test-oldkernel 'the suite as on Linux < 5.9 (tools/oldkernel)' \
+  test-noproc    'the /proc-free specs without /proc, as on an old kernel' \
+  test-musl      'Lua 5.4, busted and hpass built with musl-gcc, the suite' \
+  test-m32       'the same for 32-bit x86 (gcc -m32)' \
+  bench          'benchmarks against C and the Lua peers (docs/bench-results.md)' \
+  bench-quick    'the benchmarks with small counts (what CI runs)'
+
+# {======================================================
+# Reliability: sanitizers, valgrind, coverage
+# =======================================================
+
+.PHONY: run-suite check-asan check-valgrind coverage
+
+# The suite against an already built $(BUILD), nothing built first.
+run-suite:
+	$(RUN_ENV) $(PROVE) $(TESTS)
+
+# AddressSanitizer + UBSan.  Debian's lua5.4 is not instrumented, and
+# preloading the ASan runtime would reach every program the tests start
+# (procps' ps hangs under it), so the suite runs on build/asan/lua, a
+# minimal interpreter (tests/peers/sanlua.c) linked with the runtime.  Lua
+# children get it through HPASS_TEST_LUA and load this build through
+# LUA_CPATH, so they are checked too; other programs run as usual.  The
+# interpreter closes its state at exit, so LeakSanitizer is on.
+SAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+             -fno-sanitize-recover=all
+SAN_LUA = $(CURDIR)/build/asan/lua
+SAN_ENV = ASAN_OPTIONS=detect_leaks=1:exitcode=86:strict_string_checks=1 \
+          UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 HPASS_SANITIZER=asan
+
+build/asan/lua: tests/peers/sanlua.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c99 -Wall -Wextra -Werror $(SAN_CFLAGS) -I$(LUA_INCDIR) \
+	  -o $@ $< -llua$(LUA_VERSION) -lm
+
+check-asan: deps
+	@tools/deps.sh $(TEST_PKGS)
+	@$(MAKE) --no-print-directory VARIANT=asan CFLAGS='$(SAN_CFLAGS)' \
+	  all test-helpers build/asan/lua
+	$(SAN_ENV) $(MAKE) --no-print-directory VARIANT=asan LUA=$(SAN_LUA) run-suite
+
+# valgrind memcheck on the interpreter that runs busted.  Children are not
+# traced: they run natively, and the Lua ones are checked by check-asan.
+# Memory still held when busted exits is no error, memory nothing points to
+# ("definitely lost") is.  A spawn is more than ten times slower under
+# valgrind, so the spawn-heavy tests run shorter here (their full size
+# runs in make test and check-asan).
+# Tests tagged #novalgrind are left out: valgrind runs a vfork child as a
+# copy, so an exec that fails is not reported back to posix_spawn, and it
+# enforces the descriptor limit itself, for some calls only.
+VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
+           --errors-for-leak-kinds=definite --show-leak-kinds=definite
+VALGRIND_ENV = HPASS_SANITIZER=valgrind HPASS_STRESS_CYCLES=1000 HPASS_BIG_MIB=8 \
+               HPASS_ZOMBIE_SPAWNS=200 HPASS_CHURN_SPAWNS=30
+check-valgrind: deps
+	@tools/deps.sh $(TEST_PKGS) valgrind:valgrind
+	@$(MAKE) --no-print-directory all test-helpers
+	$(RUN_ENV) $(VALGRIND_ENV) \
+	  prove --exec '$(VALGRIND) $(LUA) $(BUSTED) -o TAP --exclude-tags=novalgrind' $(TESTS)
+
+# gcov line coverage of the C sources by the suite (Lua children included:
+# they load the same build and add to its counts); fails below COVER_MIN.
+# The stress test adds nothing to coverage after its first cycles, so it
+# runs 1,000 of them here.  Report: build/coverage/hpass/report/*.gcov.
+COVER_MIN = 95
+# the child's fallbacks (a walk of /proc/self/fd, the loop up to the
+# limit) run when tests/spec/portable_spec.lua runs under test-oldkernel
+# and test-noproc, and the waits without pidfds when
+# tests/spec/deadline_spec.lua runs under test-oldkernel
+COVER_VARS = VARIANT=coverage CFLAGS='-O0 -g --coverage' LDEXTRA=--coverage
+coverage: deps
+	@tools/deps.sh $(TEST_PKGS)
+	@rm -f build/coverage/hpass/*.gcda
+	@$(MAKE) --no-print-directory $(COVER_VARS) all test-helpers
+	HPASS_STRESS_CYCLES=1000 $(MAKE) --no-print-directory VARIANT=coverage run-suite
+	$(MAKE) --no-print-directory $(COVER_VARS) test-oldkernel \
+	  TESTS='tests/spec/portable_spec.lua tests/spec/deadline_spec.lua'
+	$(MAKE) --no-print-directory $(COVER_VARS) test-noproc NOPROC_TESTS=tests/spec/portable_spec.lua
+	$(if $(SRC),,$(NOSRC))@tools/coverage.sh build/coverage/hpass $(COVER_MIN) $(SRC)
+
+# }======================================================
+
+
+# {======================================================
+# Lint
+# =======================================================
+
+.PHONY: lint lint-lua lint-c
+lint: lint-lua lint-c
+
+# luacheck over every Lua file (config: .luacheckrc).
+lint-lua:
+	@tools/deps.sh lua-check:luacheck
+	luacheck lua examples tests bench tools
+
+# cppcheck and clang-tidy (config: .clang-tidy, .cppcheck-suppressions).
+# The rockspec's lists first: every top-level *.c is in the list of each
+# platform it belongs to (tools/sources.lua), so none is left out.
+lint-c:
+	$(if $(SRC),,$(NOSRC))@$(HOST_LUA) tools/sources.lua --check $(wildcard *.c)
+	@tools/deps.sh cppcheck:cppcheck clang-tidy:clang-tidy
+	cppcheck --quiet --force --error-exitcode=1 --std=c99 --inline-suppr \
+	  --enable=warning,style,performance,portability \
+	  --suppressions-list=.cppcheck-suppressions -I$(LUA_INCDIR) $(SRC)
+	clang-tidy --quiet $(SRC) -- $(WARN) -I$(LUA_INCDIR)
+
+# }======================================================
+
+
+# {======================================================
+# Every Lua: 5.1, 5.2, 5.3, 5.4 and LuaJIT; LuaRocks
+# =======================================================
+
+LUA_VERSIONS = 5.1 5.2 5.3 5.4 jit
+
+# Lua 5.1 and LuaJIT search the same lib/lua/5.1 folders, so a module
+# built with either's headers is loaded by the other: check-abi51 runs, on
+# each, the specs where the two differ (io files, errors, numbers) against
+# the module built with the other's headers.  check-all runs the whole
+# suite on each interpreter's own build.
+ABI51_INCDIR_LUA = /usr/include/lua5.1
+ABI51_INCDIR_JIT = /usr/include/luajit-2.1
+ABI51_TESTS = tests/spec/core_spec.lua tests/spec/buffer_spec.lua \
+              tests/spec/compat_spec.lua tests/spec/interop_spec.lua \
+              tests/spec/examples_spec.lua
+
+.PHONY: check-all check-abi51 check-luarocks
+
+# The suite on every interpreter, each with its own build folder; runs them
+# all, then fails if any failed.
+check-all:
+	@failed=; \
+	for v in $(LUA_VERSIONS); do \
+	  echo "=== check-all: Lua $$v"; \
+	  $(MAKE) --no-print-directory test LUA_VERSION=$$v || failed="$$failed $$v"; \
+	done; \
+	echo "=== check-all: Lua 5.1 / LuaJIT cross-loading"; \
+	$(MAKE) --no-print-directory check-abi51 || failed="$$failed abi51"; \
+	if [ -n "$$failed" ]; then echo "check-all: FAILED:$$failed"; exit 1; fi; \
+	echo "check-all: passed on $(LUA_VERSIONS) and cross-loading"
+
+check-abi51:
+	$(MAKE) --no-print-directory test LUA_VERSION=jit VARIANT=luajit-abi51 \
+	  LUA_INCDIR=$(ABI51_INCDIR_LUA) TESTS='$(ABI51_TESTS)'
+	$(MAKE) --no-print-directory test LUA_VERSION=5.1 VARIANT=lua5.1-abijit \
+	  LUA_INCDIR=$(ABI51_INCDIR_JIT) TESTS='$(ABI51_TESTS)'
+
+# `luarocks make` into a temporary tree for Lua 5.1 and 5.4, offline, then
+# examples/fdpass.lua with only that tree on the module paths.
+check-luarocks:
+	@tools/deps.sh gcc:gcc luarocks:luarocks lua5.1:lua5.1 lua5.4:lua5.4 \
+	  liblua5.1-0-dev:/usr/include/lua5.1/lua.h liblua5.4-dev:/usr/include/lua5.4/lua.h
+	tools/luarocks-check.sh 5.1 5.4
+
+# }======================================================
+
+# {======================================================
+# Portability: Windows, forced fallbacks, old kernels, no /proc, other C
+# libraries
+# =======================================================
+
+# Cross-builds Lua 5.4 (Debian's source) and hpass with mingw-w64 and runs
+# tests/windows/ under wine; installs the toolchain when missing.
+.PHONY: test-windows
+test-windows:
+	tools/test-windows.sh
+
+# Each choice of hpass_posix.h forced with -D (FB_<name>), built with gcc
+# and clang, and the whole suite run on the gcc build:
+#   glibc2.28   as for glibc 2.28: no _np file actions, which the build
+#               must not need (tools/check-glibc-symbols.sh)
+#   glibc2.25   as for glibc < 2.26: pwritev2 through its system call
+#   closefrom   posix_spawn + addclosefrom_np + addchdir_np, FreeBSD's path
+#   nocloexec   the flags macOS lacks: no pipe2, SOCK_CLOEXEC,
+#               MSG_CMSG_CLOEXEC, sigtimedwait, pwritev2
+#   nosignal    no MSG_NOSIGNAL: writes to sockets, and hp_sendfds's
+#               sendmsg, block SIGPIPE around them
+#   apple       macOS's path, which cannot run here: compiled (not linked)
+#               with gcc and clang, tools/apple-decls.h standing in for the
+#               two declarations of macOS's <spawn.h> that glibc's lacks
+#   procwalk    the child closes by walking /proc/self/fd (no close_range)
+#   closeloop   the child closes every number up to the limit
+#   nopdeathsig no death signal (macOS): die_with_parent is refused with
+#               ENOTSUP; only tests/spec/process_spec.lua, told to expect it
+FALLBACKS = glibc2.28 glibc2.25 closefrom nocloexec nosignal procwalk closeloop \
+            nopdeathsig apple
+FB_glibc2.28 = -DHPASS_GLIBC=228
+FB_glibc2.25 = -DHPASS_GLIBC=225
+FB_closefrom = -DHPASS_SPAWN=HPASS_SPAWN_CLOSEFROM
+FB_nocloexec = -DHPASS_HAVE_PIPE2=0 -DHPASS_HAVE_SOCK_CLOEXEC=0 \
+               -DHPASS_HAVE_MSG_CMSG_CLOEXEC=0 -DHPASS_HAVE_SIGTIMEDWAIT=0 \
+               -DHPASS_PWRITEV2=0
+FB_nosignal = -DHPASS_HAVE_MSG_NOSIGNAL=0 -DHPASS_PWRITEV2=0
+FB_procwalk = -DHPASS_HAVE_CLOSE_RANGE=0
+FB_closeloop = -DHPASS_HAVE_CLOSE_RANGE=0 -DHPASS_HAVE_PROCFD=0
+FB_nopdeathsig = -DHPASS_PDEATHSIG=0
+FB_TESTS_nopdeathsig = tests/spec/process_spec.lua
+FB_ENV_nopdeathsig = HPASS_EXPECT_NOPDEATHSIG=1
+FB_GLIBC_glibc2.28 = 2.28
+FB_GLIBC_glibc2.25 = 2.25
+
+.PHONY: test-fallbacks test-oldkernel test-noproc test-musl test-m32
+test-fallbacks: deps
+	@tools/deps.sh $(TEST_PKGS) clang:clang binutils:nm
+	@$(MAKE) --no-print-directory test-helpers
+	@failed=; \
+	for v in $(FALLBACKS); do \
+	  echo "=== test-fallbacks: $$v"; \
+	  $(MAKE) --no-print-directory fallback-$$v || failed="$$failed $$v"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-fallbacks: FAILED:$$failed"; exit 1; fi; \
+	echo "test-fallbacks: passed on $(FALLBACKS)"
+
+FB_apple = -D_GNU_SOURCE -include tools/apple-decls.h \
+           -DHPASS_SPAWN=HPASS_SPAWN_APPLE -DHPASS_HAVE_ADDCHDIR_NP=0 $(FB_nocloexec)
+fallback-apple:
+	$(if $(SRC),,$(NOSRC))for c in $(CC) clang; do \
+	  for f in $(filter-out lua_hpass.c,$(SRC)); do \
+	    $$c $(WARN) -fPIC -I$(LUA_INCDIR) -O2 $(FB_apple) -c $$f -o /dev/null || exit 1; \
+	  done; \
+	done
+
+fallback-%:
+	$(MAKE) --no-print-directory CC=clang VARIANT=fallback-$*-clang \
+	  CFLAGS='-O2 $(FB_$*)' all
+	$(MAKE) --no-print-directory VARIANT=fallback-$* CFLAGS='-O2 -g $(FB_$*)' all test-helpers
+	$(if $(FB_GLIBC_$*),tools/check-glibc-symbols.sh \
+	  build/fallback-$*/hpass/core.so $(FB_GLIBC_$*))
+	$(FB_ENV_$*) $(MAKE) --no-print-directory VARIANT=fallback-$* run-suite \
+	  $(if $(FB_TESTS_$*),TESTS='$(FB_TESTS_$*)')
+
+# A kernel older than 5.9 (and 5.3): tools/oldkernel makes close_range,
+# pwritev2, pidfd_open and clone3 fail with ENOSYS for the whole run.
+tools/bin/oldkernel: tools/oldkernel.c
+	@mkdir -p tools/bin
+	$(CC) -std=c99 -Wall -Wextra -Werror -O2 -o $@ $<
+
+OLDKERNEL_PROVE = prove --exec '$(CURDIR)/tools/bin/oldkernel $(LUA) $(BUSTED) -o TAP'
+test-oldkernel: deps
+	@tools/deps.sh $(TEST_PKGS)
+	@$(MAKE) --no-print-directory all test-helpers tools/bin/oldkernel
+	$(RUN_ENV) HPASS_EXPECT_OLDKERNEL=1 $(OLDKERNEL_PROVE) $(TESTS)
+
+# No /proc (a private mount namespace with an empty tmpfs over it), also
+# under the old-kernel launcher: children are then closed by the loop up
+# to the limit.  Only the specs that do not read /proc themselves run.
+NOPROC_TESTS = tests/spec/portable_spec.lua tests/spec/badinput_spec.lua \
+               tests/spec/buffer_spec.lua tests/spec/compat_spec.lua \
+               tests/spec/nonblock_spec.lua tests/spec/examples_spec.lua
+test-noproc: deps
+	@tools/deps.sh $(TEST_PKGS) util-linux:unshare
+	@$(MAKE) --no-print-directory all test-helpers tools/bin/oldkernel
+	$(RUN_ENV) HPASS_EXPECT_NOPROC=1 HPASS_EXPECT_OLDKERNEL=1 \
+	  unshare --mount --propagation private \
+	  sh -c 'mount -t tmpfs none /proc && exec "$$@"' noproc \
+	  $(OLDKERNEL_PROVE) $(NOPROC_TESTS)
+
+# Lua 5.4, the C modules busted needs, hpass and its test module, all built
+# with musl-gcc from Debian's sources, and the whole suite on them
+# (tools/test-musl.sh; cached in build/musl).
+test-musl:
+	tools/test-musl.sh
+
+# The same for 32-bit x86 with glibc (gcc -m32; gcc-multilib), in build/m32.
+test-m32:
+	tools/test-musl.sh --m32
+
+# }======================================================
+
+
+# {======================================================
+# Benchmarks
+# =======================================================
+
+.PHONY: bench bench-quick
+# Benchmarks against C and the Lua peers (bench/run.sh; --quick for CI).
+bench: all
+	bench/run.sh
+
+bench-quick: all
+	bench/run.sh --quick
+
+# }======================================================
