@@ -53,6 +53,19 @@ static int room (Pump *p, int i) {
 }
 
 
+/*
+** Writes to every page of b[0 .. n) before a read fills it.  A page first
+** touched by the kernel's copy out of a pipe faults while the reader holds
+** the pipe's lock, and the child writing into the pipe spins on that lock
+** meanwhile: capturing 100 MiB took a fifth longer than io.popen's read,
+** which copies through a small buffer that stays mapped.
+*/
+static void touch (unsigned char *b, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i += 4096) b[i] = 0;
+}
+
+
 /* The handle at i, open, or NULL for nil. */
 static Handle *opthandle (lua_State *L, int i) {
   Handle *h;
@@ -133,6 +146,7 @@ static int hpb_pump (lua_State *L) {
       if (!it[i].revents) continue;
       if (w < 2) {
         if ((err = room(p, w)) != 0) break;
+        touch(p->buf[w] + p->len[w], STEP);
         err = hp_read(hs[w]->os, p->buf[w] + p->len[w], STEP, &done);
         if (err != 0) break;
         p->len[w] += done;
