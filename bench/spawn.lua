@@ -4,7 +4,7 @@
 --
 -- IMPL is one of
 --   hpass       hpass.spawn_with_handle({"/bin/true"}, w) + proc:wait()   (5.4)
---   hpass_posix_spawn, hpass_procwalk, hpass_closeloop
+--   hpass_posix_spawn, hpass_procwalk, hpass_closeloop, hpass_closeloop_1024
 --               the same, on hpass built for another spawn path (run.sh)
 --   luaposix    posix.fork + posix.execp + posix.wait                     (5.3)
 --   luv         uv.spawn with the pipe as child fd 3 + uv.run             (5.4)
@@ -113,6 +113,7 @@ end
 setups.hpass_posix_spawn = setups.hpass
 setups.hpass_procwalk = setups.hpass
 setups.hpass_closeloop = setups.hpass
+setups.hpass_closeloop_1024 = setups.hpass
 
 if not setups[impl] then B.fail("unknown IMPL " .. impl) end
 local spawn1 = setups[impl]()
