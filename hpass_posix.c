@@ -580,20 +580,13 @@ int hp_release (hp_proc *p) {
 }
 
 
-int hp_signum (const char *name) {
-  static const struct { const char *name; int sig; } sigs[] = {
-    {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
-    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"PIPE", SIGPIPE},
-    {"ALRM", SIGALRM}, {"TERM", SIGTERM}, {"CHLD", SIGCHLD},
-    {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP},
-    {"ABRT", SIGABRT}, {"SEGV", SIGSEGV}, {NULL, 0}
-  };
-  int i;
-  if (strncmp(name, "SIG", 3) == 0) name += 3;
-  for (i = 0; sigs[i].name != NULL; i++)
-    if (strcmp(name, sigs[i].name) == 0) return sigs[i].sig;
-  return -1;
-}
+const hp_signame hp_signames[] = {
+  {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+  {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"PIPE", SIGPIPE},
+  {"ALRM", SIGALRM}, {"TERM", SIGTERM}, {"CHLD", SIGCHLD},
+  {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP},
+  {"ABRT", SIGABRT}, {"SEGV", SIGSEGV}, {NULL, 0}
+};
 
 /* }====================================================== */
 

@@ -222,8 +222,16 @@ HP_INTERNAL int hp_envlist (char *const **out, hp_alloc alloc, void *ud);
 */
 HP_INTERNAL int hp_release (hp_proc *p);
 
-/* Signal number for a name such as "TERM" or "SIGTERM"; -1 if unknown. */
-HP_INTERNAL int hp_signum (const char *name);
+/*
+** The signal names kill takes ("TERM"; the binding also accepts
+** "SIGTERM") and their numbers on this system, ended by a NULL name.
+*/
+typedef struct hp_signame {
+  const char *name;
+  int sig;
+} hp_signame;
+
+HP_INTERNAL extern const hp_signame hp_signames[];
 
 /*
 ** One process-wide lock, for the little state hpass keeps per process (the

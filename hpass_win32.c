@@ -1439,18 +1439,11 @@ int hp_release (hp_proc *p) {
 ** whose default action ends a process have a name here; STOP, CONT and
 ** the like would do something else entirely.
 */
-int hp_signum (const char *name) {
-  static const struct { const char *name; int sig; } sigs[] = {
-    {"HUP", 1}, {"INT", 2}, {"QUIT", 3}, {"ABRT", 6}, {"KILL", 9},
-    {"USR1", 10}, {"SEGV", 11}, {"USR2", 12}, {"PIPE", 13}, {"ALRM", 14},
-    {"TERM", 15}, {NULL, 0}
-  };
-  int i;
-  if (strncmp(name, "SIG", 3) == 0) name += 3;
-  for (i = 0; sigs[i].name != NULL; i++)
-    if (strcmp(name, sigs[i].name) == 0) return sigs[i].sig;
-  return -1;
-}
+const hp_signame hp_signames[] = {
+  {"HUP", 1}, {"INT", 2}, {"QUIT", 3}, {"ABRT", 6}, {"KILL", 9},
+  {"USR1", 10}, {"SEGV", 11}, {"USR2", 12}, {"PIPE", 13}, {"ALRM", 14},
+  {"TERM", 15}, {NULL, 0}
+};
 
 /* }====================================================== */
 

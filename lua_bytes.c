@@ -111,7 +111,7 @@ static int readall_h (lua_State *L, Handle *h, hp_time dl) {
 ** objects), which have no timeout: lines a byte at a time, so that
 ** nothing past the line is taken from the descriptor.
 */
-static int readline_t (lua_State *L, Target *t, int keep) {
+static int readline_arg (lua_State *L, HandleArg *t, int keep) {
   luaL_Buffer b;
   size_t n = 0;
   luaL_buffinit(L, &b);
@@ -137,7 +137,7 @@ static int readline_t (lua_State *L, Target *t, int keep) {
   return 0;
 }
 
-static int readcount_t (lua_State *L, Target *t, size_t n, int all) {
+static int readcount_arg (lua_State *L, HandleArg *t, size_t n, int all) {
   luaL_Buffer b;
   size_t total = 0;
   luaL_buffinit(L, &b);
@@ -165,10 +165,10 @@ static int readcount_t (lua_State *L, Target *t, size_t n, int all) {
 ** fail, message, code (timeout included: what was read stays readable).
 */
 static int g_read (lua_State *L, int first) {
-  Target t;
+  HandleArg t;
   int n = lua_gettop(L), i, err = 0;
   hp_time dl;
-  hpb_totarget(L, 1, 1, &t);
+  hpb_tohandlearg(L, 1, 1, &t);
   dl = deadline(t.h);
   if (n < first) {  /* no format: a line */
     lua_pushliteral(L, "l");
@@ -183,7 +183,7 @@ static int g_read (lua_State *L, int first) {
       luaL_argcheck(L, k > 0 || t.h != NULL, i,
                     "count 0 needs an hpass handle");
       err = t.h != NULL ? readcount_h(L, t.h, (size_t)k, dl)
-                        : readcount_t(L, &t, (size_t)k, 0);
+                        : readcount_arg(L, &t, (size_t)k, 0);
     }
     else {
       const char *p = luaL_checkstring(L, i);
@@ -191,11 +191,11 @@ static int g_read (lua_State *L, int first) {
       switch (*p) {
         case 'l': case 'L':
           err = t.h != NULL ? readline_h(L, t.h, *p == 'L', dl)
-                            : readline_t(L, &t, *p == 'L');
+                            : readline_arg(L, &t, *p == 'L');
           break;
         case 'a':
           err = t.h != NULL ? readall_h(L, t.h, dl)
-                            : readcount_t(L, &t, 0, 1);
+                            : readcount_arg(L, &t, 0, 1);
           break;
         default:
           return luaL_argerror(L, i, "invalid format");
@@ -229,7 +229,7 @@ static int hpass_read (lua_State *L) {
 ** out (on a timeout, exactly those are in the stream).
 */
 static int hpass_write (lua_State *L) {
-  Target t;
+  HandleArg t;
   int n = lua_gettop(L), i, err = 0;
   size_t total = 0;
   hp_time dl;
@@ -240,7 +240,7 @@ static int hpass_write (lua_State *L) {
     if (lua_type(L, i) != LUA_TNUMBER) luaL_checktype(L, i, LUA_TSTRING);
     else (void)lua_tolstring(L, i, NULL);
   }
-  hpb_totarget(L, 1, 1, &t);
+  hpb_tohandlearg(L, 1, 1, &t);
   dl = deadline(t.h);
   if (t.f != NULL && (err = hp_fflush(t.f)) != 0) goto failed;
   for (i = 2; i <= n; i++) {
@@ -283,8 +283,8 @@ static int io_readline (lua_State *L) {
 */
 static int hpass_lines (lua_State *L) {
   int n = lua_gettop(L) - 1, i;
-  Target t;
-  hpb_totarget(L, 1, 1, &t);  /* checks that it is a handle */
+  HandleArg t;
+  hpb_tohandlearg(L, 1, 1, &t);  /* checks that it is a handle */
   luaL_argcheck(L, n <= 250, 252, "too many arguments");
   for (i = 2; i <= n + 1; i++)
     if (lua_type(L, i) != LUA_TNUMBER) luaL_checkstring(L, i);

@@ -83,7 +83,7 @@ static Handle *opthandle (lua_State *L, int i) {
 ** Returns the output, the error output (nil without err), and "timeout"
 ** when the time ran out first; or fail, message, code.
 */
-static int hpb_pump (lua_State *L) {
+static int capture_pump (lua_State *L) {
   Handle *hs[3];
   Pump *p;
   Scratch *scratch;
@@ -187,6 +187,6 @@ void hpb_open_capture (lua_State *L) {
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   lua_pushvalue(L, -2);
-  lua_pushcclosure(L, hpb_pump, 1);
+  lua_pushcclosure(L, capture_pump, 1);
   lua_setfield(L, -2, "_pump");
 }

@@ -77,7 +77,7 @@ void *hpc_testudata (lua_State *L, int i, const char *tname) {
 /* Before 5.3 accept only numbers with an exact integer value. */
 lua_Integer hpc_checkinteger (lua_State *L, int arg) {
   lua_Number d = luaL_checknumber(L, arg);
-  if (d != d || d != floor(d) || d < -MAXEXACT || d > MAXEXACT)
+  if (!iswhole(d, -MAXEXACT))
     luaL_argerror(L, arg, "number has no integer representation");
   return (lua_Integer)d;
 }
@@ -567,11 +567,11 @@ static Handle *checkopen (lua_State *L, int i) {
 
 /*
 ** {======================================================
-** Targets: every form a handle argument may take
+** Handle arguments: every form a handle argument may take
 ** =======================================================
 */
 
-int hpb_targeterror (lua_State *L, const Target *t, const char *msg) {
+int hpb_handleargerror (lua_State *L, const HandleArg *t, const char *msg) {
   char num[32];
   if (t->opt != NULL)
     msg = lua_pushfstring(L, "option '%s': %s", t->opt, msg);
@@ -588,17 +588,17 @@ int hpb_targeterror (lua_State *L, const Target *t, const char *msg) {
 ** what a double holds exactly (so that the cast below is defined).  The
 ** OS layer refuses numbers that are no open handle.
 */
-static hp_os checkdescriptor (lua_State *L, int i, const Target *t,
+static hp_os checkdescriptor (lua_State *L, int i, const HandleArg *t,
                               const char *what) {
   lua_Number d;
   if (lua_isinteger(L, i)) {
     lua_Integer v = lua_tointeger(L, i);
-    if (v < 0) hpb_targeterror(L, t, "invalid descriptor (negative)");
+    if (v < 0) hpb_handleargerror(L, t, "invalid descriptor (negative)");
     return (hp_os)v;
   }
   d = lua_tonumber(L, i);
-  if (!(d == floor(d)) || d > MAXEXACT) hpb_targeterror(L, t, what);
-  if (d < 0) hpb_targeterror(L, t, "invalid descriptor (negative)");
+  if (!iswhole(d, -HUGE_VAL)) hpb_handleargerror(L, t, what);
+  if (d < 0) hpb_handleargerror(L, t, "invalid descriptor (negative)");
   return (hp_os)d;
 }
 
@@ -641,7 +641,7 @@ static int isfile (lua_State *L, int i) {
 }
 
 
-void hpb_target_getfd (lua_State *L, int i, Target *t) {
+void hpb_handlearg_getfd (lua_State *L, int i, HandleArg *t) {
   lua_Number d;
   t->os = HP_NOHANDLE;
   t->h = NULL;
@@ -660,19 +660,19 @@ void hpb_target_getfd (lua_State *L, int i, Target *t) {
   lua_pushvalue(L, i);
   lua_call(L, 1, 1);
   if (lua_type(L, -1) != LUA_TNUMBER)
-    hpb_targeterror(L, t, "getfd() did not return a number");
+    hpb_handleargerror(L, t, "getfd() did not return a number");
   d = lua_tonumber(L, -1);
   lua_pop(L, 1);
-  if (d < 0) hpb_targeterror(L, t, "attempt to use a closed socket");
+  if (d < 0) hpb_handleargerror(L, t, "attempt to use a closed socket");
   /* NaN, a fraction or a huge float must not reach the cast below */
-  if (!(d == floor(d)) || d > MAXEXACT)
-    hpb_targeterror(L, t, "getfd() did not return a descriptor number");
+  if (!iswhole(d, -HUGE_VAL))
+    hpb_handleargerror(L, t, "getfd() did not return a descriptor number");
   t->os = (hp_os)d;
   t->getfd = 1;
 }
 
 
-void hpb_target_resolve (lua_State *L, int i, Target *t) {
+void hpb_handlearg_resolve (lua_State *L, int i, HandleArg *t) {
   int closed = 0;
   if (t->getfd) return;
   switch (lua_type(L, i)) {
@@ -683,16 +683,16 @@ void hpb_target_resolve (lua_State *L, int i, Target *t) {
       Handle *h = testhandle(L, i);
       FILE *f;
       if (h != NULL) {
-        if (isclosed(h)) hpb_targeterror(L, t, "attempt to use a closed handle");
+        if (isclosed(h)) hpb_handleargerror(L, t, "attempt to use a closed handle");
         t->os = h->os;
         t->h = h;
         return;
       }
       f = tofilep(L, i, &closed);
       if (f != NULL || closed) {
-        if (closed) hpb_targeterror(L, t, "attempt to use a closed file");
+        if (closed) hpb_handleargerror(L, t, "attempt to use a closed file");
         if (hp_fromfile(f, &t->os) != 0)
-          hpb_targeterror(L, t, "file has no descriptor");
+          hpb_handleargerror(L, t, "file has no descriptor");
         t->f = f;
         return;
       }
@@ -701,18 +701,18 @@ void hpb_target_resolve (lua_State *L, int i, Target *t) {
     default:
       break;
   }
-  hpb_targeterror(L, t, lua_pushfstring(L,
+  hpb_handleargerror(L, t, lua_pushfstring(L,
       "handle, file, descriptor or socket expected, got %s",
       luaL_typename(L, i)));
 }
 
 
 /*
-** The one target of argument i.  An hpass handle, the common case (every
+** The one handle argument i.  An hpass handle, the common case (every
 ** read_int and write_int of the seed protocol), is told apart with one
 ** comparison before the general path.
 */
-void hpb_totarget (lua_State *L, int i, int arg, Target *t) {
+void hpb_tohandlearg (lua_State *L, int i, int arg, HandleArg *t) {
   Handle *h = testhandle(L, i);
   t->arg = arg;
   t->inarray = 0;
@@ -721,13 +721,13 @@ void hpb_totarget (lua_State *L, int i, int arg, Target *t) {
   t->f = NULL;
   t->getfd = 0;
   if (h != NULL) {
-    if (isclosed(h)) hpb_targeterror(L, t, "attempt to use a closed handle");
+    if (isclosed(h)) hpb_handleargerror(L, t, "attempt to use a closed handle");
     t->os = h->os;
     t->h = h;
     return;
   }
-  hpb_target_getfd(L, i, t);
-  hpb_target_resolve(L, i, t);
+  hpb_handlearg_getfd(L, i, t);
+  hpb_handlearg_resolve(L, i, t);
 }
 
 
@@ -739,21 +739,21 @@ int hpb_issingle (lua_State *L, int i) {
 
 
 /* Stream a Lua file's buffered output out before writing around it. */
-static int prepwrite (Target *t) {
+static int prepwrite (HandleArg *t) {
   return t->f != NULL ? hp_fflush(t->f) : 0;
 }
 
 
-void hpb_checkahead (lua_State *L, const Target *t) {
+void hpb_checkahead (lua_State *L, const HandleArg *t) {
   if (t->h != NULL && unread(t->h) > 0)
-    hpb_targeterror(L, t, "handle has unread buffered input");
+    hpb_handleargerror(L, t, "handle has unread buffered input");
   /* flushing a file gave back what it read ahead where it could seek */
   if (t->f != NULL && hp_freadahead(t->f) > 0)
-    hpb_targeterror(L, t, "file has unread buffered input");
+    hpb_handleargerror(L, t, "file has unread buffered input");
 }
 
 
-int hpb_flushout (Target *t) {
+int hpb_flushout (HandleArg *t) {
   return t->h != NULL ? flushbuf(t->h, hdeadline(t->h)) : prepwrite(t);
 }
 
@@ -766,7 +766,7 @@ int hpb_flushout (Target *t) {
 ** =======================================================
 */
 
-static int tostr_handle (lua_State *L) {
+static int h_tostring (lua_State *L) {
   Handle *h = (Handle *)luaL_checkudata(L, 1, HANDLE_T);
   if (isclosed(h)) lua_pushliteral(L, HANDLE_T " (closed)");
   else lua_pushfstring(L, HANDLE_T " (%d)", (int)h->os);
@@ -822,7 +822,7 @@ static int hpass_socketpair (lua_State *L) {
 
 /* hpass.handle(n): adopt an inherited descriptor, given as number or text. */
 static int hpass_handle (lua_State *L) {
-  Target t;
+  HandleArg t;
   Handle *h;
   int err;
   memset(&t, 0, sizeof(t));
@@ -994,7 +994,7 @@ static int h_detach (lua_State *L) {
 ** Integer argument that fits a C int; never silently truncated.  With
 ** t != NULL the value is element t->elem of a table argument.
 */
-static int checkint32 (lua_State *L, int i, int arg, const Target *t) {
+static int checkint32 (lua_State *L, int i, int arg, const HandleArg *t) {
   const char *why;
   if (lua_type(L, i) != LUA_TNUMBER) {
     why = lua_pushfstring(L, "number expected, got %s", luaL_typename(L, i));
@@ -1011,29 +1011,29 @@ static int checkint32 (lua_State *L, int i, int arg, const Target *t) {
     else if (d >= -2147483648.0 && d <= 2147483647.0) return (int)d;
     else why = "integer out of 32-bit range";
   }
-  if (t != NULL) return hpb_targeterror(L, t, why);
+  if (t != NULL) return hpb_handleargerror(L, t, why);
   return luaL_argerror(L, arg, why);
 }
 
 
 /*
 ** A call that allocated (a finalizer may have run) checks that its
-** target is still what it was: an hpass handle may have been closed, a
+** handle argument is still what it was: an hpass handle may have been closed, a
 ** Lua file too.  The object itself is anchored by the caller.
 */
-static void recheck (lua_State *L, int i, Target *t) {
+static void recheck (lua_State *L, int i, HandleArg *t) {
   int closed = 0;
   if (t->h != NULL) {
     if (isclosed(t->h))
-      hpb_targeterror(L, t, "handle was closed during the call");
+      hpb_handleargerror(L, t, "handle was closed during the call");
     t->os = t->h->os;
   }
   else if (t->f != NULL && (tofilep(L, i, &closed) != t->f || closed))
-    hpb_targeterror(L, t, "file was closed during the call");
+    hpb_handleargerror(L, t, "file was closed during the call");
 }
 
 
-int hpb_send (Target *t, const unsigned char *b, size_t n, hp_time deadline,
+int hpb_send (HandleArg *t, const unsigned char *b, size_t n, hp_time deadline,
               size_t whole, size_t *sent) {
   Handle *h = t->h;
   *sent = 0;
@@ -1066,7 +1066,7 @@ int hpb_send (Target *t, const unsigned char *b, size_t n, hp_time deadline,
 ** whatever follows stays in the pipe for others.  With a deadline, each
 ** read waits for data first.
 */
-int hpb_recv (Target *t, unsigned char *b, size_t n, size_t *got,
+int hpb_recv (HandleArg *t, unsigned char *b, size_t n, size_t *got,
               hp_time deadline) {
   Handle *h = t->h;
   *got = t->f != NULL ? hp_ftake(t->f, b, n) : 0;
@@ -1105,7 +1105,7 @@ int hpb_recv (Target *t, unsigned char *b, size_t n, size_t *got,
 
 
 /* A cut-short integer is given back, to be read whole next time. */
-static void putback (lua_State *L, Target *t, const unsigned char *b,
+static void putback (lua_State *L, HandleArg *t, const unsigned char *b,
                      size_t k) {
   if (t->h != NULL && hpb_unread(L, t->h, b, k) != 0)
     luaL_error(L, "not enough memory");
@@ -1121,10 +1121,10 @@ static int truncated (lua_State *L, size_t got) {
 
 
 static int hpass_write_int (lua_State *L) {
-  Target t;
+  HandleArg t;
   int v, err;
   size_t sent;
-  hpb_totarget(L, 1, 1, &t);
+  hpb_tohandlearg(L, 1, 1, &t);
   v = checkint32(L, 2, 2, NULL);
   hpb_noextra(L, 2);
   if ((err = prepwrite(&t)) != 0 ||
@@ -1136,10 +1136,10 @@ static int hpass_write_int (lua_State *L) {
 
 
 static int hpass_read_int (lua_State *L) {
-  Target t;
+  HandleArg t;
   int v, err;
   size_t got;
-  hpb_totarget(L, 1, 1, &t);
+  hpb_tohandlearg(L, 1, 1, &t);
   hpb_noextra(L, 1);
   err = hpb_recv(&t, (unsigned char *)&v, 4, &got, deadline(t.h));
   if (err != 0) {
@@ -1166,7 +1166,7 @@ static int hpass_read_int (lua_State *L) {
 ** and one conversion, and the values are popped a batch at a time.
 */
 static void toint32s (lua_State *L, int tbl, lua_Integer k, size_t n,
-                      int *out, Target *e) {
+                      int *out, HandleArg *e) {
   int top = lua_gettop(L);
   size_t i = 0;
   luaL_checkstack(L, POPBATCH, NULL);
@@ -1206,12 +1206,12 @@ static void toint32s (lua_State *L, int tbl, lua_Integer k, size_t n,
 ** then the stream holds exactly that many, whole).
 */
 static int hpass_write_ints (lua_State *L) {
-  Target t, e;
+  HandleArg t, e;
   lua_Integer i, j, k, written = 0;
   int err;
   int chunk[WCHUNK / sizeof(int)];
   hp_time dl;
-  hpb_totarget(L, 1, 1, &t);
+  hpb_tohandlearg(L, 1, 1, &t);
   luaL_checktype(L, 2, LUA_TTABLE);
   i = luaL_optinteger(L, 3, 1);
   j = luaL_opt(L, luaL_checkinteger, 4, (lua_Integer)lua_rawlen(L, 2));
@@ -1282,12 +1282,12 @@ static void clear_tail (lua_State *L, int tbl, lua_Integer have) {
 ** one table pays for neither a new table nor its growth.
 */
 static int hpass_read_ints (lua_State *L) {
-  Target t;
+  HandleArg t;
   lua_Integer want, have = 0;
   int tbl, own;
   int *chunk;
   hp_time dl;
-  hpb_totarget(L, 1, 1, &t);
+  hpb_tohandlearg(L, 1, 1, &t);
   dl = deadline(t.h);
   want = luaL_checkinteger(L, 2);
   luaL_argcheck(L, want >= 0, 2, "count must not be negative");
@@ -1390,7 +1390,7 @@ static const luaL_Reg handle_meta[] = {
 #if LUA_VERSION_NUM >= 504
   {"__close", h_gc},
 #endif
-  {"__tostring", tostr_handle},
+  {"__tostring", h_tostring},
   {NULL, NULL}
 };
 

@@ -28,6 +28,12 @@
 
 /* The largest integer a double holds exactly (2^53). */
 #define MAXEXACT    9007199254740992.0
+
+/*
+** Whether the float d is a whole number in [lo, 2^53], so that a cast to
+** an integer type is defined and exact (false for NaN and +inf).
+*/
+#define iswhole(d,lo)  ((d) >= (lo) && (d) <= MAXEXACT && (d) == floor(d))
 #define PROCESS_T   "hpass.process"
 
 
@@ -184,7 +190,7 @@ HP_INTERNAL Handle *hpb_newhandle (lua_State *L);
 ** arg, elem and opt say where it came from, for error messages: argument
 ** arg, element elem of it (when inarray), or the option named opt.
 */
-typedef struct Target {
+typedef struct HandleArg {
   hp_os os;
   Handle *h;
   FILE *f;
@@ -193,22 +199,22 @@ typedef struct Target {
   int inarray;
   lua_Integer elem;
   const char *opt;
-} Target;
+} HandleArg;
 
 /*
-** Reading a target takes two steps, so that a call with several can run
-** all the Lua code first: hpb_target_getfd calls getfd() where the object
-** has one (the only Lua code a target runs), hpb_target_resolve then reads
+** Reading a handle argument takes two steps, so that a call with several can run
+** all the Lua code first: hpb_handlearg_getfd calls getfd() where the object
+** has one (the only Lua code an argument runs), hpb_handlearg_resolve then reads
 ** everything else without running Lua code or allocating.  Both raise
 ** for a value that is no handle or is closed.
 */
-HP_INTERNAL void hpb_target_getfd (lua_State *L, int i, Target *t);
-HP_INTERNAL void hpb_target_resolve (lua_State *L, int i, Target *t);
-HP_INTERNAL void hpb_totarget (lua_State *L, int i, int arg, Target *t);
+HP_INTERNAL void hpb_handlearg_getfd (lua_State *L, int i, HandleArg *t);
+HP_INTERNAL void hpb_handlearg_resolve (lua_State *L, int i, HandleArg *t);
+HP_INTERNAL void hpb_tohandlearg (lua_State *L, int i, int arg, HandleArg *t);
 
 /* Raises "bad argument #t->arg (element k: msg)" or its option form. */
-HP_INTERNAL int hpb_targeterror (lua_State *L, const Target *t,
-                                 const char *msg);
+HP_INTERNAL int hpb_handleargerror (lua_State *L, const HandleArg *t,
+                                    const char *msg);
 
 /*
 ** Before a handle leaves this process's hands (passed to a child or to
@@ -218,8 +224,8 @@ HP_INTERNAL int hpb_targeterror (lua_State *L, const Target *t,
 ** first: flushing a Lua file on a seekable file gives its read-ahead back
 ** to the file.
 */
-HP_INTERNAL void hpb_checkahead (lua_State *L, const Target *t);
-HP_INTERNAL int hpb_flushout (Target *t);
+HP_INTERNAL void hpb_checkahead (lua_State *L, const HandleArg *t);
+HP_INTERNAL int hpb_flushout (HandleArg *t);
 
 /* Whether input was read ahead of t's handle, in its buffer or its file's. */
 #define hasahead(t) \
@@ -231,11 +237,11 @@ HP_INTERNAL int hpb_flushout (Target *t);
 ** OS.  whole is the unit a timeout must not tear (4 for integers, 1 for
 ** bytes); *sent says how many went (or were buffered).
 */
-HP_INTERNAL int hpb_send (Target *t, const unsigned char *b, size_t n,
+HP_INTERNAL int hpb_send (HandleArg *t, const unsigned char *b, size_t n,
                           hp_time deadline, size_t whole, size_t *sent);
 
 /* Read exactly n bytes unless the stream ends: *got says how many. */
-HP_INTERNAL int hpb_recv (Target *t, unsigned char *b, size_t n, size_t *got,
+HP_INTERNAL int hpb_recv (HandleArg *t, unsigned char *b, size_t n, size_t *got,
                           hp_time deadline);
 
 /* Whether the object at i is one handle (not a table of them). */

@@ -45,7 +45,7 @@ static FdBox *newbox (lua_State *L) {
 
 /* hpass.send_handle(channel, handle [, ...]): true or fail, msg, code */
 int hpb_send_handle (lua_State *L) {
-  Target *t;     /* t[0] the channel, t[1 .. n] the handles */
+  HandleArg *t;     /* t[0] the channel, t[1 .. n] the handles */
   hp_os *fds;
   int n = lua_gettop(L) - 1, i, err;
   luaL_checkany(L, 1);
@@ -53,16 +53,16 @@ int hpb_send_handle (lua_State *L) {
   if (n > HP_MAXFDS)
     luaL_argerror(L, HP_MAXFDS + 2, lua_pushfstring(L,
         "too many handles, at most %d in one message", HP_MAXFDS));
-  t = (Target *)lua_newuserdatauv(L, (size_t)(n + 1) * sizeof(Target), 0);
+  t = (HandleArg *)lua_newuserdatauv(L, (size_t)(n + 1) * sizeof(HandleArg), 0);
   fds = (hp_os *)lua_newuserdatauv(L, (size_t)n * sizeof(hp_os), 0);
   for (i = 0; i <= n; i++) {
     t[i].arg = i + 1;
     t[i].inarray = 0;
     t[i].elem = 0;
     t[i].opt = NULL;
-    hpb_target_getfd(L, i + 1, &t[i]);
+    hpb_handlearg_getfd(L, i + 1, &t[i]);
   }
-  for (i = 0; i <= n; i++) hpb_target_resolve(L, i + 1, &t[i]);
+  for (i = 0; i <= n; i++) hpb_handlearg_resolve(L, i + 1, &t[i]);
   /* input read ahead of a handle would never reach the receiver */
   for (i = 1; i <= n; i++)
     if (t[i].h != NULL) hpb_checkahead(L, &t[i]);
@@ -88,7 +88,7 @@ int hpb_send_handle (lua_State *L) {
 ** objects; fail at a clean end of stream; fail, msg, code on an error.
 */
 int hpb_recv_handle (lua_State *L) {
-  Target chan;
+  HandleArg chan;
   FdBox *box;
   size_t n, i;
   int err;
@@ -96,7 +96,7 @@ int hpb_recv_handle (lua_State *L) {
   hpb_noextra(L, 1);
   luaL_checkstack(L, HP_MAXFDS + 4, "too many handles");
   box = newbox(L);
-  hpb_totarget(L, 1, 1, &chan);
+  hpb_tohandlearg(L, 1, 1, &chan);
   /* bytes we read ahead may have carried handles: they are gone */
   if (hasahead(&chan))
     luaL_argerror(L, 1, "channel has unread buffered input");

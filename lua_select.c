@@ -17,7 +17,7 @@ enum { A_READERS = 1, A_WRITERS, A_TIMEOUT, S_SCRATCH, S_OBJS, S_TARGETS };
 
 /* What one entry of the lists is. */
 typedef struct Entry {
-  Target t;            /* a handle (kind E_HANDLE) */
+  HandleArg t;            /* a handle (kind E_HANDLE) */
   int kind;
   int ready;           /* HP_READABLE / HP_WRITABLE found so far */
   int polled;          /* a process with no waitfd: checked by polling */
@@ -101,7 +101,7 @@ int hpb_select (lua_State *L) {
     x->t.elem = (lua_Integer)(i < nr ? i + 1 : i - nr + 1);
     rawgeti(L, S_OBJS, (lua_Integer)i + 1);
     if (luaL_testudata(L, -1, PROCESS_T) != NULL) x->kind = E_PROCESS;
-    else hpb_target_getfd(L, lua_gettop(L), &x->t);
+    else hpb_handlearg_getfd(L, lua_gettop(L), &x->t);
     lua_pop(L, 1);
   }
   /* then everything else, with no Lua code */
@@ -117,13 +117,13 @@ int hpb_select (lua_State *L) {
     if (x->kind == E_PROCESS) {
       int ended;
       if (i >= nr)
-        hpb_targeterror(L, &x->t, "a process cannot be waited on for writing");
+        hpb_handleargerror(L, &x->t, "a process cannot be waited on for writing");
       (void)hpb_procready(L, top, &ended, &it->h);
       if (ended) x->ready = HP_READABLE;
       else if (it->h == HP_NOHANDLE) x->polled = polling = 1;
     }
     else {
-      hpb_target_resolve(L, top, &x->t);
+      hpb_handlearg_resolve(L, top, &x->t);
       it->h = x->t.os;
       /* input already buffered here is ready without asking the OS */
       if (i < nr && hasahead(&x->t))

@@ -256,13 +256,22 @@ static int p_poll (lua_State *L) {
 ** group whose leader has ended is reported as ended, even if some of its
 ** members still run (kill them before waiting for the leader).
 */
+/* The number of a signal named "TERM" or "SIGTERM"; -1 if unknown. */
+static int signum (const char *name) {
+  int i;
+  if (strncmp(name, "SIG", 3) == 0) name += 3;
+  for (i = 0; hp_signames[i].name != NULL; i++)
+    if (strcmp(name, hp_signames[i].name) == 0) return hp_signames[i].sig;
+  return -1;
+}
+
 static int p_kill (lua_State *L) {
   Process *p = checkproc(L, 1);
   int sig, group = 0;
   hpb_noextra(L, 3);
   if (lua_type(L, 2) == LUA_TSTRING) {
     const char *name = lua_tostring(L, 2);
-    sig = hp_signum(name);
+    sig = signum(name);
     if (sig <= 0 || strlen(name) != (size_t)lua_rawlen(L, 2))
       luaL_argerror(L, 2, lua_pushfstring(L, "unknown signal name '%s'", name));
   }
@@ -745,7 +754,7 @@ static size_t readhandles (lua_State *L, int single) {
   while (lua_next(L, A_HANDLES) != 0) {
     lua_Number k = lua_type(L, -2) == LUA_TNUMBER ? lua_tonumber(L, -2) : 0;
     lua_pop(L, 1);
-    if (!(k >= 1 && k <= MAXEXACT && k == floor(k))) {
+    if (!iswhole(k, 1)) {
       const char *msg = lua_type(L, -1) == LUA_TSTRING
           ? lua_pushfstring(L, "handles must be an array, found key '%s'",
                             lua_tostring(L, -1))
@@ -771,11 +780,11 @@ static size_t readhandles (lua_State *L, int single) {
 
 
 /*
-** Every handle of the call as a Target: t[0 .. nh-1] the handles, then
+** Every handle of the call as a HandleArg: t[0 .. nh-1] the handles, then
 ** the three standard streams (os HP_NOHANDLE when not redirected).
 ** getfd() runs for all first; then they are resolved with no Lua code.
 */
-static void resolve_all (lua_State *L, SpawnArgs *s, Target *t, size_t nh,
+static void resolve_all (lua_State *L, SpawnArgs *s, HandleArg *t, size_t nh,
                          int single) {
   static const char *const names[] = {"stdin", "stdout", "stderr"};
   size_t i;
@@ -799,8 +808,8 @@ static void resolve_all (lua_State *L, SpawnArgs *s, Target *t, size_t nh,
       }
       else if ((idx = s->stdio[i - nh]) == 0)
         continue;
-      if (pass == 0) hpb_target_getfd(L, idx, &t[i]);
-      else hpb_target_resolve(L, idx, &t[i]);
+      if (pass == 0) hpb_handlearg_getfd(L, idx, &t[i]);
+      else hpb_handlearg_resolve(L, idx, &t[i]);
       if (i < nh) lua_pop(L, 1);
     }
   }
@@ -840,7 +849,7 @@ int hpb_spawn (lua_State *L) {
   SpawnArgs s;
   Process *proc;
   Scratch *scratch;
-  Target *t;
+  HandleArg *t;
   hp_os *handles;
   size_t nh, i;
   int err, single, which = 0;
@@ -868,7 +877,7 @@ int hpb_spawn (lua_State *L) {
   }
   single = hpb_issingle(L, A_HANDLES);
   nh = readhandles(L, single);
-  t = (Target *)anchored(L, &s, (nh + 3) * sizeof(Target));
+  t = (HandleArg *)anchored(L, &s, (nh + 3) * sizeof(HandleArg));
   handles = (hp_os *)anchored(L, &s, (nh + 1) * sizeof(hp_os));
   /* from here on the only Lua code is getfd(), in resolve_all's first pass */
   resolve_all(L, &s, t, nh, single);
