@@ -1158,6 +1158,8 @@ static int hpass_read_int (lua_State *L) {
 
 /* Elements left on the stack before one lua_settop drops them all. */
 #define POPBATCH    64
+/* Elements write_ints checks per call of toint32s. */
+#define CHECKSTEP   ((size_t)163840)
 
 /*
 ** t[k .. k+n-1] (t at stack index tbl) as 32-bit ints into out, or only
@@ -1227,7 +1229,7 @@ static int hpass_write_ints (lua_State *L) {
   for (k = i; k <= j; ) {
     /* one less than the count, which j - k + 1 could overflow */
     unsigned long long left = (unsigned long long)j - (unsigned long long)k;
-    size_t n = left < 10 * WCHUNK ? (size_t)left + 1 : 10 * WCHUNK;
+    size_t n = left < CHECKSTEP ? (size_t)left + 1 : CHECKSTEP;
     toint32s(L, 2, k, n, NULL, &e);
     if (n - 1 == left) break;
     k += (lua_Integer)n;
