@@ -10,7 +10,7 @@ local function blocks(path)
   return list
 end
 
-for _, doc in ipairs({{"README.md", 6}, {"docs/manual.md", 1}}) do
+for _, doc in ipairs({{"README.md", 5}, {"docs/manual.md", 2}}) do
   describe(doc[1], function()
     after_each(H.cleanup)
 
