@@ -387,6 +387,7 @@ static void reap_orphans (lua_State *L) {
 typedef struct Reaper {
   lua_Integer live;      /* process objects not yet seen ended, about */
   lua_Integer skipped;   /* spawns since the kernel was last asked */
+  lua_Integer gcskipped; /* collections of running ones, the same */
 } Reaper;
 
 static Reaper *getreaper (lua_State *L) {
@@ -434,7 +435,8 @@ static void reap_some (lua_State *L) {
 /*
 ** A process object collected before its child was waited for: if the
 ** child has ended it is collected now; if not, its pid joins the orphans,
-** which are polled at every spawn and every such collection, so a
+** which are polled when a spawn or such a collection finds that some
+** child has ended (hp_anyended), so a
 ** long-running parent that never waits does not pile up zombies.
 */
 static int p_gc (lua_State *L) {
@@ -455,7 +457,20 @@ static int p_gc (lua_State *L) {
     p->state = P_NONE;
   }
   hp_endgroup(&p->p);
-  reap_orphans(L);
+  /*
+  ** When many objects go at once (a full collection, lua_close) while
+  ** their children run, a scan of the orphans per object would be one
+  ** wait per orphan per object, quadratic: so only when some child has
+  ** ended, asked as often as spawn asks (see Reaper).
+  */
+  {
+    Reaper *r = getreaper(L);
+    if (r == NULL || r->gcskipped >= r->live / 256) {
+      if (r != NULL) r->gcskipped = 0;
+      if (hp_anyended()) reap_orphans(L);
+    }
+    else r->gcskipped++;
+  }
   return 0;
 }
 
@@ -1009,7 +1024,7 @@ void hpb_open_spawn (lua_State *L) {
   lua_getfield(L, LUA_REGISTRYINDEX, REAPER);
   if (lua_touserdata(L, -1) == NULL) {
     Reaper *r = (Reaper *)lua_newuserdatauv(L, sizeof(Reaper), 0);
-    r->live = r->skipped = 0;
+    r->live = r->skipped = r->gcskipped = 0;
     lua_setfield(L, LUA_REGISTRYINDEX, REAPER);
   }
   lua_pop(L, 1);
