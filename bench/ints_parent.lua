@@ -9,7 +9,7 @@
 --   hpass_buffered   the same calls after w:setvbuf("full"), then w:flush()
 --   hpass_bulk       hpass.write_ints(w, t) / hpass.read_ints(h, N)
 --   hpass_stream     hpass.write_ints(w, t) / hpass.read_ints(h, 16384, buf)
---                    into one reused table, each int checked as it comes
+--                    into one reused table (each chunk's count and ends checked)
 --   luaposix_perint  posix.write(w, string.pack("=i4", i)) per int      (5.3)
 --   popen_buffered   io.popen(child, "w"):write(string.pack("=i4", i))   (5.4)
 -- The ints are 1..N.  The child opens FIFO (a named pipe made by run.sh),

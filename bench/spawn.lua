@@ -114,6 +114,7 @@ setups.hpass_posix_spawn = setups.hpass
 setups.hpass_procwalk = setups.hpass
 setups.hpass_closeloop = setups.hpass
 setups.hpass_closeloop_1024 = setups.hpass
+setups.hpass_nolive = setups.hpass  -- hpass_live's partner, round by round
 
 if not setups[impl] then B.fail("unknown IMPL " .. impl) end
 local spawn1 = setups[impl]()
