@@ -94,6 +94,8 @@ local spawn_impls = {
   {"hpass_closeloop_1024", "the same with a descriptor limit of 1024"},
   {"hpass_live", "Lua 5.4 hpass with live children never waited for (2,000; 200 quick)"},
   {"hpass_nolive", "the same rounds with none"},
+  {"c_posix_spawn_live", "C posix_spawn + waitpid with as many live children"},
+  {"c_posix_spawn_nolive", "the same rounds with none"},
 }
 local int_impls = {
   {"c_perint", "C, one write/read of 4 bytes per int (seed protocol)"},
@@ -259,6 +261,9 @@ for _, im in ipairs({"procwalk", "closeloop"}) do
   ref(string.format("spawn: hpass %s build at %d MiB / at %d MiB", im, big, heaps[1]),
       ratio("spawn/hpass_" .. im .. HB, "spawn/hpass_" .. im .. H0))
 end
+ref(string.format("same as 7 for C: posix_spawn with live children / with none, heap %d MiB",
+                  heaps[1]),
+    ratio("spawn/c_posix_spawn_live" .. H0, "spawn/c_posix_spawn_nolive" .. H0))
 ref("floor of 5a here: KiB added by require of a 1-function C module",
     median("mem/trivial_load"))
 

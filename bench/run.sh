@@ -334,11 +334,13 @@ for r in $(seq 1 "$ROUNDS"); do
   say "round $r/$ROUNDS: $N write+read pairs in one process (C, hpass)"
   run pairs/c "$TMO" "$work/ints" pairs "$N" 1
   run pairs/hpass "$TMO" "$LUA54" "$bench/pairs.lua" "$N" 1
-  say "round $r/$ROUNDS: spawn with $LIVE live children (hpass_live), and with none"
+  say "round $r/$ROUNDS: spawn with $LIVE live children and with none (hpass, C)"
   # whole rounds (the start of 2,000 children must not weigh on a short
   # one), each beside a round of the same length with none
   BENCH_LIVE=$LIVE spawn hpass_live "$heap0" "$SPAWNS"
   spawn hpass_nolive "$heap0" "$SPAWNS"
+  BENCH_LIVE=$LIVE spawn c_posix_spawn "$heap0" "$SPAWNS"
+  BENCH_LIVE=0 spawn c_posix_spawn "$heap0" "$SPAWNS"
   say "round $r/$ROUNDS: capture $CAPMIB MiB (hpass_capture popen_read)"
   for impl in hpass_capture popen_read; do
     run "capture/$impl" "$TMO" "$LUA54" "$bench/capture.lua" "$impl" "$CAPMIB"

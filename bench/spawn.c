@@ -12,6 +12,12 @@
 ** mean time per spawn in microseconds:
 **
 **   R spawn/c_posix_spawn/<heap> <us>
+**
+** With BENCH_LIVE=n in the environment, n children (`head -c 1` reading
+** a pipe that ends with this process) are started first and never
+** waited for, and the name becomes c_posix_spawn_live (with n = 0:
+** c_posix_spawn_nolive, its partner round): what this machine makes of
+** spawn with many live children, the reference for hpass_live.
 */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -100,6 +106,30 @@ static char *grow (long mib) {
   return b;
 }
 
+/* n children blocked on reading a pipe whose writer is this process. */
+static void startlive (long n) {
+  int p[2];
+  long i;
+  char *hargv[4];
+  hargv[0] = (char *)"/usr/bin/head";
+  hargv[1] = (char *)"-c";
+  hargv[2] = (char *)"1";
+  hargv[3] = NULL;
+  if (pipe2(p, O_CLOEXEC) != 0) die("pipe2", errno);
+  for (i = 0; i < n; i++) {
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+    int err;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[0], 0);
+    err = posix_spawn(&pid, hargv[0], &fa, NULL, hargv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (err != 0) die("posix_spawn head", err);
+  }
+  close(p[0]);  /* p[1] stays open until this process ends */
+  sleep(1);     /* let them all start and block */
+}
+
 int main (int argc, char **argv) {
   const char *mode, *name;
   const char *heaps;
@@ -131,6 +161,11 @@ int main (int argc, char **argv) {
   else {
     fprintf(stderr, "spawn: unknown mode %s\n", mode);
     return 2;
+  }
+  if (getenv("BENCH_LIVE") != NULL && strcmp(mode, "posix_spawn") == 0) {
+    long n = atol(getenv("BENCH_LIVE"));
+    startlive(n);
+    name = n > 0 ? "c_posix_spawn_live" : "c_posix_spawn_nolive";
   }
   if (pipe2(p, O_CLOEXEC) != 0) die("pipe2", errno);
   snprintf(num, sizeof num, "%d", p[1]);
