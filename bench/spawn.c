@@ -106,6 +106,8 @@ static char *grow (long mib) {
   return b;
 }
 
+static int livew = -1;
+
 /* n children blocked on reading a pipe whose writer is this process. */
 static void startlive (long n) {
   int p[2];
@@ -126,8 +128,9 @@ static void startlive (long n) {
     posix_spawn_file_actions_destroy(&fa);
     if (err != 0) die("posix_spawn head", err);
   }
-  close(p[0]);  /* p[1] stays open until this process ends */
-  sleep(1);     /* let them all start and block */
+  close(p[0]);
+  livew = p[1];  /* open until the end: then they read its end and exit */
+  sleep(1);      /* let them all start and block */
 }
 
 int main (int argc, char **argv) {
@@ -199,5 +202,10 @@ int main (int argc, char **argv) {
     }
   }
   for (i = 0; i < nblocks; i++) free(blocks[i]);
+  /* the live children end and are waited for before the next measurement */
+  if (livew >= 0) {
+    close(livew);
+    while (wait(NULL) > 0 || errno == EINTR) {}
+  }
   return 0;
 }
