@@ -6,7 +6,7 @@
 HELP += \
   check-all      'the suite on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT' \
   check-abi51    'Lua 5.1 and LuaJIT, each on a build with the headers of the other' \
-  check-luarocks 'luarocks make into a temporary tree (5.1, 5.4), run the example' \
+  check-luarocks 'luarocks make into a temporary tree (5.1-5.4), run the example' \
   check-asan     'the suite with AddressSanitizer + UBSan' \
   check-valgrind 'the suite under valgrind memcheck' \
   coverage       'line coverage of the C sources (fails below 95%)' \
@@ -162,12 +162,14 @@ check-abi51:
 	$(MAKE) --no-print-directory test LUA_VERSION=5.1 VARIANT=lua5.1-abijit \
 	  LUA_INCDIR=$(ABI51_INCDIR_JIT) TESTS='$(ABI51_TESTS)'
 
-# `luarocks make` into a temporary tree for Lua 5.1 and 5.4, offline, then
+# `luarocks make` into a temporary tree for Lua 5.1 to 5.4, offline, then
 # examples/fdpass.lua with only that tree on the module paths.
 check-luarocks:
-	@tools/deps.sh gcc:gcc luarocks:luarocks lua5.1:lua5.1 lua5.4:lua5.4 \
-	  liblua5.1-0-dev:/usr/include/lua5.1/lua.h liblua5.4-dev:/usr/include/lua5.4/lua.h
-	tools/luarocks-check.sh 5.1 5.4
+	@tools/deps.sh gcc:gcc luarocks:luarocks lua5.1:lua5.1 lua5.2:lua5.2 \
+	  lua5.3:lua5.3 lua5.4:lua5.4 liblua5.1-0-dev:/usr/include/lua5.1/lua.h \
+	  liblua5.2-dev:/usr/include/lua5.2/lua.h liblua5.3-dev:/usr/include/lua5.3/lua.h \
+	  liblua5.4-dev:/usr/include/lua5.4/lua.h
+	tools/luarocks-check.sh 5.1 5.2 5.3 5.4
 
 # }======================================================
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install hpass with LuaRocks from this checkout into a temporary tree, for
-# each Lua version given (default: 5.1 5.4), and run examples/fdpass.lua
+# each Lua version given (default: 5.1 5.2 5.3 5.4), and run examples/fdpass.lua
 # with only that tree on the module paths.  Offline: LuaRocks gets a server
 # list that points nowhere, so anything it tried to fetch would fail.
 #   tools/luarocks-check.sh [VERSION ...]
@@ -10,7 +10,7 @@ unset LUA_INIT LUA_INIT_5_2 LUA_INIT_5_3 LUA_INIT_5_4 LUA_PATH_5_2 LUA_PATH_5_3 
       LUA_PATH_5_4 LUA_CPATH_5_2 LUA_CPATH_5_3 LUA_CPATH_5_4
 cd "$(dirname "$0")/.."
 src=$(pwd)
-versions=${*:-5.1 5.4}
+versions=${*:-5.1 5.2 5.3 5.4}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT INT TERM
 
