@@ -436,8 +436,8 @@ static void reap_some (lua_State *L) {
 ** A process object collected before its child was waited for: if the
 ** child has ended it is collected now; if not, its pid joins the orphans,
 ** which are polled when a spawn or such a collection finds that some
-** child has ended (hp_anyended), so a
-** long-running parent that never waits does not pile up zombies.
+** child has ended (hp_anyended), so that a long-running parent that never
+** waits does not pile up zombies.
 */
 static int p_gc (lua_State *L) {
   Process *p = checkproc(L, 1);
