@@ -1203,6 +1203,18 @@ static void toint32s (lua_State *L, int tbl, lua_Integer k, size_t n,
 
 
 /*
+** How many of t[k .. j] (k <= j) the next step of at most max takes;
+** *last says whether it reaches j.  j - k + 1 could overflow, so the
+** count less one is what is compared.
+*/
+static size_t nextstep (lua_Integer k, lua_Integer j, size_t max, int *last) {
+  unsigned long long left = (unsigned long long)j - (unsigned long long)k;
+  *last = left < max;
+  return *last ? (size_t)left + 1 : max;
+}
+
+
+/*
 ** hpass.write_ints(h, t [, i [, j]]): true, or fail, msg, code and the
 ** number of integers written before the failure (a timeout included:
 ** then the stream holds exactly that many, whole).
@@ -1210,8 +1222,9 @@ static void toint32s (lua_State *L, int tbl, lua_Integer k, size_t n,
 static int hpass_write_ints (lua_State *L) {
   HandleArg t, e;
   lua_Integer i, j, k, written = 0;
-  int err;
+  int err, last;
   int chunk[WCHUNK / sizeof(int)];
+  size_t n;
   hp_time dl;
   hpb_tohandlearg(L, 1, 1, &t);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -1226,29 +1239,23 @@ static int hpass_write_ints (lua_State *L) {
   ** Then convert again chunk by chunk, so that the reader is busy with
   ** the first chunk while the next is made, and memory stays small.
   */
-  for (k = i; k <= j; ) {
-    /* one less than the count, which j - k + 1 could overflow */
-    unsigned long long left = (unsigned long long)j - (unsigned long long)k;
-    size_t n = left < CHECKSTEP ? (size_t)left + 1 : CHECKSTEP;
+  for (k = i; k <= j; k += (lua_Integer)n) {
+    n = nextstep(k, j, CHECKSTEP, &last);
     toint32s(L, 2, k, n, NULL, &e);
-    if (n - 1 == left) break;
-    k += (lua_Integer)n;
+    if (last) break;  /* k += n could overflow past j */
   }
   dl = deadline(t.h);
   if ((err = prepwrite(&t)) != 0 ||
       (t.h != NULL && (err = flushbuf(t.h, dl)) != 0))
     goto failed;
-  for (k = i; k <= j; ) {
-    unsigned long long left = (unsigned long long)j - (unsigned long long)k;
-    size_t n = left < sizeof(chunk) / sizeof(chunk[0])
-               ? (size_t)left + 1 : sizeof(chunk) / sizeof(chunk[0]);
+  for (k = i; k <= j; k += (lua_Integer)n) {
     size_t sent;
+    n = nextstep(k, j, sizeof(chunk) / sizeof(chunk[0]), &last);
     toint32s(L, 2, k, n, chunk, &e);
     err = writeall(t.os, (unsigned char *)chunk, n * sizeof(int), dl, 4, &sent);
     written += (lua_Integer)(sent / sizeof(int));
     if (err != 0) goto failed;
-    if (n - 1 == left) break;
-    k += (lua_Integer)n;
+    if (last) break;
   }
   lua_pushboolean(L, 1);
   return 1;

@@ -416,13 +416,24 @@ static void unlist (lua_State *L, Process *p, int i) {
 }
 
 
+/*
+** Whether it is time to ask the kernel again: once every live/256 calls,
+** counted in *skipped (no Reaper: every time).
+*/
+static int due (Reaper *r, lua_Integer *skipped) {
+  if (r == NULL) return 1;
+  if (*skipped < r->live / 256) {
+    (*skipped)++;
+    return 0;
+  }
+  *skipped = 0;
+  return 1;
+}
+
+
 static void reap_some (lua_State *L) {
   Reaper *r = getreaper(L);
-  if (r != NULL && r->skipped < r->live / 256) {
-    r->skipped++;
-    return;
-  }
-  if (r != NULL) r->skipped = 0;
+  if (!due(r, r != NULL ? &r->skipped : NULL)) return;
   if (hp_anyended()) {
     lua_Integer left;
     reap_orphans(L);
@@ -465,11 +476,8 @@ static int p_gc (lua_State *L) {
   */
   {
     Reaper *r = getreaper(L);
-    if (r == NULL || r->gcskipped >= r->live / 256) {
-      if (r != NULL) r->gcskipped = 0;
-      if (hp_anyended()) reap_orphans(L);
-    }
-    else r->gcskipped++;
+    if (due(r, r != NULL ? &r->gcskipped : NULL) && hp_anyended())
+      reap_orphans(L);
   }
   return 0;
 }
