@@ -29,6 +29,7 @@ dependencies = {
 local function make_plat(plat)
   local modules = {
     ["hpass"] = "lua/hpass.lua",
+    ["hpass.server"] = "lua/hpass/server.lua",
   }
   if plat == "win32" or plat == "mingw32" then
     modules["hpass.core"] = {

@@ -9,6 +9,7 @@ HELP += \
   check-luarocks 'luarocks make into a temporary tree (5.1-5.4), run the example' \
   check-asan     'the suite with AddressSanitizer + UBSan' \
   check-valgrind 'the suite under valgrind memcheck' \
+  check-restart  'hotrestart.lua under 400 connections, restarted 20 times' \
   coverage       'line coverage of the C sources (fails below 95%)' \
   lint           'lint-lua and lint-c' \
   lint-lua       'luacheck over lua/ examples/ tests/ bench/ tools/' \
@@ -74,6 +75,15 @@ check-valgrind: deps
 	@$(MAKE) --no-print-directory all test-helpers
 	$(RUN_ENV) $(VALGRIND_ENV) \
 	  prove --exec '$(VALGRIND) $(LUA) $(BUSTED) -o TAP --exclude-tags=novalgrind' $(TESTS)
+
+# examples/hotrestart.lua under the full load (tests/spec/restart_spec.lua
+# runs it smaller in make test): 400 connections at once, 20 restarts.
+.PHONY: check-restart
+check-restart: deps
+	@tools/deps.sh $(TEST_PKGS)
+	@$(MAKE) --no-print-directory all test-helpers
+	$(RUN_ENV) HPASS_RESTART_CONNS=400 HPASS_RESTART_TIMES=20 \
+	  $(PROVE) tests/spec/restart_spec.lua
 
 # gcov line coverage of the C sources by the suite (Lua children included:
 # they load the same build and add to its counts); fails below COVER_MIN.
