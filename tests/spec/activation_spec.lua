@@ -206,6 +206,16 @@ describe("the listen option", function()
     assert.equal("1 unset 1 unset 0\n", out)
     out = H.capture({"sh", "-c", script}, {}, {listen = {a}, listen_names = {"n"}})
     assert.equal("unset " .. H.lua .. " 1 n 0\n", out)
+    -- a parent whose own environment holds stale ones: replaced too
+    local spawner = H.tmpname()
+    local f = assert(io.open(spawner, "w"))
+    f:write(("local hpass = require 'hpass'\n"
+             .. "local a = hpass.socketpair()\n"
+             .. "assert(hpass.run({'sh', '-c', %q}, {}, {listen = {a}}))\n"):format(script))
+    f:close()
+    out = H.capture({H.lua, spawner}, {}, {env = environ({X = "2", LISTEN_FDS = "9",
+                    LISTEN_PID = "1", LISTEN_FDNAMES = "stale"})})
+    assert.equal("2 " .. H.lua .. " 1 unset 0\n", out)
     a:close()
   end)
 

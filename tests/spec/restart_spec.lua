@@ -190,20 +190,57 @@ describe("restarting examples/hotrestart.lua", function()
     finish(proc, proc.pid)
   end)
 
-  it("SIGTERM: stops accepting, finishes its connections, exits 0", function()
+  for _, signal in ipairs({"TERM", "INT"}) do
+    it("SIG" .. signal .. ": stops accepting, finishes its connections, exits 0", function()
+      local proc, port = start(EXAMPLE)
+      local c = assert(socket.connect("127.0.0.1", port))
+      c:settimeout(10)
+      assert(c:send("first\n"))                   -- accepted, surely
+      assert.equal(proc.pid .. " first", c:receive("*l"))
+      assert(proc:kill(signal))
+      socket.sleep(0.2)
+      assert.is_false(proc:poll())                -- a connection is open
+      assert.is_nil(ask(port, "anyone?"))         -- but nobody accepts
+      assert(c:send("last words\n"))
+      assert.equal(proc.pid .. " last words", c:receive("*l"))
+      c:close()
+      assert.same({true, "exit", 0}, {proc:wait(10)})
+    end)
+  end
+
+  it("SIGTERM: what waits in the queue is accepted and answered first", function()
     local proc, port = start(EXAMPLE)
+    assert(proc:kill("STOP"))                     -- nothing is accepted now
+    local queued = {}
+    for i = 1, 5 do
+      queued[i] = assert(socket.connect("127.0.0.1", port))  -- in the queue
+      queued[i]:settimeout(10)
+      assert(queued[i]:send("queued " .. i .. "\n"))
+    end
+    assert(proc:kill("TERM"))                     -- waits for CONT
+    assert(proc:kill("CONT"))
+    for i = 1, 5 do
+      assert.equal(proc.pid .. " queued " .. i, queued[i]:receive("*l"))
+      queued[i]:close()
+    end
+    assert.same({true, "exit", 0}, {proc:wait(10)})
+  end)
+
+  it("connections still open --drain-timeout seconds after stopping are closed", function()
+    local proc, port, errfile = start(EXAMPLE, "--drain-timeout", "0.5")
     local c = assert(socket.connect("127.0.0.1", port))
     c:settimeout(10)
-    assert(c:send("first\n"))                   -- accepted, surely
-    assert.equal(proc.pid .. " first", c:receive("*l"))
+    assert(c:send("hi\n"))
+    assert.equal(proc.pid .. " hi", c:receive("*l"))
     assert(proc:kill("TERM"))
-    socket.sleep(0.2)
-    assert.is_false(proc:poll())                -- a connection is open
-    assert.is_nil(ask(port, "anyone?"))         -- but nobody accepts
-    assert(c:send("last words\n"))
-    assert.equal(proc.pid .. " last words", c:receive("*l"))
+    local t0 = socket.gettime()
+    local line, err = c:receive("*l")
+    assert.same({nil, "closed"}, {line, err})     -- it hangs up on us
+    local waited = socket.gettime() - t0
+    assert.is_true(waited >= 0.4 and waited < 5, waited)
     c:close()
     assert.same({true, "exit", 0}, {proc:wait(10)})
+    assert.matches("drain time is over, closing 1 connections", H.readfile(errfile))
   end)
 end)
 
@@ -220,6 +257,49 @@ describe("hpass.server", function()
     assert.is_true(srv:ready())                -- nobody waits: true at once
     srv:stop()
     assert.equal("closed handle", hpass.type(h))
+  end)
+
+  it("stop() closes the listeners and the inherited sockets no listener took; drain_left", function()
+    local a = assert(socket.bind("127.0.0.1", 0))
+    local b = assert(socket.bind("127.0.0.1", 0))
+    local script = H.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+local srv = assert(require("hpass.server").new())
+local h = assert(srv:listener("web", error))
+local function open(fd) local f = io.open("/proc/self/fdinfo/" .. fd); if f then f:close() end
+                        return f ~= nil end
+print(h:fileno(), open(3), open(4), srv:drain_left())
+srv:stop(10)
+local left = srv:drain_left()
+print(open(3), open(4), srv.stopping, left > 9 and left <= 10)
+srv = assert(require("hpass.server").new())
+srv:stop()
+print(srv:drain_left())
+]])
+    f:close()
+    local out, ok = H.capture({H.lua, script}, {}, {listen = {a, b}, listen_names = {"web", "old"}})
+    assert.is_true(ok, out)
+    assert.same({"3\ttrue\ttrue\tnil", "false\tfalse\ttrue\ttrue", "nil"}, H.lines(out))
+    a:close(); b:close()
+  end)
+
+  it("cancel() kills a copy still starting; remaining() counts down to 0", function()
+    local srv = assert(server.new())
+    local up = assert(srv:upgrade({"sleep", "30"}, {timeout = 0.3}))
+    local left = up:remaining()
+    assert.is_true(left > 0 and left <= 0.301, left)
+    assert.is_false(up:status())
+    up:cancel()
+    assert.same({nil, "signal", 9}, {up.proc:wait()})
+    assert.same({nil, "cancelled"}, {up:status()})
+    up = assert(srv:upgrade({"sleep", "30"}, {timeout = 0.2}))
+    socket.sleep(0.3)
+    assert.equal(0, up:remaining())
+    local ok, why = up:status()
+    assert.is_nil(ok)
+    assert.matches("did not report ready within 0.2 s", why)
+    assert.same({nil, "signal", 9}, {up.proc:wait()})
   end)
 
   it("upgrade() that cannot start the copy returns fail, msg, code and changes nothing", function()

@@ -181,6 +181,24 @@ describe("signals", function()
     sig.default("USR2")
   end)
 
+  it("a handle dropped without close holds its signals until the collector takes it", function()
+    do local s = assert(hpass.signals{"USR1"}); assert(s) end
+    local ok = pcall(hpass.signals, {"USR1"})    -- may or may not be collected yet
+    collectgarbage(); collectgarbage()
+    local s = assert(hpass.signals{"USR1"})
+    s:close()
+    if not ok then collectgarbage() end
+  end)
+
+  it("CHLD arrives when a child ends, and collects nobody", function()
+    local s = assert(hpass.signals{"CHLD"})
+    local p = assert(hpass.spawn_with_handle({"true"}, {}))
+    s:settimeout(10)
+    assert.equal("CHLD", s:read_signal())
+    assert.same({true, "exit", 0}, {p:wait()})    -- still ours to collect
+    s:close()
+  end)
+
   it("two signals handles for one signal raise; once closed, it can be had again", function()
     local a = assert(hpass.signals{"HUP", "USR1"})
     assert.matches("signal 'USR1' is already caught by another signals handle",
