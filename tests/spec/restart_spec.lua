@@ -92,6 +92,15 @@ local function finish(proc, pid, pids)
   end
 end
 
+-- A script of its own for code (the sanitizer's interpreter has no -e).
+local function script(code)
+  local name = H.tmpname()
+  local f = assert(io.open(name, "w"))
+  f:write(code, "\n")
+  f:close()
+  return name
+end
+
 local function copyof(path)
   local name = H.tmpname() .. ".lua"
   local f = assert(io.open(name, "w"))
@@ -356,7 +365,7 @@ c:close()
 
   it("a copy that exits before ready(): fail, why with its exit status", function()
     local srv = assert(server.new())
-    local up = assert(srv:upgrade({H.lua, "-e", "os.exit(7)"}))
+    local up = assert(srv:upgrade({H.lua, script("os.exit(7)")}))
     local ok, why = up:wait()
     assert.is_nil(ok)
     assert.matches("ended before it was ready %(exit 7%)", why)
@@ -365,7 +374,7 @@ c:close()
 
   it("an upgrade sits in hpass.select: readable once the copy reported", function()
     local srv = assert(server.new())
-    local up = assert(srv:upgrade({H.lua, "-e", "require('hpass.server').new():ready()"}))
+    local up = assert(srv:upgrade({H.lua, script("require('hpass.server').new():ready()")}))
     local ready = hpass.select({up}, nil, 10)
     assert.is_true(ready[up])
     assert.is_true(up:status())
