@@ -93,7 +93,7 @@ local function finish(proc, pid, pids)
 end
 
 -- A script of its own for code (the sanitizer's interpreter has no -e).
-local function script(code)
+local function scriptof(code)
   local name = H.tmpname()
   local f = assert(io.open(name, "w"))
   f:write(code, "\n")
@@ -268,7 +268,8 @@ describe("hpass.server", function()
     assert.equal("closed handle", hpass.type(h))
   end)
 
-  it("stop() closes the listeners and the inherited sockets no listener took; drain_left", function()
+  it("stop() closes the listeners and the inherited sockets no listener took; drain_left",
+     function()
     local a = assert(socket.bind("127.0.0.1", 0))
     local b = assert(socket.bind("127.0.0.1", 0))
     local script = H.tmpname()
@@ -365,7 +366,7 @@ c:close()
 
   it("a copy that exits before ready(): fail, why with its exit status", function()
     local srv = assert(server.new())
-    local up = assert(srv:upgrade({H.lua, script("os.exit(7)")}))
+    local up = assert(srv:upgrade({H.lua, scriptof("os.exit(7)")}))
     local ok, why = up:wait()
     assert.is_nil(ok)
     assert.matches("ended before it was ready %(exit 7%)", why)
@@ -374,7 +375,7 @@ c:close()
 
   it("an upgrade sits in hpass.select: readable once the copy reported", function()
     local srv = assert(server.new())
-    local up = assert(srv:upgrade({H.lua, script("require('hpass.server').new():ready()")}))
+    local up = assert(srv:upgrade({H.lua, scriptof("require('hpass.server').new():ready()")}))
     local ready = hpass.select({up}, nil, 10)
     assert.is_true(ready[up])
     assert.is_true(up:status())
