@@ -26,13 +26,12 @@
 #ifndef _WIN32
 
 #if !defined(_GNU_SOURCE)
-#define _GNU_SOURCE     /* pipe2 */
+#define _GNU_SOURCE     /* sigaction, SA_RESTART, _NSIG under -std=c99 */
 #endif
 
 #include "hpass_posix.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -130,25 +129,18 @@ static int takemissed (int sig) {
 }
 
 
-/* The pipe: both ends close-on-exec and non-blocking. */
+/* The pipe: both ends close-on-exec (hp_pipe) and non-blocking. */
 static int newpipe (int p[2]) {
-  int i;
-#if HPASS_HAVE_PIPE2
-  if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == 0) return 0;
-  if (errno != ENOSYS) return errno;
-#endif
-  if (pipe(p) != 0) return errno;
-  for (i = 0; i < 2; i++) {
-    int fd = fcntl(p[i], F_GETFL);
-    if (fcntl(p[i], F_SETFD, FD_CLOEXEC) != 0 ||
-        fd < 0 || fcntl(p[i], F_SETFL, fd | O_NONBLOCK) != 0) {
-      int err = errno;
-      close(p[0]);
-      close(p[1]);
-      return err;
-    }
+  hp_os h[2];
+  int err = hp_pipe(h);
+  if (err == 0 && ((err = hp_setnonblock(h[0])) != 0 ||
+                   (err = hp_setnonblock(h[1])) != 0)) {
+    close((int)h[0]);
+    close((int)h[1]);
   }
-  return 0;
+  p[0] = (int)h[0];
+  p[1] = (int)h[1];
+  return err;
 }
 
 

@@ -825,14 +825,24 @@ static size_t readlisten (lua_State *L, SpawnArgs *s) {
   if (!lua_istable(L, s->listen) || hpb_issingle(L, s->listen))
     luaL_argerror(L, A_OPTIONS, lua_pushfstring(L, "option 'listen' must be "
                   "an array of handles, got %s", luaL_typename(L, s->listen)));
-  n = (size_t)lua_rawlen(L, s->listen);
-  luaL_argcheck(L, n > 0 && n <= INT_MAX - 3, A_OPTIONS,
+  /* its keys are 1 .. n, nothing else, as for handles */
+  n = k = 0;
+  lua_pushnil(L);
+  while (lua_next(L, s->listen) != 0) {
+    lua_Number key = lua_type(L, -2) == LUA_TNUMBER ? lua_tonumber(L, -2) : 0;
+    lua_pop(L, 1);
+    if (!iswhole(key, 1) || key > INT_MAX - 3)
+      luaL_argerror(L, A_OPTIONS, "option 'listen' must be an array of "
+                    "handles, with no holes");
+    n++;
+    if ((size_t)key > k) k = (size_t)key;
+  }
+  luaL_argcheck(L, n > 0, A_OPTIONS,
                 "option 'listen' must hold 1 or more handles");
+  luaL_argcheck(L, k == n, A_OPTIONS, "option 'listen' must be an array of "
+                "handles, with no holes");
   for (k = 1; k <= n; k++) {
     rawgeti(L, s->listen, (lua_Integer)k);
-    if (lua_isnil(L, -1))
-      luaL_argerror(L, A_OPTIONS, "option 'listen' must be an array, with no "
-                    "holes");
     rawseti(L, S_OBJS, (lua_Integer)k);
   }
   if (s->names != 0) {

@@ -275,6 +275,14 @@ describe("the listen option", function()
     a:close()
   end)
 
+  it("a getfd() that closes another listen handle mid-call is reported, not used", function()
+    local a, b = assert(hpass.socketpair())
+    local sneaky = {getfd = function() a:close(); return b:fileno() end}
+    assert.matches("option 'listen%[1%]': attempt to use a closed handle",
+                   H.raises(hpass.spawn_with_handle, {"true"}, {}, {listen = {a, sneaky}}))
+    b:close()
+  end)
+
   it("refuses bad listen and listen_names values", function()
     local a, b = assert(hpass.socketpair())
     local c = assert(hpass.socketpair())
@@ -284,6 +292,8 @@ describe("the listen option", function()
     assert.matches("option 'listen' must be an array of handles, got userdata", raises{listen = a})
     assert.matches("option 'listen' must hold 1 or more handles", raises{listen = {}})
     assert.matches("no holes", raises{listen = {a, nil, b}})
+    assert.matches("no holes", raises{listen = {[2] = a}})
+    assert.matches("no holes", raises{listen = {a, web = b}})
     assert.matches("option 'listen%[2%]': attempt to use a closed handle", raises{listen = {a, c}})
     assert.matches("option 'listen_names' without 'listen'", raises{listen_names = {"x"}})
     assert.matches("option 'listen_names' must be a table, got string",

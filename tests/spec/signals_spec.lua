@@ -284,6 +284,21 @@ describe("signals", function()
     assert.matches("attempt to use a closed handle", H.raises(hpass.select, {s}, nil, 0))
   end)
 
+  -- #novalgrind: valgrind enforces the descriptor limit itself
+  it("an OS failure gives fail, msg, code and catches nothing #novalgrind", function()
+    collectgarbage(); collectgarbage()
+    local limit = sig.nofile()
+    assert(sig.nofile(3))                          -- no descriptor left for the pipe
+    local s, msg, code = hpass.signals{"USR1"}
+    sig.nofile(limit)
+    assert.is_nil(s)
+    assert.matches("Too many open files", msg)
+    assert.equal(24, code)                         -- EMFILE
+    assert.equal("default", sig.disposition("USR1"))
+    s = assert(hpass.signals{"USR1"})              -- nothing was left caught
+    s:close()
+  end)
+
   it("refuses what it cannot catch and what is no signal name", function()
     assert.matches("table expected", H.raises(hpass.signals))
     assert.matches("table expected", H.raises(hpass.signals, "HUP"))
