@@ -3,8 +3,9 @@
 **
 ** The Lua binding (lua_*.c) talks to the operating system only through
 ** the functions declared here.  There is one implementation per platform:
-** hpass_posix.c, hpass_spawn_posix.c and hpass_poll_posix.c; hpass_win32.c,
-** hpass_win32_send.c and hpass_poll_win32.c.  Each of them compiles to
+** hpass_posix.c, hpass_spawn_posix.c, hpass_poll_posix.c and
+** hpass_signal_posix.c; hpass_win32.c, hpass_win32_send.c,
+** hpass_poll_win32.c and hpass_signal_win32.c.  Each of them compiles to
 ** nothing on the other platform, so a build that lists every file works.
 **
 ** Nothing here knows about Lua, and nothing here calls back into Lua: the

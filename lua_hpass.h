@@ -4,9 +4,9 @@
 ** The binding is lua_hpass.c (the entry point, handle objects and the
 ** integer protocol), lua_bytes.c (read, write, lines), lua_capture.c
 ** (hpass.capture), lua_spawn.c (process objects and spawn_with_handle),
-** lua_passing.c (send_handle, recv_handle) and lua_select.c
-** (hpass.select).  All of them reach the operating system only through
-** hpass_sys.h.
+** lua_passing.c (send_handle, recv_handle), lua_select.c (hpass.select),
+** lua_signal.c (hpass.signals) and lua_listen.c (hpass.listen_fds).  All
+** of them reach the operating system only through hpass_sys.h.
 **
 ** One rule runs through all of them: a call reads each of its arguments
 ** once, without metamethods, into C state whose Lua objects stay anchored
