@@ -19,6 +19,7 @@ HELP += \
   test-noproc    'the /proc-free specs without /proc, as on an old kernel' \
   test-musl      'Lua 5.4, busted and hpass built with musl-gcc, the suite' \
   test-m32       'the same for 32-bit x86 (gcc -m32)' \
+  check-macos    'compile and link for x86-64 and arm64 macOS (zig cc, Apple headers)' \
   bench          'benchmarks against C and the Lua peers (docs/bench-results.md)' \
   bench-quick    'the benchmarks with small counts (what CI runs)'
 
@@ -283,6 +284,16 @@ test-musl:
 # The same for 32-bit x86 with glibc (gcc -m32; gcc-multilib), in build/m32.
 test-m32:
 	tools/test-musl.sh --m32
+
+# macOS cannot run here, but its headers can be compiled against:
+# tools/check-macos.sh builds every POSIX source for x86-64 (10.13) and
+# arm64 (11.0) macOS with Zig's C compiler and Apple's libc headers,
+# with WARN and availability errors, links the module and checks what it
+# needs from the system (tools/macos-symbols.txt).  fallback-apple, in
+# test-fallbacks, still builds the same code with gcc and clang.
+.PHONY: check-macos
+check-macos:
+	$(if $(SRC),,$(NOSRC))WARN='$(WARN)' tools/check-macos.sh $(SRC)
 
 # }======================================================
 
