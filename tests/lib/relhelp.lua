@@ -30,6 +30,18 @@ end
 --- The collector at its most eager: a step at nearly every allocation, so
 -- that finalizers run inside hpass calls.  Returns a function restoring it.
 function R.eager_gc()
+  if pcall(collectgarbage, "param", "pause") then
+    -- Lua 5.5: the parameters are set through "param" ("setpause" and
+    -- "setstepmul" are gone), and they are the incremental mode's
+    local mode = collectgarbage("incremental")
+    local pause = collectgarbage("param", "pause", 0)
+    local mul = collectgarbage("param", "stepmul", 1000)
+    return function()
+      collectgarbage("param", "pause", pause)
+      collectgarbage("param", "stepmul", mul)
+      collectgarbage(mode)
+    end
+  end
   local pause = collectgarbage("setpause", 0)
   local mul = collectgarbage("setstepmul", 1000)
   return function()

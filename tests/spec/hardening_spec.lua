@@ -317,6 +317,8 @@ describe("limits and edges", function()
     local a, b = hpass.socketpair()
     assert.is_true(sig.setsockopt(b:fileno(), SOL_SOCKET, SO_PASSPIDFD, 1))
     local r, w = hpass.pipe()
+    collectgarbage()  -- no handle an earlier test dropped closes during the count
+    collectgarbage()
     local fds = sig.nfds()
     assert.is_true(hpass.send_handle(a, r, w))
     local x, y = hpass.recv_handle(b)
@@ -440,7 +442,8 @@ describe("limits and edges", function()
       {hpass.spawn_with_handle, {{"true"}, {}, {}, 1}, 4},
     }
     for i, c in ipairs(cases) do
-      local err = H.raises(c[1], unpack(c[2]))
+      -- c[3] arguments: the length of a list with a nil in it is any border
+      local err = H.raises(c[1], unpack(c[2], 1, c[3]))
       assert.matches("bad argument #" .. c[3] .. " to '[^']*' %(no value expected%)", err,
                      nil, false, "case " .. i)
     end
