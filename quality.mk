@@ -4,7 +4,7 @@
 # runs them; each installs what it needs.
 
 HELP += \
-  check-all      'the suite on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT' \
+  check-all      'the suite on Lua 5.1, 5.2, 5.3, 5.4, 5.5 and LuaJIT' \
   check-abi51    'Lua 5.1 and LuaJIT, each on a build with the headers of the other' \
   check-luarocks 'luarocks make into a temporary tree (5.1-5.4), run the example' \
   check-asan     'the suite with AddressSanitizer + UBSan' \
@@ -19,6 +19,8 @@ HELP += \
   test-noproc    'the /proc-free specs without /proc, as on an old kernel' \
   test-musl      'Lua 5.4, busted and hpass built with musl-gcc, the suite' \
   test-m32       'the same for 32-bit x86 (gcc -m32)' \
+  test-aarch64   'the same for 64-bit ARM (zig cc), run under qemu-user' \
+  test-mips      'the same for big-endian MIPS (zig cc), under qemu-user' \
   check-macos    'compile and link for x86-64 and arm64 macOS (zig cc, Apple headers)' \
   bench          'benchmarks against C and the Lua peers (docs/bench-results.md)' \
   bench-quick    'the benchmarks with small counts (what CI runs)'
@@ -126,10 +128,10 @@ lint-c:
 
 
 # {======================================================
-# Every Lua: 5.1, 5.2, 5.3, 5.4 and LuaJIT; LuaRocks
+# Every Lua: 5.1, 5.2, 5.3, 5.4, 5.5 and LuaJIT; LuaRocks
 # =======================================================
 
-LUA_VERSIONS = 5.1 5.2 5.3 5.4 jit
+LUA_VERSIONS = 5.1 5.2 5.3 5.4 5.5 jit
 
 # Lua 5.1 and LuaJIT search the same lib/lua/5.1 folders, so a module
 # built with either's headers is loaded by the other: check-abi51 runs, on
@@ -277,13 +279,27 @@ test-noproc: deps
 
 # Lua 5.4, the C modules busted needs, hpass and its test module, all built
 # with musl-gcc from Debian's sources, and the whole suite on them
-# (tools/test-musl.sh; cached in build/musl).
+# (tools/test-toolchain.sh; cached in build/musl).
 test-musl:
-	tools/test-musl.sh
+	tools/test-toolchain.sh musl
 
 # The same for 32-bit x86 with glibc (gcc -m32; gcc-multilib), in build/m32.
 test-m32:
-	tools/test-musl.sh --m32
+	tools/test-toolchain.sh m32
+
+# The same for 64-bit ARM and for big-endian 32-bit MIPS (OpenWrt's CPU,
+# whose signal and errno numbers differ from x86's), built with zig cc
+# for glibc and run under qemu-user: the whole suite on aarch64, and on
+# MIPS the specs of MIPS_TESTS (docs/testing.md says why those).
+MIPS_TESTS = tests/spec/core_spec.lua tests/spec/bytes_spec.lua \
+             tests/spec/hardening_spec.lua tests/spec/process_spec.lua \
+             tests/spec/interop_spec.lua tests/spec/sockets_spec.lua
+.PHONY: test-aarch64 test-mips
+test-aarch64:
+	tools/test-toolchain.sh aarch64 $(if $(filter-out tests/spec/*_spec.lua,$(TESTS)),$(TESTS))
+
+test-mips:
+	tools/test-toolchain.sh mips $(if $(filter-out tests/spec/*_spec.lua,$(TESTS)),$(TESTS),$(MIPS_TESTS))
 
 # macOS cannot run here, but its headers can be compiled against:
 # tools/check-macos.sh builds every POSIX source for x86-64 (10.13) and
