@@ -151,7 +151,7 @@ describe("wait(seconds)", function()
     assert.is_true(cpu < 0.01, "used " .. cpu .. " s of CPU")
     assert.is_false(p:poll())
     assert.is_true(p:kill("KILL"))
-    assert.same({nil, "signal", 9}, {p:wait(5)})
+    assert.same({nil, "signal", R.SIGKILL}, {p:wait(5)})
   end)
 
   it("returns the triple as soon as the child ends", function()

@@ -10,7 +10,7 @@ local R = require "relhelp"
 
 local sig = R.sig
 local unpack = table.unpack or unpack  -- luacheck: compat
-local ECHILD, ESRCH, EAGAIN = 10, 3, 11
+local ECHILD, ESRCH, EAGAIN = R.ECHILD, R.ESRCH, R.EAGAIN
 
 local onfinal, eager_gc = R.onfinal, R.eager_gc
 
@@ -313,7 +313,7 @@ describe("limits and edges", function()
   end)
 
   it("closes a pidfd that arrives beside the handles (SO_PASSPIDFD)", function()
-    local SOL_SOCKET, SO_PASSPIDFD = 1, 76
+    local SOL_SOCKET, SO_PASSPIDFD = R.SOL_SOCKET, R.SO_PASSPIDFD
     local a, b = hpass.socketpair()
     assert.is_true(sig.setsockopt(b:fileno(), SOL_SOCKET, SO_PASSPIDFD, 1))
     local r, w = hpass.pipe()
@@ -396,7 +396,7 @@ describe("limits and edges", function()
   end)
 
   it("a failed start names the part that failed", function()
-    local ENOENT, EBADF = 2, 9
+    local ENOENT, EBADF = R.ENOENT, R.EBADF
     local ok, msg, code = hpass.spawn_with_handle({"/bin/pwd"}, {}, {cwd = "/nonexistent"})
     assert.is_nil(ok); assert.equal(ENOENT, code)
     assert.matches("^cwd '/nonexistent': ", msg)

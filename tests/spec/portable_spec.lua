@@ -10,7 +10,7 @@ local R = require "relhelp"
 
 local sig = R.sig
 local portpeer = H.peer("portpeer")
-local ENOENT, EACCES, ENOTDIR, EMFILE = 2, 13, 20, 24
+local ENOENT, EACCES, ENOTDIR, EMFILE = R.ENOENT, R.EACCES, R.ENOTDIR, R.EMFILE
 
 -- "fds ..." and "nofile ..." of a `portpeer state` child.
 local function childstate(handles, options)

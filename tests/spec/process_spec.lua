@@ -2,6 +2,7 @@
 -- that die with their parent, and hpass.environ().
 local hpass = require "hpass"
 local H = require "helpers"
+local R = require "relhelp"
 local socket = require "socket"
 
 -- /proc/<pid>/stat: state, pgrp and session of a process, nil if gone.
@@ -85,7 +86,7 @@ describe("groups", function()
       local tree = members(p.pid)
       assert.is_true(#tree >= 5, "tree of " .. #tree)
       assert(p:kill("KILL", "group"))
-      assert.same({nil, "signal", 9}, {p:wait()})
+      assert.same({nil, "signal", R.SIGKILL}, {p:wait()})
       assert.is_true(within(5, function() return #members(p.pid) == 0 end))
       for _, pid in ipairs(tree) do assert.is_false(alive(pid)) end
       assert(r:settimeout(20))
@@ -105,7 +106,7 @@ describe("groups", function()
     assert.equal("started", r:lines()())
     local tree = members(p.pid)
     assert(p:kill("TERM", "group"))
-    assert.same({nil, "signal", 15}, {p:wait()})
+    assert.same({nil, "signal", R.SIGTERM}, {p:wait()})
     assert.is_true(within(5, function() return #members(p.pid) == 0 end))
     for _, pid in ipairs(tree) do assert.is_false(alive(pid)) end
     r:close()
@@ -121,7 +122,7 @@ describe("groups", function()
     assert.equal("started", lines())
     local tree = members(p.pid)
     assert(p:kill("KILL"))
-    assert.same({nil, "signal", 9}, {p:wait()})
+    assert.same({nil, "signal", R.SIGKILL}, {p:wait()})
     assert.equal(#tree - 1, #members(p.pid))
     assert(r:settimeout(0.2))
     local _, err = pcall(lines)
@@ -198,7 +199,7 @@ describe("die_with_parent", function()
     r:close()
     assert.is_true(alive(pid))
     assert(parent:kill("KILL"))
-    assert.same({nil, "signal", 9}, {parent:wait()})
+    assert.same({nil, "signal", R.SIGKILL}, {parent:wait()})
     return pid
   end
 
