@@ -92,11 +92,15 @@ if [ -n "$qemu" ]; then
   zig=$("$root/tools/get-zig.sh")
   export ZIG_GLOBAL_CACHE_DIR=$root/build/zig/cache
   export ZIG_LOCAL_CACHE_DIR=$root/build/zig/cache
-  # one command for make and the scripts: the target, and where its
-  # programs find their loader and C library
+  # One command for make and the scripts: the target, and where its
+  # programs find their loader and C library.  -z nodelete: this Zig
+  # links a shared library's atexit with a null __dso_handle, so glibc
+  # would run hpass's exit handler (lua_hpass.c) after a closing Lua
+  # state has unloaded the module, and crash; gcc's links pass the
+  # library's own, and glibc runs the handler at unload.
   cat > "$cc" <<EOS
 #!/bin/sh
-exec "$zig" cc -target $zt "\$@" -Wl,--dynamic-linker=$sys/lib/$ld -Wl,-rpath,$sys/lib
+exec "$zig" cc -target $zt "\$@" -Wl,--dynamic-linker=$sys/lib/$ld -Wl,-rpath,$sys/lib -Wl,-z,nodelete
 EOS
   chmod +x "$cc"
   if [ ! -e /proc/sys/fs/binfmt_misc/qemu-$qemu ]; then
