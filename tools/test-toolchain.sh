@@ -70,11 +70,11 @@ case $flavour in
     pkgs=() ;;
   aarch64|mips)
     if [ "$flavour" = aarch64 ]; then
-      zt=aarch64-linux-gnu.2.36 sys=/usr/aarch64-linux-gnu
+      zt=aarch64-linux-gnu.2.36 zm=aarch64-linux-musl sys=/usr/aarch64-linux-gnu
       ld=ld-linux-aarch64.so.1 qemu=aarch64
       pkgs=(libc6-arm64-cross:$sys/lib/$ld)
     else
-      zt=mips-linux-gnueabihf.2.36 sys=/usr/mips-linux-gnu
+      zt=mips-linux-gnueabihf.2.36 zm=mips-linux-musleabihf sys=/usr/mips-linux-gnu
       ld=ld.so.1 qemu=mips
       pkgs=(libc6-mips-cross:$sys/lib/$ld)
     fi
@@ -264,6 +264,15 @@ say "building hpass and the test helpers with $cc"
 make --no-print-directory -C "$root" CC="$cc" LUA_INCDIR="$inc" CFLAGS="-O2 -g $hpflags" \
   VARIANT=$variant TEST_BIN="$testbin" all test-helpers > /dev/null ||
   die "building hpass with $cc failed"
+if [ -n "$qemu" ]; then
+  # relpeer and portpeer must start with every descriptor taken, where a
+  # dynamic program cannot open its libraries: static, on Zig's musl
+  for p in relpeer portpeer; do
+    "$zig" cc -target "$zm" -static -std=c99 -Wall -Wextra \
+      -Werror -O2 -o "$testbin/$p" "$root/tests/peers/$p.c" ||
+      die "building $p statically failed"
+  done
+fi
 "$luadir/lua" -e "package.cpath = '$root/build/$variant/?.so'" \
   -e 'require "hpass.core"' || die "the $flavour build of hpass does not load"
 
@@ -296,8 +305,19 @@ fi
 # Under emulation each start of a Lua child or test program costs an
 # emulator's start: the spawn-heavy tests run the counts check-valgrind
 # uses (docs/testing.md).
+# What qemu-user 7.2 cannot emulate (docs/testing.md): pwritev2 (ENOSYS:
+# hpass's writes take their fallback, which portable_spec is told to
+# expect), vfork (run as fork: with no descriptor left for the report
+# pipe, a child's report through the shared memory never arrives), a
+# process's view of its own signal state in /proc (the emulator's), and
+# SO_PASSPIDFD (refused with ENOPROTOOPT).  The three tests that need
+# those are left out by name.
 if [ -n "$qemu" ]; then
   export HPASS_STRESS_CYCLES=1000 HPASS_ZOMBIE_SPAWNS=200 HPASS_CHURN_SPAWNS=30 \
-         HPASS_BIG_MIB=8 HPASS_EMULATED=qemu-$qemu
+         HPASS_BIG_MIB=8 HPASS_EXPECT_QEMU=1
+  skip="$skip --filter-out=failed%sstart%swith%sone%sdescriptor%snumber%sleft"
+  skip="$skip --filter-out=children%sget%sSIGPIPE%sdefault%sand%sunblocked"
+  skip="$skip --filter-out=closes%sa%spidfd%sthat%sarrives"
+  say "left out (qemu-user cannot emulate them): $skip"
 fi
 exec prove --exec "$luadir/lua /usr/bin/busted -o TAP $skip" "${specs[@]}"
