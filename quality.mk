@@ -200,12 +200,14 @@ test-windows:
 #   apple       macOS's path, which cannot run here: compiled (not linked)
 #               with gcc and clang, tools/apple-decls.h standing in for the
 #               two declarations of macOS's <spawn.h> that glibc's lacks
+#               (make check-macos compiles it against macOS's own headers)
+#   freebsd, otherbsd  the BSDs' choices, compiled only (below)
 #   procwalk    the child closes by walking /proc/self/fd (no close_range)
 #   closeloop   the child closes every number up to the limit
 #   nopdeathsig no death signal (macOS): die_with_parent is refused with
 #               ENOTSUP; only tests/spec/process_spec.lua, told to expect it
 FALLBACKS = glibc2.28 glibc2.25 closefrom nocloexec nosignal procwalk closeloop \
-            nopdeathsig apple
+            nopdeathsig apple freebsd otherbsd
 FB_glibc2.28 = -DHPASS_GLIBC=228
 FB_glibc2.25 = -DHPASS_GLIBC=225
 FB_closefrom = -DHPASS_SPAWN=HPASS_SPAWN_CLOSEFROM
@@ -223,7 +225,8 @@ FB_GLIBC_glibc2.25 = 2.25
 
 .PHONY: test-fallbacks test-oldkernel test-noproc test-musl test-m32
 test-fallbacks: deps
-	@tools/deps.sh $(TEST_PKGS) clang:clang binutils:nm
+	@tools/deps.sh $(TEST_PKGS) clang:clang binutils:nm \
+	  libbsd-dev:/usr/include/bsd/unistd.h
 	@$(MAKE) --no-print-directory test-helpers
 	@failed=; \
 	for v in $(FALLBACKS); do \
@@ -235,10 +238,27 @@ test-fallbacks: deps
 
 FB_apple = -D_GNU_SOURCE -include tools/apple-decls.h \
            -DHPASS_SPAWN=HPASS_SPAWN_APPLE -DHPASS_HAVE_ADDCHDIR_NP=0 $(FB_nocloexec)
-fallback-apple:
+FB_SRC_apple = $(filter-out lua_hpass.c,$(SRC))
+# FreeBSD 13.1 and later, and FreeBSD before 13.1, NetBSD and OpenBSD:
+# their choices of hpass_posix.h, with __linux__ undefined so that the
+# code takes the branches those systems take, compiled (not linked) on
+# glibc's declarations, with libbsd's overlay adding the BSD functions
+# their libcs declare (getmode, setmode, strlcpy, ...) to the standard
+# headers, so that a name clash with those fails here too;
+# tools/freebsd-decls stands in for FreeBSD's <sys/procctl.h>.  Their own
+# headers are checked by no build here.
+FB_BSD = -D_GNU_SOURCE -isystem /usr/include/bsd -DLIBBSD_OVERLAY \
+         -U__linux__ -U__gnu_linux__ -Ulinux -DHPASS_HAVE_PROCFD=0 \
+         -DHPASS_PWRITEV2=0 -DHPASS_HAVE_CLOSEFROM=1
+FB_freebsd = $(FB_BSD) -Itools/freebsd-decls -DHPASS_SPAWN=HPASS_SPAWN_CLOSEFROM \
+             -DHPASS_HAVE_ADDCHDIR_NP=1 -DHPASS_PDEATHSIG=2 -DHPASS_HAVE_CLOSE_RANGE=1
+FB_otherbsd = $(FB_BSD) -DHPASS_SPAWN=HPASS_SPAWN_CHILD -DHPASS_HAVE_ADDCHDIR_NP=0 \
+              -DHPASS_PDEATHSIG=0 -DHPASS_HAVE_CLOSE_RANGE=0 -DHPASS_HAVE_SIGTIMEDWAIT=0
+COMPILE_ONLY = apple freebsd otherbsd
+$(addprefix fallback-,$(COMPILE_ONLY)): fallback-%:
 	$(if $(SRC),,$(NOSRC))for c in $(CC) clang; do \
-	  for f in $(filter-out lua_hpass.c,$(SRC)); do \
-	    $$c $(WARN) -fPIC -I$(LUA_INCDIR) -O2 $(FB_apple) -c $$f -o /dev/null || exit 1; \
+	  for f in $(or $(FB_SRC_$*),$(SRC)); do \
+	    $$c $(WARN) -fPIC -I$(LUA_INCDIR) -O2 $(FB_$*) -c $$f -o /dev/null || exit 1; \
 	  done; \
 	done
 
