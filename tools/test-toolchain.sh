@@ -67,6 +67,7 @@ case $flavour in
   lua5.5)
     cc=gcc
     lua=5.5
+    l55=$("$root/tools/lua55-src.sh") || exit 1  # first: stops when missing
     pkgs=() ;;
   aarch64|mips)
     if [ "$flavour" = aarch64 ]; then
@@ -164,7 +165,6 @@ if [ ! -x "$luadir/lua" ]; then
   rm -rf "$out/lua-src"
   mkdir -p "$inc"
   if [ "$lua" = 5.5 ]; then
-    l55=$("$root/tools/lua55-src.sh") || exit 1
     $cc -std=c99 -O2 -DLUA_USE_LINUX -DMAKE_LUA -o "$luadir/lua" "$l55/onelua.c" \
       -Wl,-E -lm -ldl || die "building Lua 5.5 failed"
     cp "$l55"/{lua.h,luaconf.h,lualib.h,lauxlib.h} "$inc/"
