@@ -328,7 +328,7 @@ static void pushconsts (lua_State *L) {
   static const struct { const char *name; int value; } consts[] = {
     C(EPERM), C(ENOENT), C(ESRCH), C(EINTR), C(E2BIG), C(EBADF),
     C(ECHILD), C(EAGAIN), C(EACCES), C(ENOTDIR), C(EINVAL), C(EMFILE),
-    C(EPIPE), C(ENOTSUP), C(EBADMSG), C(ENOTSOCK), C(ENOSYS),
+    C(EPIPE), C(ENOTSUP), C(EBADMSG), C(ENOTSOCK), C(ENOSYS), C(ETIMEDOUT),
     C(SIGHUP), C(SIGINT), C(SIGKILL), C(SIGUSR1), C(SIGUSR2), C(SIGPIPE),
     C(SIGALRM), C(SIGTERM), C(SIGCHLD),
     C(SOL_SOCKET),

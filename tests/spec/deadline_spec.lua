@@ -6,7 +6,7 @@ local R = require "relhelp"
 local socket = require "socket"
 
 local sig = R.sig
-local ETIMEDOUT = 110
+local ETIMEDOUT = R.ETIMEDOUT
 local now = socket.gettime
 
 -- Runs f, returning its results packed, the wall time and the CPU time it took.
