@@ -14,11 +14,11 @@ description = {
   ]],
   license = "MIT",
 }
--- Tested on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT 2.1 (which LuaRocks counts
+-- Tested on Lua 5.1, 5.2, 5.3, 5.4, 5.5 and LuaJIT 2.1 (which LuaRocks counts
 -- as 5.1); `make check-all` runs the suite on each.  Windows: 8 / Server
 -- 2012 or later (see the README's Windows section).
 dependencies = {
-  "lua >= 5.1, < 5.5",
+  "lua >= 5.1, < 5.6",
 }
 -- Whole module tables per platform: LuaRocks merges a platform's table
 -- into the common one key by key, which would mix the two source lists.

@@ -134,7 +134,7 @@ enum { NOSIG_UNKNOWN = 0, NOSIG_YES = 1, NOSIG_NO = 2 };
 /* Whether the kernel knows RWF_NOSIGNAL; decided once, by hp_init. */
 static int nosig_mode = NOSIG_UNKNOWN;
 
-static int getmode (void) {
+static int nosig_get (void) {
 #if defined(__GNUC__)
   return __atomic_load_n(&nosig_mode, __ATOMIC_RELAXED);
 #else
@@ -142,7 +142,7 @@ static int getmode (void) {
 #endif
 }
 
-static void setmode (int m) {
+static void nosig_set (int m) {
 #if defined(__GNUC__)
   __atomic_store_n(&nosig_mode, m, __ATOMIC_RELAXED);
 #else
@@ -173,11 +173,11 @@ static int probe_nosignal (void) {
 
 
 int hp_init (void) {
-  if (getmode() == NOSIG_UNKNOWN) {
+  if (nosig_get() == NOSIG_UNKNOWN) {
 #if defined(RWF_NOSIGNAL)
-    setmode(getenv("HPASS_NO_RWF_NOSIGNAL") ? NOSIG_NO : probe_nosignal());
+    nosig_set(getenv("HPASS_NO_RWF_NOSIGNAL") ? NOSIG_NO : probe_nosignal());
 #else
-    setmode(NOSIG_NO);
+    nosig_set(NOSIG_NO);
 #endif
   }
   return 0;
@@ -239,7 +239,7 @@ static ssize_t write_masked (int fd, const void *buf, size_t n) {
 
 static ssize_t write_nosig (int fd, const void *buf, size_t n) {
 #if defined(RWF_NOSIGNAL)
-  if (getmode() == NOSIG_YES) {
+  if (nosig_get() == NOSIG_YES) {
     struct iovec iov;
     ssize_t r;
     iov.iov_base = (void *)buf;

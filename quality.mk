@@ -4,7 +4,7 @@
 # runs them; each installs what it needs.
 
 HELP += \
-  check-all      'the suite on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT' \
+  check-all      'the suite on Lua 5.1, 5.2, 5.3, 5.4, 5.5 and LuaJIT' \
   check-abi51    'Lua 5.1 and LuaJIT, each on a build with the headers of the other' \
   check-luarocks 'luarocks make into a temporary tree (5.1-5.4), run the example' \
   check-asan     'the suite with AddressSanitizer + UBSan' \
@@ -20,6 +20,9 @@ HELP += \
   test-noproc    'the /proc-free specs without /proc, as on an old kernel' \
   test-musl      'Lua 5.4, busted and hpass built with musl-gcc, the suite' \
   test-m32       'the same for 32-bit x86 (gcc -m32)' \
+  test-aarch64   'the same for 64-bit ARM (zig cc), run under qemu-user' \
+  test-mips      'the same for big-endian MIPS (zig cc), under qemu-user' \
+  check-macos    'compile and link for x86-64 and arm64 macOS (zig cc, Apple headers)' \
   bench          'benchmarks against C and the Lua peers (docs/bench-results.md)' \
   bench-quick    'the benchmarks with small counts (what CI runs)'
 
@@ -70,11 +73,21 @@ VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
            --errors-for-leak-kinds=definite --show-leak-kinds=definite
 VALGRIND_ENV = HPASS_SANITIZER=valgrind HPASS_STRESS_CYCLES=1000 HPASS_BIG_MIB=8 \
                HPASS_ZOMBIE_SPAWNS=200 HPASS_CHURN_SPAWNS=30
+# Without TESTS, VALGRIND_TESTS: the specs that drive the module's own C
+# code in the traced process, every argument reader, buffer, handle form,
+# handle passing, capture, select and wait among them (docs/testing.md
+# names what is left out, and why).
+VALGRIND_TESTS = tests/spec/badinput_spec.lua tests/spec/buffer_spec.lua \
+                 tests/spec/bytes_spec.lua tests/spec/capture_spec.lua \
+                 tests/spec/core_spec.lua tests/spec/deadline_spec.lua \
+                 tests/spec/hardening_spec.lua tests/spec/random_spec.lua \
+                 tests/spec/sockets_spec.lua
 check-valgrind: deps
 	@tools/deps.sh $(TEST_PKGS) valgrind:valgrind
 	@$(MAKE) --no-print-directory all test-helpers
 	$(RUN_ENV) $(VALGRIND_ENV) \
-	  prove --exec '$(VALGRIND) $(LUA) $(BUSTED) -o TAP --exclude-tags=novalgrind' $(TESTS)
+	  prove --exec '$(VALGRIND) $(LUA) $(BUSTED) -o TAP --exclude-tags=novalgrind' \
+	  $(if $(filter-out tests/spec/*_spec.lua,$(TESTS)),$(TESTS),$(VALGRIND_TESTS))
 
 # examples/hotrestart.lua under the full load (tests/spec/restart_spec.lua
 # runs it smaller in make test): 400 connections at once, 20 restarts.
@@ -135,10 +148,10 @@ lint-c:
 
 
 # {======================================================
-# Every Lua: 5.1, 5.2, 5.3, 5.4 and LuaJIT; LuaRocks
+# Every Lua: 5.1, 5.2, 5.3, 5.4, 5.5 and LuaJIT; LuaRocks
 # =======================================================
 
-LUA_VERSIONS = 5.1 5.2 5.3 5.4 jit
+LUA_VERSIONS = 5.1 5.2 5.3 5.4 5.5 jit
 
 # Lua 5.1 and LuaJIT search the same lib/lua/5.1 folders, so a module
 # built with either's headers is loaded by the other: check-abi51 runs, on
@@ -195,7 +208,8 @@ test-windows:
 	tools/test-windows.sh
 
 # Each choice of hpass_posix.h forced with -D (FB_<name>), built with gcc
-# and clang, and the whole suite run on the gcc build:
+# and clang, and the specs that reach it (FB_TESTS_<name>, below) run on
+# the gcc build:
 #   glibc2.28   as for glibc 2.28: no _np file actions, which the build
 #               must not need (tools/check-glibc-symbols.sh)
 #   glibc2.25   as for glibc < 2.26: pwritev2 through its system call
@@ -207,12 +221,14 @@ test-windows:
 #   apple       macOS's path, which cannot run here: compiled (not linked)
 #               with gcc and clang, tools/apple-decls.h standing in for the
 #               two declarations of macOS's <spawn.h> that glibc's lacks
+#               (make check-macos compiles it against macOS's own headers)
+#   freebsd, otherbsd  the BSDs' choices, compiled only (below)
 #   procwalk    the child closes by walking /proc/self/fd (no close_range)
 #   closeloop   the child closes every number up to the limit
 #   nopdeathsig no death signal (macOS): die_with_parent is refused with
 #               ENOTSUP; only tests/spec/process_spec.lua, told to expect it
 FALLBACKS = glibc2.28 glibc2.25 closefrom nocloexec nosignal procwalk closeloop \
-            nopdeathsig apple
+            nopdeathsig apple freebsd otherbsd
 FB_glibc2.28 = -DHPASS_GLIBC=228
 FB_glibc2.25 = -DHPASS_GLIBC=225
 FB_closefrom = -DHPASS_SPAWN=HPASS_SPAWN_CLOSEFROM
@@ -224,13 +240,31 @@ FB_procwalk = -DHPASS_HAVE_CLOSE_RANGE=0
 FB_closeloop = -DHPASS_HAVE_CLOSE_RANGE=0 -DHPASS_HAVE_PROCFD=0
 FB_nopdeathsig = -DHPASS_PDEATHSIG=0
 FB_TESTS_nopdeathsig = tests/spec/process_spec.lua
+# Each forced build runs the specs that reach what it changes: the spawn
+# paths (how a child starts and what it closes), or the I/O paths (how
+# pipes and sockets are made, written without SIGPIPE, passed).
+FB_SPAWN_TESTS = tests/spec/core_spec.lua tests/spec/portable_spec.lua \
+                 tests/spec/process_spec.lua tests/spec/hardening_spec.lua \
+                 tests/spec/capture_spec.lua tests/spec/reliability_spec.lua
+FB_IO_TESTS = tests/spec/core_spec.lua tests/spec/bytes_spec.lua \
+              tests/spec/buffer_spec.lua tests/spec/sockets_spec.lua \
+              tests/spec/hardening_spec.lua tests/spec/interop_spec.lua \
+              tests/spec/reliability_spec.lua
+FB_TESTS_glibc2.28 = $(FB_SPAWN_TESTS)
+FB_TESTS_closefrom = $(FB_SPAWN_TESTS)
+FB_TESTS_procwalk = $(FB_SPAWN_TESTS)
+FB_TESTS_closeloop = $(FB_SPAWN_TESTS)
+FB_TESTS_glibc2.25 = $(FB_IO_TESTS)
+FB_TESTS_nocloexec = $(FB_IO_TESTS) tests/spec/deadline_spec.lua
+FB_TESTS_nosignal = $(FB_IO_TESTS)
 FB_ENV_nopdeathsig = HPASS_EXPECT_NOPDEATHSIG=1
 FB_GLIBC_glibc2.28 = 2.28
 FB_GLIBC_glibc2.25 = 2.25
 
 .PHONY: test-fallbacks test-oldkernel test-noproc test-musl test-m32
 test-fallbacks: deps
-	@tools/deps.sh $(TEST_PKGS) clang:clang binutils:nm
+	@tools/deps.sh $(TEST_PKGS) clang:clang binutils:nm \
+	  libbsd-dev:/usr/include/bsd/unistd.h
 	@$(MAKE) --no-print-directory test-helpers
 	@failed=; \
 	for v in $(FALLBACKS); do \
@@ -242,10 +276,27 @@ test-fallbacks: deps
 
 FB_apple = -D_GNU_SOURCE -include tools/apple-decls.h \
            -DHPASS_SPAWN=HPASS_SPAWN_APPLE -DHPASS_HAVE_ADDCHDIR_NP=0 $(FB_nocloexec)
-fallback-apple:
+FB_SRC_apple = $(filter-out lua_hpass.c,$(SRC))
+# FreeBSD 13.1 and later, and FreeBSD before 13.1, NetBSD and OpenBSD:
+# their choices of hpass_posix.h, with __linux__ undefined so that the
+# code takes the branches those systems take, compiled (not linked) on
+# glibc's declarations, with libbsd's overlay adding the BSD functions
+# their libcs declare (getmode, setmode, strlcpy, ...) to the standard
+# headers, so that a name clash with those fails here too;
+# tools/freebsd-decls stands in for FreeBSD's <sys/procctl.h>.  Their own
+# headers are checked by no build here.
+FB_BSD = -D_GNU_SOURCE -isystem /usr/include/bsd -DLIBBSD_OVERLAY \
+         -U__linux__ -U__gnu_linux__ -Ulinux -DHPASS_HAVE_PROCFD=0 \
+         -DHPASS_PWRITEV2=0 -DHPASS_HAVE_CLOSEFROM=1
+FB_freebsd = $(FB_BSD) -Itools/freebsd-decls -DHPASS_SPAWN=HPASS_SPAWN_CLOSEFROM \
+             -DHPASS_HAVE_ADDCHDIR_NP=1 -DHPASS_PDEATHSIG=2 -DHPASS_HAVE_CLOSE_RANGE=1
+FB_otherbsd = $(FB_BSD) -DHPASS_SPAWN=HPASS_SPAWN_CHILD -DHPASS_HAVE_ADDCHDIR_NP=0 \
+              -DHPASS_PDEATHSIG=0 -DHPASS_HAVE_CLOSE_RANGE=0 -DHPASS_HAVE_SIGTIMEDWAIT=0
+COMPILE_ONLY = apple freebsd otherbsd
+$(addprefix fallback-,$(COMPILE_ONLY)): fallback-%:
 	$(if $(SRC),,$(NOSRC))for c in $(CC) clang; do \
-	  for f in $(filter-out lua_hpass.c,$(SRC)); do \
-	    $$c $(WARN) -fPIC -I$(LUA_INCDIR) -O2 $(FB_apple) -c $$f -o /dev/null || exit 1; \
+	  for f in $(or $(FB_SRC_$*),$(SRC)); do \
+	    $$c $(WARN) -fPIC -I$(LUA_INCDIR) -O2 $(FB_$*) -c $$f -o /dev/null || exit 1; \
 	  done; \
 	done
 
@@ -286,13 +337,37 @@ test-noproc: deps
 
 # Lua 5.4, the C modules busted needs, hpass and its test module, all built
 # with musl-gcc from Debian's sources, and the whole suite on them
-# (tools/test-musl.sh; cached in build/musl).
+# (tools/test-toolchain.sh; cached in build/musl).
 test-musl:
-	tools/test-musl.sh
+	tools/test-toolchain.sh musl
 
 # The same for 32-bit x86 with glibc (gcc -m32; gcc-multilib), in build/m32.
 test-m32:
-	tools/test-musl.sh --m32
+	tools/test-toolchain.sh m32
+
+# The same for 64-bit ARM and for big-endian 32-bit MIPS (OpenWrt's CPU,
+# whose signal and errno numbers differ from x86's), built with zig cc
+# for glibc and run under qemu-user: the whole suite on aarch64, and on
+# MIPS the specs of MIPS_TESTS (docs/testing.md says why those).
+MIPS_TESTS = tests/spec/core_spec.lua tests/spec/bytes_spec.lua \
+             tests/spec/hardening_spec.lua tests/spec/process_spec.lua \
+             tests/spec/interop_spec.lua tests/spec/sockets_spec.lua
+.PHONY: test-aarch64 test-mips
+test-aarch64:
+	tools/test-toolchain.sh aarch64 $(if $(filter-out tests/spec/*_spec.lua,$(TESTS)),$(TESTS))
+
+test-mips:
+	tools/test-toolchain.sh mips $(if $(filter-out tests/spec/*_spec.lua,$(TESTS)),$(TESTS),$(MIPS_TESTS))
+
+# macOS cannot run here, but its headers can be compiled against:
+# tools/check-macos.sh builds every POSIX source for x86-64 (10.13) and
+# arm64 (11.0) macOS with Zig's C compiler and Apple's libc headers,
+# with WARN and availability errors, links the module and checks what it
+# needs from the system (tools/macos-symbols.txt).  fallback-apple, in
+# test-fallbacks, still builds the same code with gcc and clang.
+.PHONY: check-macos
+check-macos:
+	$(if $(SRC),,$(NOSRC))WARN='$(WARN)' tools/check-macos.sh $(SRC)
 
 # }======================================================
 

@@ -1,6 +1,6 @@
 /*
 ** musl-standins - what busted needs from lua-term and lua-system, for the
-** musl test run (tools/test-musl.sh), whose C sources Debian's archive
+** toolchain test runs (tools/test-toolchain.sh), whose C sources Debian's archive
 ** does not always serve.  One file, built once and installed as both
 ** term/core.so and system/core.so:
 **

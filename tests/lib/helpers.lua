@@ -7,9 +7,11 @@ H.lua = os.getenv("HPASS_TEST_LUA") or "lua5.4"
 --- The tests/ folder (this file is in tests/lib/), and the checkout's root.
 H.dir = (debug.getinfo(1, "S").source:match("^@(.*)/lib/[^/]*$")) or "tests"
 H.root = H.dir .. "/.."
---- A test program built from tests/peers/ (make test-helpers).
+--- A test program built from tests/peers/ (make test-helpers), in
+-- tests/bin or where HPASS_TEST_BIN says (the cross builds' own).
+local bindir = os.getenv("HPASS_TEST_BIN") or (H.dir .. "/bin")
 function H.peer(name)
-  return H.dir .. "/bin/" .. name
+  return bindir .. "/" .. name
 end
 H.cpeer = H.peer("cpeer")
 

@@ -13,8 +13,9 @@ R.relpeer = H.peer("relpeer")
 --- "asan" or "valgrind" when the suite runs under one of them.
 R.sanitizer = os.getenv("HPASS_SANITIZER")
 
-R.EBADF, R.EPIPE, R.EINVAL, R.ENOENT, R.EACCES, R.E2BIG = 9, 32, 22, 2, 13, 7
-R.SIGPIPE, R.SIGKILL, R.SIGTERM = 13, 9, 15
+--- errno and signal numbers as this system's headers give them (R.EPIPE,
+-- R.SIGUSR1, ...): they differ between CPUs (MIPS's are not x86's).
+for k, v in pairs(R.sig.const) do R[k] = v end
 
 --- An object whose finalizer runs f (tables have no __gc before 5.2).
 function R.onfinal(f)
@@ -30,6 +31,18 @@ end
 --- The collector at its most eager: a step at nearly every allocation, so
 -- that finalizers run inside hpass calls.  Returns a function restoring it.
 function R.eager_gc()
+  if pcall(collectgarbage, "param", "pause") then
+    -- Lua 5.5: the parameters are set through "param" ("setpause" and
+    -- "setstepmul" are gone), and they are the incremental mode's
+    local mode = collectgarbage("incremental")
+    local pause = collectgarbage("param", "pause", 0)
+    local mul = collectgarbage("param", "stepmul", 1000)
+    return function()
+      collectgarbage("param", "pause", pause)
+      collectgarbage("param", "stepmul", mul)
+      collectgarbage(mode)
+    end
+  end
   local pause = collectgarbage("setpause", 0)
   local mul = collectgarbage("setstepmul", 1000)
   return function()

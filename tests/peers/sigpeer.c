@@ -31,6 +31,9 @@
 **                       descendants become this process's children
 **   reaped()            reapall, telling how each ended: pid -> "exit N"
 **                       or "signal N"
+**   const               this system's numbers: const.EPIPE, const.SIGUSR1,
+**                       const.SOL_SOCKET, ... (errno and signal numbers
+**                       differ between CPUs: MIPS's are not x86's)
 **
 ** Signals are given as numbers or names ("PIPE", "ALRM", "USR1", ...).
 */
@@ -400,6 +403,35 @@ static int s_subreaper (lua_State *L) {
 }
 
 
+#if defined(__linux__) && !defined(SO_PASSPIDFD)
+#define SO_PASSPIDFD  76   /* Linux 6.5; the same on every Linux ABI */
+#endif
+
+/* The numbers the specs compare with, as this system's headers say. */
+static void pushconsts (lua_State *L) {
+#define C(name)  { #name, name }
+  static const struct { const char *name; int value; } consts[] = {
+    C(EPERM), C(ENOENT), C(ESRCH), C(EINTR), C(E2BIG), C(EBADF),
+    C(ECHILD), C(EAGAIN), C(EACCES), C(ENOTDIR), C(EINVAL), C(EMFILE),
+    C(EPIPE), C(ENOTSUP), C(EBADMSG), C(ENOTSOCK), C(ENOSYS), C(ETIMEDOUT),
+    C(SIGHUP), C(SIGINT), C(SIGKILL), C(SIGUSR1), C(SIGUSR2), C(SIGPIPE),
+    C(SIGALRM), C(SIGTERM), C(SIGCHLD),
+    C(SOL_SOCKET),
+#if defined(SO_PASSPIDFD)
+    C(SO_PASSPIDFD),
+#endif
+    { NULL, 0 }
+  };
+#undef C
+  int k;
+  lua_newtable(L);
+  for (k = 0; consts[k].name != NULL; k++) {
+    lua_pushinteger(L, consts[k].value);
+    lua_setfield(L, -2, consts[k].name);
+  }
+}
+
+
 int luaopen_sigpeer (lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"catch", s_catch}, {"ignore", s_ignore}, {"default", s_default},
@@ -420,5 +452,7 @@ int luaopen_sigpeer (lua_State *L) {
     lua_pushcfunction(L, r->func);
     lua_setfield(L, -2, r->name);
   }
+  pushconsts(L);
+  lua_setfield(L, -2, "const");
   return 1;
 }

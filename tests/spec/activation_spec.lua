@@ -7,7 +7,8 @@ local H = require "helpers"
 
 local unpack = table.unpack or unpack  -- luacheck: compat
 
-local EINVAL, EBADF = 22, 9
+local const = require("sigpeer").const  -- this system's errno numbers
+local EINVAL, EBADF = const.EINVAL, const.EBADF
 local ACTIVATE = "systemd-socket-activate"
 local PROXYD = "/lib/systemd/systemd-socket-proxyd"
 local CHILD = H.child("listenfds")

@@ -5,7 +5,7 @@ local hpass = require "hpass"
 local H = require "helpers"
 local R = require "relhelp"
 
-local ETIMEDOUT = 110
+local ETIMEDOUT = R.ETIMEDOUT
 
 local function pack(...) return {n = select("#", ...), ...} end
 

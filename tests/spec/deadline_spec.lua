@@ -6,7 +6,7 @@ local R = require "relhelp"
 local socket = require "socket"
 
 local sig = R.sig
-local ETIMEDOUT = 110
+local ETIMEDOUT = R.ETIMEDOUT
 local now = socket.gettime
 
 -- Runs f, returning its results packed, the wall time and the CPU time it took.
@@ -151,7 +151,7 @@ describe("wait(seconds)", function()
     assert.is_true(cpu < 0.01, "used " .. cpu .. " s of CPU")
     assert.is_false(p:poll())
     assert.is_true(p:kill("KILL"))
-    assert.same({nil, "signal", 9}, {p:wait(5)})
+    assert.same({nil, "signal", R.SIGKILL}, {p:wait(5)})
   end)
 
   it("returns the triple as soon as the child ends", function()

@@ -3,8 +3,9 @@
 local hpass = require "hpass"
 local socket = require "socket"
 local H = require "helpers"
+local R = require "relhelp"
 
-local EBADF = 9
+local EBADF = R.EBADF
 
 -- Run argv with the given handle(s), its standard output captured.
 local function run(argv, handles)

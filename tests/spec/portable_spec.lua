@@ -10,7 +10,7 @@ local R = require "relhelp"
 
 local sig = R.sig
 local portpeer = H.peer("portpeer")
-local ENOENT, EACCES, ENOTDIR, EMFILE = 2, 13, 20, 24
+local ENOENT, EACCES, ENOTDIR, EMFILE = R.ENOENT, R.EACCES, R.ENOTDIR, R.EMFILE
 
 -- "fds ..." and "nofile ..." of a `portpeer state` child.
 local function childstate(handles, options)
@@ -53,9 +53,12 @@ describe("portable POSIX backend", function()
     local cr = tonumber(out:match("close_range (%d+)"))
     local pw = tonumber(out:match("pwritev2 (%d+)"))
     local pf = tonumber(out:match("procfd (%d+)"))
-    local ENOSYS = 38
+    local ENOSYS = R.ENOSYS
     if os.getenv("HPASS_EXPECT_OLDKERNEL") then
       assert.same({ENOSYS, ENOSYS}, {cr, pw}, out)
+    elseif os.getenv("HPASS_EXPECT_QEMU") then
+      -- qemu-user 7.2 passes close_range on and has no pwritev2
+      assert.same({0, ENOSYS}, {cr, pw}, out)
     else
       assert.same({0, 0}, {cr, pw}, out)
     end

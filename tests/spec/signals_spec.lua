@@ -3,7 +3,7 @@ local hpass = require "hpass"
 local sig = require "sigpeer"
 local H = require "helpers"
 
-local ETIMEDOUT = 110
+local ETIMEDOUT = sig.const.ETIMEDOUT
 
 -- Every signal that the handle s holds right now, in order.
 local function drain(s)
@@ -120,7 +120,7 @@ describe("signals", function()
     r:close(); s:close()
   end)
 
-  it("pollfd works in luv and cqueues", function()
+  it("luv polls its pollfd, and cqueues.poll takes it", function()
     local uv = require "luv"
     local s = assert(hpass.signals{"USR1"})
     local fired = false
@@ -226,7 +226,7 @@ describe("signals", function()
 
   it("an inherited blocked signal is unblocked while open (one pending arrives), "
      .. "blocked again after", function()
-    local out = H.capture({H.peer("relpeer"), "block", "10", H.lua,
+    local out = H.capture({H.peer("relpeer"), "block", tostring(sig.const.SIGUSR1), H.lua,
                            H.child("sigholder"), "blocked"})
     assert.same({
       "start\tdefault\ttrue\tfalse",
@@ -293,7 +293,7 @@ describe("signals", function()
     sig.nofile(limit)
     assert.is_nil(s)
     assert.matches("Too many open files", msg)
-    assert.equal(24, code)                         -- EMFILE
+    assert.equal(sig.const.EMFILE, code)
     assert.equal("default", sig.disposition("USR1"))
     s = assert(hpass.signals{"USR1"})              -- nothing was left caught
     s:close()

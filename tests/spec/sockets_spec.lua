@@ -8,9 +8,10 @@
 local hpass = require "hpass"
 local socket = require "socket"
 local H = require "helpers"
+local R = require "relhelp"
 
 local unpack = table.unpack or unpack  -- luacheck: compat
-local EMFILE, EPIPE, EBADMSG, ENOTSOCK = 24, 32, 74, 88
+local EMFILE, EPIPE, EBADMSG, ENOTSOCK = R.EMFILE, R.EPIPE, R.EBADMSG, R.ENOTSOCK
 local FDPEER = H.peer("fdpeer")
 
 -- Whether h (anything with fileno or getfd) becomes readable within secs.
