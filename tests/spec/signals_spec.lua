@@ -292,7 +292,7 @@ describe("signals", function()
     local s, msg, code = hpass.signals{"USR1"}
     sig.nofile(limit)
     assert.is_nil(s)
-    assert.matches("Too many open files", msg)
+    assert.is_string(msg)                          -- the C library's words
     assert.equal(sig.const.EMFILE, code)
     assert.equal("default", sig.disposition("USR1"))
     s = assert(hpass.signals{"USR1"})              -- nothing was left caught
