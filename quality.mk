@@ -81,7 +81,8 @@ VALGRIND_TESTS = tests/spec/badinput_spec.lua tests/spec/buffer_spec.lua \
                  tests/spec/bytes_spec.lua tests/spec/capture_spec.lua \
                  tests/spec/core_spec.lua tests/spec/deadline_spec.lua \
                  tests/spec/hardening_spec.lua tests/spec/random_spec.lua \
-                 tests/spec/sockets_spec.lua
+                 tests/spec/sockets_spec.lua tests/spec/signals_spec.lua \
+                 tests/spec/activation_spec.lua
 check-valgrind: deps
 	@tools/deps.sh $(TEST_PKGS) valgrind:valgrind
 	@$(MAKE) --no-print-directory all test-helpers
@@ -245,7 +246,8 @@ FB_TESTS_nopdeathsig = tests/spec/process_spec.lua
 # pipes and sockets are made, written without SIGPIPE, passed).
 FB_SPAWN_TESTS = tests/spec/core_spec.lua tests/spec/portable_spec.lua \
                  tests/spec/process_spec.lua tests/spec/hardening_spec.lua \
-                 tests/spec/capture_spec.lua tests/spec/reliability_spec.lua
+                 tests/spec/capture_spec.lua tests/spec/reliability_spec.lua \
+                 tests/spec/activation_spec.lua
 FB_IO_TESTS = tests/spec/core_spec.lua tests/spec/bytes_spec.lua \
               tests/spec/buffer_spec.lua tests/spec/sockets_spec.lua \
               tests/spec/hardening_spec.lua tests/spec/interop_spec.lua \
@@ -255,7 +257,8 @@ FB_TESTS_closefrom = $(FB_SPAWN_TESTS)
 FB_TESTS_procwalk = $(FB_SPAWN_TESTS)
 FB_TESTS_closeloop = $(FB_SPAWN_TESTS)
 FB_TESTS_glibc2.25 = $(FB_IO_TESTS)
-FB_TESTS_nocloexec = $(FB_IO_TESTS) tests/spec/deadline_spec.lua
+FB_TESTS_nocloexec = $(FB_IO_TESTS) tests/spec/deadline_spec.lua \
+                     tests/spec/signals_spec.lua
 FB_TESTS_nosignal = $(FB_IO_TESTS)
 FB_ENV_nopdeathsig = HPASS_EXPECT_NOPDEATHSIG=1
 FB_GLIBC_glibc2.28 = 2.28
