@@ -137,12 +137,14 @@ repl: deps
 	@$(RUN_ENV) $(LUA) -i -e 'hpass = require "hpass"'
 
 install: $(MODULE)
-	$(INSTALL) -d $(DESTDIR)$(LUA_LIBDIR)/hpass $(DESTDIR)$(LUA_SHAREDIR)
+	$(INSTALL) -d $(DESTDIR)$(LUA_LIBDIR)/hpass $(DESTDIR)$(LUA_SHAREDIR)/hpass
 	$(INSTALL) -m 755 $(MODULE) $(DESTDIR)$(LUA_LIBDIR)/hpass/core.so
 	$(INSTALL) -m 644 lua/hpass.lua $(DESTDIR)$(LUA_SHAREDIR)/hpass.lua
+	$(INSTALL) -m 644 lua/hpass/server.lua $(DESTDIR)$(LUA_SHAREDIR)/hpass/server.lua
 
 uninstall:
-	rm -f $(DESTDIR)$(LUA_LIBDIR)/hpass/core.so $(DESTDIR)$(LUA_SHAREDIR)/hpass.lua
+	rm -f $(DESTDIR)$(LUA_LIBDIR)/hpass/core.so $(DESTDIR)$(LUA_SHAREDIR)/hpass.lua \
+	  $(DESTDIR)$(LUA_SHAREDIR)/hpass/server.lua
 
 clean:
 	rm -rf build tests/bin *.gcov

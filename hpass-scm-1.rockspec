@@ -29,19 +29,22 @@ dependencies = {
 local function make_plat(plat)
   local modules = {
     ["hpass"] = "lua/hpass.lua",
+    ["hpass.server"] = "lua/hpass/server.lua",
   }
   if plat == "win32" or plat == "mingw32" then
     modules["hpass.core"] = {
       sources = {"lua_hpass.c", "lua_bytes.c", "lua_capture.c", "lua_spawn.c",
-                 "lua_passing.c", "lua_select.c", "hpass_win32.c",
-                 "hpass_win32_send.c", "hpass_poll_win32.c"},
+                 "lua_passing.c", "lua_select.c", "lua_signal.c", "lua_listen.c",
+                 "hpass_win32.c", "hpass_win32_send.c", "hpass_poll_win32.c",
+                 "hpass_signal_win32.c"},
       libraries = {"ws2_32", "advapi32"},
     }
   else
     modules["hpass.core"] = {
       sources = {"lua_hpass.c", "lua_bytes.c", "lua_capture.c", "lua_spawn.c",
-                 "lua_passing.c", "lua_select.c", "hpass_posix.c",
-                 "hpass_spawn_posix.c", "hpass_poll_posix.c"},
+                 "lua_passing.c", "lua_select.c", "lua_signal.c", "lua_listen.c",
+                 "hpass_posix.c", "hpass_spawn_posix.c", "hpass_poll_posix.c",
+                 "hpass_signal_posix.c"},
       defines = {"_GNU_SOURCE"},
     }
   end

@@ -25,6 +25,7 @@
 #include <stdio_ext.h>     /* __freadahead (musl) */
 #endif
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -577,6 +578,28 @@ int hp_envlist (char *const **out, hp_alloc alloc, void *ud) {
 int hp_release (hp_proc *p) {
   (void)p;  /* nothing to free, but the pid must be reaped later */
   return 1;
+}
+
+
+/* systemd's socket activation: the variables, our pid, the limit. */
+const char *hp_listenvar (const char *name) {
+  return getenv(name);
+}
+
+void hp_unlistenvar (const char *name) {
+  (void)unsetenv(name);
+}
+
+long long hp_getpid (void) {
+  return (long long)getpid();
+}
+
+long long hp_maxfd (void) {
+  struct rlimit lim;
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_max == RLIM_INFINITY ||
+      lim.rlim_max > (rlim_t)0x7fffffff)
+    return -1;
+  return (long long)lim.rlim_max - 1;
 }
 
 

@@ -143,11 +143,12 @@ static int makeplan (hp_spawn_req *req, plan *pl, hp_alloc alloc, void *ud) {
     pl->dst[pl->m++] = FIRSTCHILD + (int)i;
   }
   for (i = 0; i < argc; i++) pl->argv[i] = (char *)req->argv[i];
-  for (i = 0; i < n; i++) {
-    if ((pl->argv[argc + i] = (char *)alloc(ud, 24)) == NULL) return ENOMEM;
-    (void)snprintf(pl->argv[argc + i], 24, "%d", FIRSTCHILD + (int)i);
+  /* the listening handles' numbers are told by LISTEN_FDS instead */
+  for (i = req->nlisten; i < n; i++, argc++) {
+    if ((pl->argv[argc] = (char *)alloc(ud, 24)) == NULL) return ENOMEM;
+    (void)snprintf(pl->argv[argc], 24, "%d", FIRSTCHILD + (int)i);
   }
-  pl->argv[argc + n] = NULL;
+  pl->argv[argc] = NULL;
   return 0;
 }
 
@@ -219,6 +220,8 @@ typedef struct child {
   int errfd;            /* write end of the report pipe, or -1 */
   unsigned flags;       /* HP_SPAWN_* */
   pid_t parent;         /* our pid, taken before vfork */
+  char *pidslot;        /* "LISTEN_PID=", its value written by the child,
+                           or NULL */
   volatile report *shared;  /* the report when there is no pipe */
 } child;
 
@@ -432,6 +435,23 @@ static void child_flags (child *c) {
 }
 
 
+/*
+** The child's own pid in decimal at p, NUL-terminated (p holds 21 bytes
+** or more).  snprintf is not async-signal-safe: the digits are made here.
+*/
+static void putpid (char *p) {
+  char d[24];
+  long long v = (long long)getpid();
+  int n = 0;
+  do {
+    d[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v > 0);
+  while (n > 0) *p++ = d[--n];
+  *p = '\0';
+}
+
+
 /* Runs in the child; never returns. */
 static void child_main (child *c) {
   const plan *pl = c->pl;
@@ -485,6 +505,7 @@ static void child_main (child *c) {
   if (c->cwd != NULL && chdir(c->cwd) != 0)
     childfail(c, HP_FAIL_CWD, 0, errno);
   child_flags(c);
+  if (c->pidslot != NULL) putpid(c->pidslot + sizeof("LISTEN_PID=") - 1);
   {
     sigset_t none;
     sigemptyset(&none);
@@ -588,6 +609,47 @@ static int reportpipe (int p[2]) {
 }
 
 
+/* Whether e is one of the variables of systemd's protocol. */
+static int islisten (const char *e) {
+  return strncmp(e, "LISTEN_PID=", 11) == 0 ||
+         strncmp(e, "LISTEN_FDS=", 11) == 0 ||
+         strncmp(e, "LISTEN_FDNAMES=", 15) == 0;
+}
+
+
+/*
+** The environment of a child given listening sockets (systemd's
+** socket-activation protocol): envp's, or ours, without the protocol's
+** variables, then LISTEN_FDS, LISTEN_FDNAMES when there are names, and
+** LISTEN_PID, whose value only the child knows: it writes it into *slot
+** before exec (the posix_spawn paths cannot, so such a spawn comes here).
+*/
+static int listenenv (const hp_spawn_req *req, char ***out, char **slot,
+                      hp_alloc alloc, void *ud) {
+  char *const *base = req->envp ? (char *const *)req->envp : hp_environ();
+  size_t n = 0, k = 0, i;
+  char **e;
+  while (base != NULL && base[n] != NULL) n++;
+  if ((e = (char **)scratch(alloc, ud, n + 4, sizeof(char *))) == NULL)
+    return ENOMEM;
+  for (i = 0; i < n; i++)
+    if (!islisten(base[i])) e[k++] = base[i];
+  if ((e[k] = (char *)alloc(ud, 40)) == NULL) return ENOMEM;
+  (void)snprintf(e[k++], 40, "LISTEN_FDS=%lu", (unsigned long)req->nlisten);
+  if (req->listen_names != NULL) {
+    size_t len = strlen(req->listen_names) + sizeof("LISTEN_FDNAMES=");
+    if ((e[k] = (char *)alloc(ud, len)) == NULL) return ENOMEM;
+    (void)snprintf(e[k++], len, "LISTEN_FDNAMES=%s", req->listen_names);
+  }
+  if ((*slot = (char *)alloc(ud, 40)) == NULL) return ENOMEM;
+  memcpy(*slot, "LISTEN_PID=", sizeof("LISTEN_PID="));
+  e[k++] = *slot;
+  e[k] = NULL;
+  *out = e;
+  return 0;
+}
+
+
 static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
                         hp_alloc alloc, void *ud) {
   child c;
@@ -608,6 +670,12 @@ static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
     if (pl->src[k] >= c.maxfd) c.maxfd = pl->src[k] + 1;
   c.pl = pl;
   c.envp = req->envp ? (char *const *)req->envp : hp_environ();
+  c.pidslot = NULL;
+  if (req->nlisten > 0) {
+    char **e;
+    if ((err = listenenv(req, &e, &c.pidslot, alloc, ud)) != 0) return err;
+    c.envp = e;
+  }
   c.cwd = req->cwd;
   c.flags = req->flags;
   c.parent = getpid();
@@ -728,8 +796,9 @@ static int needchild (const hp_spawn_req *req, const plan *pl) {
   struct rlimit lim;
   size_t i;
   if (req->cwd != NULL && !HPASS_HAVE_ADDCHDIR_NP) return 1;
-  /* the death signal needs a step between fork and exec */
+  /* the death signal and LISTEN_PID need a step between fork and exec */
   if (req->flags & HP_SPAWN_DIEWITHPARENT) return 1;
+  if (req->nlisten > 0) return 1;
 #if !(HPASS_HAVE_SPAWN_SETSID && defined(POSIX_SPAWN_SETSID))
   if (req->flags & HP_SPAWN_SESSION) return 1;
 #endif

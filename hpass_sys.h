@@ -3,8 +3,9 @@
 **
 ** The Lua binding (lua_*.c) talks to the operating system only through
 ** the functions declared here.  There is one implementation per platform:
-** hpass_posix.c, hpass_spawn_posix.c and hpass_poll_posix.c; hpass_win32.c,
-** hpass_win32_send.c and hpass_poll_win32.c.  Each of them compiles to
+** hpass_posix.c, hpass_spawn_posix.c, hpass_poll_posix.c and
+** hpass_signal_posix.c; hpass_win32.c, hpass_win32_send.c,
+** hpass_poll_win32.c and hpass_signal_win32.c.  Each of them compiles to
 ** nothing on the other platform, so a build that lists every file works.
 **
 ** Nothing here knows about Lua, and nothing here calls back into Lua: the
@@ -84,6 +85,17 @@ enum {
 #define HP_SPAWN_SESSION        2u
 #define HP_SPAWN_DIEWITHPARENT  4u
 
+/*
+** Whether hp_spawn speaks systemd's socket-activation protocol
+** (req->nlisten): POSIX, where a child's descriptors have fixed numbers.
+** Windows has no such protocol; hp_spawn refuses nlisten > 0 there.
+*/
+#if defined(_WIN32)
+#define HP_LISTEN_PROTOCOL  0
+#else
+#define HP_LISTEN_PROTOCOL  1
+#endif
+
 /* What to start (see hp_spawn). */
 typedef struct hp_spawn_req {
   const char *const *argv;  /* program and arguments, NULL-terminated */
@@ -93,6 +105,10 @@ typedef struct hp_spawn_req {
   unsigned flags;           /* HP_SPAWN_* */
   const hp_os *handles;     /* what the child inherits */
   size_t nhandles;
+  size_t nlisten;           /* the first nlisten handles are passed as
+                               systemd passes sockets (see
+                               HP_LISTEN_PROTOCOL): no numbers appended */
+  const char *listen_names; /* LISTEN_FDNAMES's value, or NULL */
   hp_os stdio[3];           /* the child's standard input, output, error;
                                HP_NOHANDLE inherits the parent's */
   int failed;               /* out: on an error, HP_FAIL_* */
@@ -155,10 +171,15 @@ HP_INTERNAL int hp_write (hp_os h, const void *buf, size_t n, size_t *done);
 /*
 ** Start a child that inherits exactly req->handles plus the standard
 ** input, output and error, and nothing else.  req->argv holds the program
-** and its own arguments; hp_spawn appends one decimal argument per handle,
-** the number that handle has in the child (only the platform knows it:
-** POSIX renumbers to 3, 4, ...; on Windows it is the value of a duplicate
-** made during the call).  A program name without a directory separator is
+** and its own arguments; hp_spawn appends one decimal argument per handle
+** past the first req->nlisten, the number that handle has in the child
+** (only the platform knows it: POSIX renumbers to 3, 4, ...; on Windows it
+** is the value of a duplicate made during the call).
+** With req->nlisten > 0 (POSIX only) the child's environment is envp's,
+** or this process's, without any LISTEN_PID, LISTEN_FDS or
+** LISTEN_FDNAMES, plus LISTEN_FDS=nlisten, LISTEN_FDNAMES=listen_names
+** when given, and LISTEN_PID=its own pid, written in the child before
+** it execs: systemd's socket-activation protocol.  A program name without a directory separator is
 ** searched in PATH (on Windows the PATH of envp when envp is given, and
 ** never the current directory).  A program that cannot be started is
 ** reported here, as an error code, not as a child exit status, with
@@ -387,5 +408,80 @@ HP_INTERNAL int hp_sendfds (hp_os chan, const hp_os *h, size_t n);
 ** descriptor limit was hit (EMFILE), more than max handles (EMSGSIZE).
 */
 HP_INTERNAL int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n);
+
+
+/*
+** {======================================================
+** What servers need: socket activation received, signals as a handle
+** =======================================================
+*/
+
+/*
+** The receiving side of systemd's socket activation.  hp_listenvar
+** gives the value of LISTEN_PID, LISTEN_FDS or LISTEN_FDNAMES in this
+** process's environment, or NULL (always NULL on Windows, where the
+** protocol does not exist); the string is valid until the environment
+** changes.  hp_unlistenvar removes one of them from the environment.
+*/
+HP_INTERNAL const char *hp_listenvar (const char *name);
+HP_INTERNAL void hp_unlistenvar (const char *name);
+
+/* This process's id. */
+HP_INTERNAL long long hp_getpid (void);
+
+/*
+** The highest descriptor number this process could hold (its hard
+** descriptor limit less one), or -1 when there is no limit to tell.
+*/
+HP_INTERNAL long long hp_maxfd (void);
+
+/*
+** Signals as a handle.  hp_catchable lists, by name, what a signals
+** handle can catch on this system, ended by a NULL name: asynchronous
+** POSIX signals (not KILL and STOP, which cannot be caught, nor the
+** faults SEGV, BUS, FPE, ILL, TRAP, SYS and ABRT, whose handler would
+** return into the fault); on Windows the console control events INT
+** (Ctrl+C), BREAK (Ctrl+Break) and TERM (the console closes).
+*/
+HP_INTERNAL extern const hp_signame hp_catchable[];
+
+/* Most signals one handle catches. */
+#define HP_MAXSIGS  32
+
+typedef struct hp_signals {
+  hp_os h;                  /* readable while a signal waits; HP_NOHANDLE
+                               once closed */
+  hp_os w;                  /* the end the handler writes to */
+  int n;                    /* how many signals */
+  int sig[HP_MAXSIGS];      /* their numbers (hp_catchable's) */
+  int unblocked[HP_MAXSIGS];  /* POSIX: sig[i] was blocked in the thread
+                               that opened the handle, which unblocked it */
+} hp_signals;
+
+/*
+** Catch the signals s->sig[0 .. s->n-1] (distinct, from hp_catchable)
+** until hp_sigclose: each delivery becomes one entry that hp_sigtake
+** takes, and s->h is readable while one waits.  Nothing but a write to a
+** non-blocking pipe happens in the handler.  A signal that an open set
+** already catches gives hp_err_busy() with *busy its number, and nothing
+** changes.  The handle is non-inheritable.
+*/
+HP_INTERNAL int hp_sigopen (hp_signals *s, int *busy);
+
+/* The next signal that arrived, or *sig == 0 when none waits.  Never blocks. */
+HP_INTERNAL int hp_sigtake (hp_signals *s, int *sig);
+
+/*
+** Stop catching: every signal gets back exactly the disposition it had
+** before hp_sigopen (POSIX: the whole sigaction, flags and mask), one
+** that hp_sigopen unblocked is blocked again in the calling thread, and
+** the handles are closed.  Entries not yet taken are dropped.
+*/
+HP_INTERNAL int hp_sigclose (hp_signals *s);
+
+/* The code of "already caught" (EBUSY, ERROR_BUSY). */
+HP_INTERNAL int hp_err_busy (void);
+
+/* }====================================================== */
 
 #endif

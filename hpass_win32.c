@@ -1137,7 +1137,7 @@ int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   HANDLE job = NULL;
   req->failed = HP_FAIL_OTHER;
   if (req->argv == NULL || req->argv[0] == NULL ||
-      strchr(req->argv[0], '"') != NULL)
+      strchr(req->argv[0], '"') != NULL || req->nlisten > 0)
     return hp_err_inval();
   for (argc = 0; req->argv[argc] != NULL; argc++) ;
   for (i = 0; i < req->nhandles; i++) {
@@ -1429,6 +1429,28 @@ int hp_release (hp_proc *p) {
     p->sys = NULL;
   }
   return 0;
+}
+
+
+/*
+** systemd's socket activation does not exist here: no variables to find
+** (listen_fds finds nothing), and hp_spawn refuses req->nlisten.
+*/
+const char *hp_listenvar (const char *name) {
+  (void)name;
+  return NULL;
+}
+
+void hp_unlistenvar (const char *name) {
+  (void)name;
+}
+
+long long hp_getpid (void) {
+  return (long long)GetCurrentProcessId();
+}
+
+long long hp_maxfd (void) {
+  return -1;
 }
 
 

@@ -1345,11 +1345,14 @@ static int hpass_read_ints (lua_State *L) {
 /* hpass.type(x): "handle", "closed handle", "process" or fail. */
 int hpb_type (lua_State *L) {
   Handle *h;
+  int closed;
   luaL_checkany(L, 1);
   if ((h = (Handle *)luaL_testudata(L, 1, HANDLE_T)) != NULL)
     lua_pushstring(L, isclosed(h) ? "closed handle" : "handle");
   else if (luaL_testudata(L, 1, PROCESS_T) != NULL)
     lua_pushliteral(L, "process");
+  else if (hpb_issignals(L, 1, &closed))
+    lua_pushstring(L, closed ? "closed signals" : "signals");
   else
     luaL_pushfail(L);
   return 1;
@@ -1441,5 +1444,7 @@ HPASS_API int luaopen_hpass_core (lua_State *L) {
   lua_pushliteral(L, HPASS_VERSION);
   lua_setfield(L, -2, "_VERSION");
   hpb_open_spawn(L);
+  hpb_open_signal(L);
+  hpb_open_listen(L);
   return 1;
 }

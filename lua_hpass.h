@@ -4,9 +4,9 @@
 ** The binding is lua_hpass.c (the entry point, handle objects and the
 ** integer protocol), lua_bytes.c (read, write, lines), lua_capture.c
 ** (hpass.capture), lua_spawn.c (process objects and spawn_with_handle),
-** lua_passing.c (send_handle, recv_handle) and lua_select.c
-** (hpass.select).  All of them reach the operating system only through
-** hpass_sys.h.
+** lua_passing.c (send_handle, recv_handle), lua_select.c (hpass.select),
+** lua_signal.c (hpass.signals) and lua_listen.c (hpass.listen_fds).  All
+** of them reach the operating system only through hpass_sys.h.
 **
 ** One rule runs through all of them: a call reads each of its arguments
 ** once, without metamethods, into C state whose Lua objects stay anchored
@@ -252,6 +252,8 @@ HP_INTERNAL int hpb_issingle (lua_State *L, int i);
 HP_INTERNAL void hpb_open_spawn (lua_State *L);
 HP_INTERNAL void hpb_open_bytes (lua_State *L);
 HP_INTERNAL void hpb_open_capture (lua_State *L);
+HP_INTERNAL void hpb_open_signal (lua_State *L);
+HP_INTERNAL void hpb_open_listen (lua_State *L);
 HP_INTERNAL int hpb_spawn (lua_State *L);
 HP_INTERNAL int hpb_send_handle (lua_State *L);
 HP_INTERNAL int hpb_recv_handle (lua_State *L);
@@ -265,5 +267,14 @@ HP_INTERNAL int hpb_select (lua_State *L);
 ** value that is no process object.
 */
 HP_INTERNAL int hpb_procready (lua_State *L, int i, int *ended, hp_os *fd);
+
+/*
+** The listen_names option at stack index v (for argument arg), checked
+** for n listening handles: pushes LISTEN_FDNAMES's value.
+*/
+HP_INTERNAL void hpb_listennames (lua_State *L, int arg, int v, size_t n);
+
+/* Whether the value at i is a signals handle; *closed says if closed. */
+HP_INTERNAL int hpb_issignals (lua_State *L, int i, int *closed);
 
 #endif

@@ -545,6 +545,7 @@ typedef struct SpawnArgs {
   int stdio[3];         /* stack index of each stdio option, 0 if absent */
   int merge;            /* stderr = "stdout": 2>&1 */
   Handle *null[3];      /* the null device opened for a stdio option */
+  int listen, names;    /* stack index of listen, listen_names, or 0 */
 } SpawnArgs;
 
 
@@ -660,7 +661,8 @@ static void readenv (lua_State *L, SpawnArgs *s, int e) {
 static void readoptions (lua_State *L, SpawnArgs *s) {
   static const char *const names[] = {"stdin", "stdout", "stderr", "cwd",
                                       "env", "group", "session",
-                                      "die_with_parent", NULL};
+                                      "die_with_parent", "listen",
+                                      "listen_names", NULL};
   static const unsigned flags[] = {HP_SPAWN_GROUP, HP_SPAWN_SESSION,
                                    HP_SPAWN_DIEWITHPARENT};
   int base = lua_gettop(L), n, i;
@@ -697,6 +699,12 @@ static void readoptions (lua_State *L, SpawnArgs *s) {
               "option '%s' must be a boolean, got %s", name,
               luaL_typename(L, v)));
         if (lua_toboolean(L, v)) s->req.flags |= flags[which - 5];
+        break;
+      case 8:
+        s->listen = v;
+        break;
+      case 9:
+        s->names = v;
         break;
       default:
         luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
@@ -760,16 +768,14 @@ static void closenames (SpawnArgs *s) {
 
 /*
 ** The handles argument: one handle, or an array of them, copied into the
-** call's own table S_OBJS (1 .. n) so that Lua code run later cannot
-** drop one.  Returns n.
+** call's own table S_OBJS (base+1 .. base+n, after the listen option's)
+** so that Lua code run later cannot drop one.  Returns n.
 */
-static size_t readhandles (lua_State *L, int single) {
+static size_t readhandles (lua_State *L, int single, size_t base) {
   lua_Integer n = 0, max = 0, i;
   if (single) {
-    lua_createtable(L, 4, 0);
     lua_pushvalue(L, A_HANDLES);
-    lua_rawseti(L, -2, 1);
-    lua_replace(L, S_OBJS);
+    rawseti(L, S_OBJS, (lua_Integer)base + 1);
     return 1;
   }
   /* an array: its keys are 1 .. n, nothing else */
@@ -791,32 +797,83 @@ static size_t readhandles (lua_State *L, int single) {
   if (max != n)
     luaL_argerror(L, A_HANDLES,
                   "handles must be an array, with no holes");
-  luaL_argcheck(L, n <= INT_MAX - 3, A_HANDLES, "too many handles");
-  lua_createtable(L, (int)n + 3, 0);
+  luaL_argcheck(L, n <= INT_MAX - 3 - (lua_Integer)base, A_HANDLES,
+                "too many handles");
   for (i = 1; i <= n; i++) {
     rawgeti(L, A_HANDLES, i);
-    rawseti(L, -2, i);
+    rawseti(L, S_OBJS, (lua_Integer)base + i);
   }
-  lua_replace(L, S_OBJS);
   return (size_t)n;
 }
 
 
 /*
-** Every handle of the call as a HandleArg: t[0 .. nh-1] the handles, then
-** the three standard streams (os HP_NOHANDLE when not redirected).
-** getfd() runs for all first; then they are resolved with no Lua code.
+** The listen option: an array of handles passed as systemd passes
+** sockets, copied into S_OBJS (1 .. n) ahead of the handles; with
+** listen_names, LISTEN_FDNAMES's value is anchored.  Returns n.
+*/
+static size_t readlisten (lua_State *L, SpawnArgs *s) {
+  size_t n, k;
+  if (s->listen == 0) {
+    if (s->names != 0)
+      luaL_argerror(L, A_OPTIONS, "option 'listen_names' without 'listen'");
+    return 0;
+  }
+  if (!HP_LISTEN_PROTOCOL)
+    luaL_argerror(L, A_OPTIONS, "option 'listen' is not supported on this "
+                  "system (pass listening sockets with handles)");
+  if (!lua_istable(L, s->listen) || hpb_issingle(L, s->listen))
+    luaL_argerror(L, A_OPTIONS, lua_pushfstring(L, "option 'listen' must be "
+                  "an array of handles, got %s", luaL_typename(L, s->listen)));
+  /* its keys are 1 .. n, nothing else, as for handles */
+  n = k = 0;
+  lua_pushnil(L);
+  while (lua_next(L, s->listen) != 0) {
+    lua_Number key = lua_type(L, -2) == LUA_TNUMBER ? lua_tonumber(L, -2) : 0;
+    lua_pop(L, 1);
+    if (!iswhole(key, 1) || key > INT_MAX - 3)
+      luaL_argerror(L, A_OPTIONS, "option 'listen' must be an array of "
+                    "handles, with no holes");
+    n++;
+    if ((size_t)key > k) k = (size_t)key;
+  }
+  luaL_argcheck(L, n > 0, A_OPTIONS,
+                "option 'listen' must hold 1 or more handles");
+  luaL_argcheck(L, k == n, A_OPTIONS, "option 'listen' must be an array of "
+                "handles, with no holes");
+  for (k = 1; k <= n; k++) {
+    rawgeti(L, s->listen, (lua_Integer)k);
+    rawseti(L, S_OBJS, (lua_Integer)k);
+  }
+  if (s->names != 0) {
+    hpb_listennames(L, A_OPTIONS, s->names, n);
+    s->req.listen_names = lua_tostring(L, -1);
+    anchor(L, s);
+  }
+  return n;
+}
+
+
+/*
+** Every handle of the call as a HandleArg: t[0 .. nl-1] the listen
+** option's, t[nl .. nh-1] the handles, then the three standard streams
+** (os HP_NOHANDLE when not redirected).  getfd() runs for all first;
+** then they are resolved with no Lua code.
 */
 static void resolve_all (lua_State *L, SpawnArgs *s, HandleArg *t, size_t nh,
                          int single) {
   static const char *const names[] = {"stdin", "stdout", "stderr"};
-  size_t i;
+  size_t i, nl = s->req.nlisten;
   int pass;
   for (i = 0; i < nh + 3; i++) {
-    t[i].arg = i < nh ? A_HANDLES : A_OPTIONS;
-    t[i].inarray = i < nh && !single;
-    t[i].elem = (lua_Integer)i + 1;
+    t[i].arg = i >= nl && i < nh ? A_HANDLES : A_OPTIONS;
+    t[i].inarray = i >= nl && i < nh && !single;
+    t[i].elem = (lua_Integer)(i - nl) + 1;
     t[i].opt = i < nh ? NULL : names[i - nh];
+    if (i < nl) {  /* "option 'listen[2]': ..." */
+      t[i].opt = lua_pushfstring(L, "listen[%d]", (int)i + 1);
+      anchor(L, s);
+    }
     t[i].os = HP_NOHANDLE;
     t[i].h = NULL;
     t[i].f = NULL;
@@ -845,14 +902,19 @@ static void resolve_all (lua_State *L, SpawnArgs *s, HandleArg *t, size_t nh,
 static const char *culprit (lua_State *L, const SpawnArgs *s, size_t nh) {
   static const char *const names[] = {"stdin", "stdout", "stderr"};
   const hp_spawn_req *r = &s->req;
+  if (r->failed == HP_FAIL_HANDLE && r->failed_index < r->nlisten)
+    return lua_pushfstring(L, "option 'listen[%d]'", (int)r->failed_index + 1);
+  if (r->failed == HP_FAIL_HANDLE) {  /* handles come after listen's */
+    nh -= r->nlisten;
+    if (nh == 1) return "handle";
+    return lua_pushfstring(L, "handle %d",
+                           (int)(r->failed_index - r->nlisten) + 1);
+  }
   switch (r->failed) {
     case HP_FAIL_CWD:
       return lua_pushfstring(L, "cwd '%s'", r->cwd);
     case HP_FAIL_STDIO:
       return r->failed_index < 3 ? names[r->failed_index] : "stdio";
-    case HP_FAIL_HANDLE:
-      if (nh == 1) return "handle";
-      return lua_pushfstring(L, "handle %d", (int)r->failed_index + 1);
     case HP_FAIL_EXEC:
       return r->argv[0];
     case HP_FAIL_FLAGS:
@@ -890,7 +952,7 @@ int hpb_spawn (lua_State *L) {
   proc = newprocess(L);                 /* S_PROC */
   scratch = hpb_newscratch(L);          /* S_SCRATCH */
   lua_newtable(L);                      /* S_ANCHOR */
-  lua_pushnil(L);                       /* S_OBJS, set by readhandles */
+  lua_newtable(L);                      /* S_OBJS: listen, then handles */
   readargv(L, &s);
   readoptions(L, &s);
   if ((err = readnames(L, &s, &which)) != 0) {
@@ -898,8 +960,9 @@ int hpb_spawn (lua_State *L) {
     s.req.failed_index = (size_t)which;
     return hpb_oserror(L, err, culprit(L, &s, 0));
   }
+  s.req.nlisten = readlisten(L, &s);
   single = hpb_issingle(L, A_HANDLES);
-  nh = readhandles(L, single);
+  nh = s.req.nlisten + readhandles(L, single, s.req.nlisten);
   t = (HandleArg *)anchored(L, &s, (nh + 3) * sizeof(HandleArg));
   handles = (hp_os *)anchored(L, &s, (nh + 1) * sizeof(hp_os));
   /* from here on the only Lua code is getfd(), in resolve_all's first pass */

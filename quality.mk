@@ -9,6 +9,7 @@ HELP += \
   check-luarocks 'luarocks make into a temporary tree (5.1-5.4), run the example' \
   check-asan     'the suite with AddressSanitizer + UBSan' \
   check-valgrind 'the suite under valgrind memcheck' \
+  check-restart  'hotrestart.lua under 400 connections, restarted 20 times' \
   coverage       'line coverage of the C sources (fails below 95%)' \
   lint           'lint-lua and lint-c' \
   lint-lua       'luacheck over lua/ examples/ tests/ bench/ tools/' \
@@ -80,13 +81,23 @@ VALGRIND_TESTS = tests/spec/badinput_spec.lua tests/spec/buffer_spec.lua \
                  tests/spec/bytes_spec.lua tests/spec/capture_spec.lua \
                  tests/spec/core_spec.lua tests/spec/deadline_spec.lua \
                  tests/spec/hardening_spec.lua tests/spec/random_spec.lua \
-                 tests/spec/sockets_spec.lua
+                 tests/spec/sockets_spec.lua tests/spec/signals_spec.lua \
+                 tests/spec/activation_spec.lua
 check-valgrind: deps
 	@tools/deps.sh $(TEST_PKGS) valgrind:valgrind
 	@$(MAKE) --no-print-directory all test-helpers
 	$(RUN_ENV) $(VALGRIND_ENV) \
 	  prove --exec '$(VALGRIND) $(LUA) $(BUSTED) -o TAP --exclude-tags=novalgrind' \
 	  $(if $(filter-out tests/spec/*_spec.lua,$(TESTS)),$(TESTS),$(VALGRIND_TESTS))
+
+# examples/hotrestart.lua under the full load (tests/spec/restart_spec.lua
+# runs it smaller in make test): 400 connections at once, 20 restarts.
+.PHONY: check-restart
+check-restart: deps
+	@tools/deps.sh $(TEST_PKGS)
+	@$(MAKE) --no-print-directory all test-helpers
+	$(RUN_ENV) HPASS_RESTART_CONNS=400 HPASS_RESTART_TIMES=20 \
+	  $(PROVE) tests/spec/restart_spec.lua
 
 # gcov line coverage of the C sources by the suite (Lua children included:
 # they load the same build and add to its counts); fails below COVER_MIN.
@@ -235,7 +246,8 @@ FB_TESTS_nopdeathsig = tests/spec/process_spec.lua
 # pipes and sockets are made, written without SIGPIPE, passed).
 FB_SPAWN_TESTS = tests/spec/core_spec.lua tests/spec/portable_spec.lua \
                  tests/spec/process_spec.lua tests/spec/hardening_spec.lua \
-                 tests/spec/capture_spec.lua tests/spec/reliability_spec.lua
+                 tests/spec/capture_spec.lua tests/spec/reliability_spec.lua \
+                 tests/spec/activation_spec.lua
 FB_IO_TESTS = tests/spec/core_spec.lua tests/spec/bytes_spec.lua \
               tests/spec/buffer_spec.lua tests/spec/sockets_spec.lua \
               tests/spec/hardening_spec.lua tests/spec/interop_spec.lua \
@@ -245,7 +257,8 @@ FB_TESTS_closefrom = $(FB_SPAWN_TESTS)
 FB_TESTS_procwalk = $(FB_SPAWN_TESTS)
 FB_TESTS_closeloop = $(FB_SPAWN_TESTS)
 FB_TESTS_glibc2.25 = $(FB_IO_TESTS)
-FB_TESTS_nocloexec = $(FB_IO_TESTS) tests/spec/deadline_spec.lua
+FB_TESTS_nocloexec = $(FB_IO_TESTS) tests/spec/deadline_spec.lua \
+                     tests/spec/signals_spec.lua
 FB_TESTS_nosignal = $(FB_IO_TESTS)
 FB_ENV_nopdeathsig = HPASS_EXPECT_NOPDEATHSIG=1
 FB_GLIBC_glibc2.28 = 2.28

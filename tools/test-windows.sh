@@ -316,24 +316,34 @@ runner=$root/tests/windows/run.lua
 test_dir=$(winpath "$root/tests/windows")
 lua_path="$(winpath "$out/lua")\?.lua;;"
 
-# run_suite WHAT LOG LUADIR CPATHDIR CRT [FILES]: run.lua under LUADIR's
-# lua.exe with modules from CPATHDIR, testaid's C runtime CRT, and only
-# FILES when given.  The paths go through the environment, which every
-# child inherits too; ";;" keeps lua.exe's defaults after ours.  timeout:
-# a hung test must fail the run, not stall it.  Then the exit status and
-# the closing "N passed, N failed" line are checked.
+# run_suite WHAT LOG LUADIR CPATHDIR CRT [FILES [tty]]: run.lua under
+# LUADIR's lua.exe with modules from CPATHDIR, testaid's C runtime CRT,
+# and only FILES when given.  The paths go through the environment, which
+# every child inherits too; ";;" keeps lua.exe's defaults after ours.
+# timeout: a hung test must fail the run, not stall it.  Then the exit
+# status and the closing "N passed, N failed" line are checked.  With
+# "tty" the run gets a terminal from script(1), so that wine gives it a
+# console (console control events need one); the report then goes to LOG
+# through HPASS_TEST_REPORT, and what the terminal shows to LOG.tty.
 run_suite () {
-  local what=$1 log=$2 luadir=$3 cdir=$4 crt=$5 files=${6:-} rc summary
+  local what=$1 log=$2 luadir=$3 cdir=$4 crt=$5 files=${6:-} tty=${7:-} rc summary
+  local cmd=(wine "$luadir/lua.exe" "$(winpath "$runner")") report=
+  if [ -n "$tty" ]; then
+    report=$(winpath "$log")
+    rm -f "$log"
+    cmd=(script -qec "$(printf '%q ' "${cmd[@]}")" /dev/null)
+  fi
   say "running $what"
   set +e
   (cd "$out" &&
    env -u LUA_PATH_5_4 -u LUA_CPATH_5_4 -u LUA_INIT -u LUA_INIT_5_4 \
      HPASS_TEST_LUA="$(winpath "$luadir/lua.exe")" HPASS_TEST_DIR="$test_dir" \
-     HPASS_TEST_FILES="$files" HPASS_TEST_CRT="$crt" \
+     HPASS_TEST_FILES="$files" HPASS_TEST_CRT="$crt" HPASS_TEST_REPORT="$report" \
      LUA_PATH="$lua_path" LUA_CPATH="$(winpath "$cdir")\\?.dll;;" \
-     timeout 300 wine "$luadir/lua.exe" "$(winpath "$runner")") > "$log" 2>&1
+     timeout 300 "${cmd[@]}") > "${log}${tty:+.tty}" 2>&1
   rc=$?
   set -e
+  touch "$log"
   tr -d '\r' < "$log"
   summary=$(tr -d '\r' < "$log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1 || true)
   [ $rc -ne 124 ] || die "$what: the tests took longer than 300s"
@@ -353,4 +363,8 @@ run_suite "test_io and test_crt, hpass on ucrt, Lua on msvcrt" \
   "$out/test-ucrt.log" "$out" "$ucrt" ucrtbase.dll "test_io.lua test_crt.lua"
 run_suite "test_io and test_crt, Lua on ucrt, hpass on msvcrt" \
   "$out/test-lua-ucrt.log" "$luaucrt" "$luaucrt" msvcrt.dll "test_io.lua test_crt.lua"
+# Console control events, on a terminal (script is util-linux's, in bsdutils).
+command -v script > /dev/null || die "script (bsdutils) not found"
+run_suite "test_console on a terminal" "$out/test-console.log" "$out" "$out" \
+  msvcrt.dll "test_console.lua" tty
 say "done in $(elapsed)"

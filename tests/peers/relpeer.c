@@ -19,6 +19,7 @@
 **   relpeer ident FD...           write the int FD to each FD
 **   relpeer die SIGNUM            die of signal SIGNUM
 **   relpeer ignpipe PROG ARG...   run PROG with SIGPIPE ignored and blocked
+**   relpeer block N PROG ARG...   run PROG with signal N blocked
 */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
@@ -148,6 +149,15 @@ int main (int argc, char **argv) {
     sigprocmask(SIG_BLOCK, &s, NULL);
     execvp(argv[2], argv + 2);
     perror(argv[2]);
+    return 127;
+  }
+  if (strcmp(cmd, "block") == 0 && argc >= 4) {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, atoi(argv[2]));
+    sigprocmask(SIG_BLOCK, &s, NULL);
+    execvp(argv[3], argv + 3);
+    perror(argv[3]);
     return 127;
   }
   fprintf(stderr, "relpeer: bad command line\n");

@@ -20,6 +20,17 @@
 **   children()          child processes of this process, and how many of
 **                       them are zombies
 **   nofile([n])         the soft limit on descriptors (then set to n)
+**   catchx(sig, restart, masksig)
+**                       catch(sig) with SA_RESTART when restart is true and
+**                       masksig blocked while the handler runs
+**   action(sig)         the whole disposition as a string: handler, flags,
+**                       mask (to compare before and after)
+**   raise(sig, n)       raise(sig) n times: n deliveries to this thread
+**   kill(pid, sig)      kill(2) on any pid
+**   subreaper(on)       PR_SET_CHILD_SUBREAPER (Linux): orphaned
+**                       descendants become this process's children
+**   reaped()            reapall, telling how each ended: pid -> "exit N"
+**                       or "signal N"
 **   const               this system's numbers: const.EPIPE, const.SIGUSR1,
 **                       const.SOL_SOCKET, ... (errno and signal numbers
 **                       differ between CPUs: MIPS's are not x86's)
@@ -35,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -56,9 +68,9 @@ static void counter (int sig) {
 
 static int checksig (lua_State *L, int i) {
   static const struct { const char *name; int sig; } names[] = {
-    {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"USR1", SIGUSR1},
+    {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"USR1", SIGUSR1}, {"HUP", SIGHUP},
     {"USR2", SIGUSR2}, {"CHLD", SIGCHLD}, {"TERM", SIGTERM},
-    {"INT", SIGINT}, {NULL, 0}
+    {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"WINCH", SIGWINCH}, {NULL, 0}
   };
   int k;
   if (lua_type(L, i) == LUA_TSTRING) {
@@ -318,6 +330,79 @@ static int s_nonblock (lua_State *L) {
 }
 
 
+static int s_catchx (lua_State *L) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = counter;
+  sigemptyset(&sa.sa_mask);
+  sigaddset(&sa.sa_mask, checksig(L, 3));
+  sa.sa_flags = lua_toboolean(L, 2) ? SA_RESTART : 0;
+  if (sigaction(checksig(L, 1), &sa, NULL) != 0) return fail(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int s_action (lua_State *L) {
+  struct sigaction sa;
+  char buf[256];
+  unsigned long long bits = 0;
+  int i;
+  if (sigaction(checksig(L, 1), NULL, &sa) != 0) return fail(L);
+  for (i = 1; i < NSIG_MAX; i++)
+    if (sigismember(&sa.sa_mask, i) == 1) bits |= 1ULL << (i - 1);
+  /* SA_RESTORER (0x04000000) is the C library's own, set on every handler */
+  snprintf(buf, sizeof buf, "handler=%s flags=%#x mask=%#llx",
+           sa.sa_handler == SIG_DFL ? "default" :
+           sa.sa_handler == SIG_IGN ? "ignore" :
+           sa.sa_handler == counter ? "sigpeer" : "other",
+           (unsigned)sa.sa_flags & ~0x04000000u, bits);
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+static int s_raise (lua_State *L) {
+  int sig = checksig(L, 1);
+  lua_Integer n = luaL_checkinteger(L, 2), i;
+  for (i = 0; i < n; i++)
+    if (raise(sig) != 0) return fail(L);
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+static int s_kill (lua_State *L) {
+  if (kill((pid_t)luaL_checkinteger(L, 1), checksig(L, 2)) != 0) return fail(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int s_reaped (lua_State *L) {
+  int status;
+  pid_t pid;
+  lua_newtable(L);
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    if (WIFSIGNALED(status))
+      lua_pushfstring(L, "signal %d", WTERMSIG(status));
+    else
+      lua_pushfstring(L, "exit %d", WEXITSTATUS(status));
+    lua_rawseti(L, -2, (lua_Integer)pid);
+  }
+  return 1;
+}
+
+static int s_subreaper (lua_State *L) {
+#if defined(PR_SET_CHILD_SUBREAPER)
+  if (prctl(PR_SET_CHILD_SUBREAPER, lua_toboolean(L, 1) ? 1UL : 0UL,
+            0UL, 0UL, 0UL) != 0)
+    return fail(L);
+  lua_pushboolean(L, 1);
+  return 1;
+#else
+  errno = ENOSYS;
+  return fail(L);
+#endif
+}
+
+
 #if defined(__linux__) && !defined(SO_PASSPIDFD)
 #define SO_PASSPIDFD  76   /* Linux 6.5; the same on every Linux ABI */
 #endif
@@ -356,7 +441,9 @@ int luaopen_sigpeer (lua_State *L) {
     {"nfds", s_nfds}, {"fds", s_fds}, {"cloexec", s_cloexec}, {"dup2", s_dup2},
     {"rawclose", s_rawclose}, {"churn", s_churn}, {"children", s_children},
     {"nofile", s_nofile}, {"reapall", s_reapall}, {"setsockopt", s_setsockopt},
-    {"nonblock", s_nonblock},
+    {"nonblock", s_nonblock}, {"catchx", s_catchx}, {"action", s_action},
+    {"raise", s_raise}, {"kill", s_kill}, {"subreaper", s_subreaper},
+    {"reaped", s_reaped},
     {NULL, NULL}
   };
   const luaL_Reg *r;

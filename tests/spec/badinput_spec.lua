@@ -60,6 +60,14 @@ local function channel()
   fresh[#fresh + 1] = a; fresh[#fresh + 1] = b
   return a
 end
+local function signals()
+  local s = assert(hpass.signals{"USR2"})
+  s:settimeout(0)
+  fresh[#fresh + 1] = s
+  return s
+end
+local SIG = assert(hpass.signals{"USR2"})  -- its methods, for the list below
+SIG:close()
 
 local API = {
   {"pipe", hpass.pipe, function() return {} end, {}},
@@ -110,6 +118,12 @@ local API = {
   {"pollfd", proc.pollfd, function() return {proc} end, {1}},
   {"events", proc.events, function() return {proc} end, {1}},
   {"timeout", proc.timeout, function() return {proc} end, {1}},
+  {"listen_fds", hpass.listen_fds, function() return {true} end, {1}},
+  {"signals", hpass.signals, function() return {{"USR2"}} end, {1}},
+  {"read_signal", SIG.read_signal, function() return {signals()} end, {1}},
+  {"settimeout(signals)", SIG.settimeout, function() return {signals(), 1} end, {1, 2}},
+  {"close(signals)", SIG.close, function() return {signals()} end, {1}},
+  {"pollfd(signals)", SIG.pollfd, function() return {signals()} end, {1}},
 }
 
 local function closefresh()

@@ -100,6 +100,36 @@ describe("examples", function()
     assert.matches("handed 6 connections to 2 workers", s)
   end)
 
+  it("hotrestart.lua answers \"<pid> <line>\" and exits 0 on SIGTERM", function()
+    -- restarts under load: tests/spec/restart_spec.lua
+    local hpass = require "hpass"
+    local socket = require "socket"
+    local s = assert(socket.bind("127.0.0.1", 0))
+    local _, port = s:getsockname()
+    s:close()
+    local errfile = H.tmpname()
+    local f = assert(io.open(errfile, "w"))
+    local p = assert(hpass.spawn_with_handle({H.lua, EXAMPLES .. "hotrestart.lua", port},
+                                             {}, {stderr = f}))
+    f:close()
+    local answer
+    for _ = 1, 100 do
+      local c = socket.connect("127.0.0.1", port)
+      if c then
+        c:settimeout(10)
+        assert(c:send("hello\n"))
+        answer = c:receive("*l")
+        c:close()
+        break
+      end
+      socket.sleep(0.05)
+    end
+    assert.equal(p.pid .. " hello", answer)
+    assert(p:kill("TERM"))
+    assert.same({true, "exit", 0}, {p:wait(10)})
+    assert.matches("serving on 127.0.0.1:" .. port, H.readfile(errfile))
+  end)
+
   it("every example is run here", function()
     local p = assert(io.popen('ls "' .. EXAMPLES .. '"'))
     local names = {}

@@ -168,6 +168,37 @@ elseif mode == "envnames" then
   local aid = require "testaid"
   for _, n in ipairs(aid.envnames()) do print(n) end
 
+elseif mode == "serve" then
+  -- accept arg[2] connections on the inherited listening socket; answer
+  -- each integer with itself plus one
+  local hpass = require "hpass"
+  local aid = require "testaid"
+  local l = assert(hpass.handle(arg[#arg]))
+  for _ = 1, tonumber(arg[2]) do
+    local c = assert(hpass.handle(assert(aid.tcp_accept(l:fileno()))))
+    c:settimeout(20)
+    assert(c:write_int(assert(c:read_int()) + 1))
+    c:close()
+  end
+  l:close()
+
+elseif mode == "ctrl" then
+  -- hold INT, say so on the inherited pipe, write the signal that comes
+  -- within arg[2] ms, let go of it and say so, then wait as long again:
+  -- the next Ctrl+C ends us
+  local hpass = require "hpass"
+  local ms = math.tointeger(tonumber(arg[2]))
+  local w = assert(hpass.handle(arg[#arg]))
+  local s = assert(hpass.signals{"INT"})
+  s:settimeout(ms / 1000)
+  assert(w:write("ready\n"))
+  assert(w:write(tostring(s:read_signal()), "\n"))
+  s:close()
+  assert(w:write("closed\n"))
+  require("testaid").sleep(ms)
+  assert(w:write("survived\n"))
+  w:close()
+
 else
   io.stderr:write("child.lua: unknown mode ", tostring(mode), "\n")
   os.exit(2)

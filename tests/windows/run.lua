@@ -8,7 +8,7 @@
 local files = {
   "test_io.lua", "test_seed.lua", "test_spawn.lua", "test_lookup.lua",
   "test_pipes.lua", "test_crt.lua", "test_send.lua", "test_deadline.lua",
-  "test_capture.lua", "test_process.lua",
+  "test_capture.lua", "test_process.lua", "test_servers.lua",
 }
 
 -- HPASS_TEST_FILES="a.lua b.lua" runs only those (the second C runtime)
@@ -20,6 +20,19 @@ end
 local dir = os.getenv("HPASS_TEST_DIR") or arg[0]:match("^(.*)[/\\]") or "."
 package.path = dir .. "\\?.lua;" .. package.path
 
+-- HPASS_TEST_REPORT=FILE writes the report there (a run under script(1),
+-- whose terminal shows the console's own output)
+local say = print
+if (os.getenv("HPASS_TEST_REPORT") or "") ~= "" then
+  local out = assert(io.open(os.getenv("HPASS_TEST_REPORT"), "w"))
+  out:setvbuf("line")
+  say = function(...)
+    local t = {}
+    for i = 1, select("#", ...) do t[i] = tostring((select(i, ...))) end
+    out:write(table.concat(t, "\t"), "\n")
+  end
+end
+
 local passed, failed = 0, 0
 
 -- wall-clock milliseconds, when the test helper module is there
@@ -30,11 +43,11 @@ local function report(ok, name, err, ms)
   local time = ms and (" (%d ms)"):format(ms) or ""
   if ok then
     passed = passed + 1
-    print("ok     " .. name .. time)
+    say("ok     " .. name .. time)
   else
     failed = failed + 1
-    print("FAILED " .. name .. time)
-    print("       " .. tostring(err):gsub("\n", "\n       "))
+    say("FAILED " .. name .. time)
+    say("       " .. tostring(err):gsub("\n", "\n       "))
   end
 end
 
@@ -54,5 +67,5 @@ for _, file in ipairs(files) do
   end
 end
 
-print(("%d passed, %d failed"):format(passed, failed))
+say(("%d passed, %d failed"):format(passed, failed))
 os.exit(failed == 0 and 0 or 1)

@@ -538,7 +538,95 @@ static int ta_sleep (lua_State *L) {
 }
 
 
+/*
+** A TCP socket on 127.0.0.1 (Lua has none here): tcp_listen() gives a
+** listening socket and its port, tcp_accept(s) and tcp_connect(port) a
+** connected socket; all as handle numbers, not inheritable.
+*/
+static SOCKET newsock (void) {
+  return WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                    WSA_FLAG_OVERLAPPED | 0x80 /* WSA_FLAG_NO_HANDLE_INHERIT */);
+}
+
+static int wsaerror (lua_State *L) {
+  int e = WSAGetLastError();
+  luaL_pushfail(L);
+  lua_pushfstring(L, "winsock error %d", e);
+  lua_pushinteger(L, (lua_Integer)e);
+  return 3;
+}
+
+static int ta_tcp_listen (lua_State *L) {
+  struct sockaddr_in a;
+  int len = (int)sizeof(a);
+  SOCKET s = newsock();
+  if (s == INVALID_SOCKET) return wsaerror(L);
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(s, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(s, 16) != 0 ||
+      getsockname(s, (struct sockaddr *)&a, &len) != 0) {
+    closesocket(s);
+    return wsaerror(L);
+  }
+  lua_pushinteger(L, (lua_Integer)s);
+  lua_pushinteger(L, (lua_Integer)ntohs(a.sin_port));
+  return 2;
+}
+
+static int ta_tcp_accept (lua_State *L) {
+  SOCKET s = accept((SOCKET)luaL_checkinteger(L, 1), NULL, NULL);
+  if (s == INVALID_SOCKET) return wsaerror(L);
+  SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
+  lua_pushinteger(L, (lua_Integer)s);
+  return 1;
+}
+
+static int ta_tcp_connect (lua_State *L) {
+  struct sockaddr_in a;
+  SOCKET s = newsock();
+  if (s == INVALID_SOCKET) return wsaerror(L);
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons((unsigned short)luaL_checkinteger(L, 1));
+  if (connect(s, (struct sockaddr *)&a, sizeof(a)) != 0) {
+    closesocket(s);
+    return wsaerror(L);
+  }
+  lua_pushinteger(L, (lua_Integer)s);
+  return 1;
+}
+
+
+/*
+** ctrlevent(kind [, group]): GenerateConsoleCtrlEvent, kind "c" (Ctrl+C)
+** or "break", to the processes of the console (group 0) or of a group.
+*/
+static int ta_ctrlevent (lua_State *L) {
+  const char *k = luaL_checkstring(L, 1);
+  DWORD ev = strcmp(k, "c") == 0 ? CTRL_C_EVENT : CTRL_BREAK_EVENT;
+  if (!GenerateConsoleCtrlEvent(ev, (DWORD)luaL_optinteger(L, 2, 0)))
+    return winerror(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/* allocconsole(): a console of this process's own (AllocConsole). */
+static int ta_allocconsole (lua_State *L) {
+  if (!AllocConsole()) return winerror(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
 static const luaL_Reg funcs[] = {
+  {"allocconsole", ta_allocconsole},
+  {"tcp_listen", ta_tcp_listen},
+  {"tcp_accept", ta_tcp_accept},
+  {"tcp_connect", ta_tcp_connect},
+  {"ctrlevent", ta_ctrlevent},
   {"setinherit", ta_setinherit},
   {"inheritable", ta_inheritable},
   {"spawn_all", ta_spawn_all},
