@@ -913,7 +913,9 @@ int hpb_spawn (lua_State *L) {
     if ((err = hpb_flushout(&t[i])) != 0) {
       s.req.failed = i < nh ? HP_FAIL_HANDLE : HP_FAIL_STDIO;
       s.req.failed_index = i < nh ? i : i - nh;
-      return hpb_oserror(L, err, culprit(L, &s, nh));
+      /* a deadline that passed is "timeout", as in every other call */
+      return err == hp_err_timeout() ? hpb_ioerror(L, err, NULL)
+                                     : hpb_oserror(L, err, culprit(L, &s, nh));
     }
   }
   for (i = 0; i < nh + 3; i++) hpb_checkahead(L, &t[i]);
