@@ -270,8 +270,8 @@ int hp_ready (hp_os h, int events, hp_time deadline) {
 ** (SO_SNDBUF) without blocking: Windows buffers a whole send while the
 ** buffer has room, and wine's sockets, which are Linux's, select writable
 ** only while at least that much is free (checked under wine against a
-** reader that stops, with default and with small buffers; sends of 4
-** times a small buffer's size block there).  Anything else HP_ATOMIC.
+** reader that stops, with the default buffer and small ones set; sends of
+** 4 times a set size can block there).  Anything else HP_ATOMIC.
 */
 #define ROOM_MAX (256 * 1024)
 
