@@ -79,6 +79,13 @@ int hp_ready (hp_os h, int events, hp_time deadline) {
 }
 
 
+/* PIPE_BUF: what a pipe or socket that polls writable takes at once. */
+size_t hp_room (hp_os h) {
+  (void)h;
+  return HP_ATOMIC;
+}
+
+
 int hp_poll (hp_pollitem *items, size_t n, hp_time deadline, int *nready,
              hp_alloc alloc, void *ud) {
   struct pollfd *p;

@@ -726,7 +726,9 @@ static void closeall (hp_os *h, size_t n) {
 }
 
 
-int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n) {
+/* A message is one byte: once the channel is readable, it is all there. */
+int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
+                hp_time deadline) {
   struct msghdr msg;
   struct iovec iov;
   struct cmsghdr *c;
@@ -739,6 +741,9 @@ int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n) {
   int err = 0;
   *n = 0;
   if (NOTFD(chan)) return EBADF;
+  if (deadline != HP_NEVER &&
+      (err = hp_ready(chan, HP_READABLE, deadline)) != 0)
+    return err;
   /* close-on-exec from birth: no window for a concurrent spawn to leak them */
   do {
     setmsg(&msg, &iov, &count, ctl, space);

@@ -723,6 +723,7 @@ static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
   p->pid = pid;
   p->sys = NULL;
   p->group = NULL;
+  p->flags = req->flags;
   return 0;
 }
 
@@ -918,6 +919,7 @@ static int spawn_posix (hp_spawn_req *req, plan *pl, hp_proc *p,
     p->pid = pid;
     p->sys = NULL;
     p->group = NULL;
+    p->flags = req->flags;
   }
   posix_spawnattr_destroy(&attr);
 out_fa:

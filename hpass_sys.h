@@ -53,6 +53,8 @@ typedef struct hp_proc {
   void *sys;            /* platform data (the process HANDLE on Windows) */
   void *group;          /* the job object on Windows (group, session or
                            die_with_parent), else NULL */
+  unsigned flags;       /* the HP_SPAWN_* flags it was started with (set
+                           by hp_spawn; 0 before) */
 } hp_proc;
 
 /* How a child ended (see hp_wait). */
@@ -214,16 +216,28 @@ HP_INTERNAL int hp_kill (hp_proc *p, int sig);
 ** The same for the child's whole group: kill(-pid, sig) on POSIX, where
 ** the child started with HP_SPAWN_GROUP or HP_SPAWN_SESSION leads a group
 ** whose id is its pid; TerminateJobObject on Windows.  Only for such a
-** child, and only while it has not been collected (its pid, and so the
-** group's id, may be reused after that).
+** child.  On POSIX only while the leader has not been collected: after
+** hp_wait its pid, and so the group's id, may be reused (a leader that
+** has ended but is not yet collected still holds the id).  On Windows it
+** may be called until hp_endgroup, also after hp_wait, since a job is
+** never reused: what is left of the job is ended, and hp_err_srch() says
+** that nothing was left (HP_KILLGROUP_AFTER_WAIT tells the binding).
 */
 HP_INTERNAL int hp_killgroup (hp_proc *p, int sig);
 
+#ifdef _WIN32
+#define HP_KILLGROUP_AFTER_WAIT 1
+#else
+#define HP_KILLGROUP_AFTER_WAIT 0
+#endif
+
 /*
 ** Let go of p->group once the process object goes (after hp_wait or
-** hp_release).  Windows closes the job, unless it kills on close and
-** still holds a process: such a job stays open until this process ends,
-** which is what kills them.  Nothing to do on POSIX.
+** hp_release).  Windows closes the job, unless it kills on close
+** (HP_SPAWN_DIEWITHPARENT in p->flags: what the system reports of the
+** job's limits is not trusted) and still holds a process: such a job
+** stays open until this process ends, which is what kills them.  Nothing
+** to do on POSIX.
 */
 HP_INTERNAL void hp_endgroup (hp_proc *p);
 
@@ -311,7 +325,7 @@ HP_INTERNAL int hp_fclose (FILE *f);
 ** Deadlines and readiness.  A deadline is a time in milliseconds on a
 ** monotonic clock (hp_now), or HP_NEVER.  hp_read and hp_write block
 ** without limit; a caller with a deadline first waits with hp_ready, then
-** moves no more than a ready handle takes at once (HP_ATOMIC bytes on a
+** moves no more than a ready handle takes at once (hp_room bytes on a
 ** write), so that the call itself does not block.
 */
 typedef long long hp_time;
@@ -340,6 +354,13 @@ enum { HP_READABLE = 1, HP_WRITABLE = 2 };
 ** (hp_err_timeout()).  Signals never shorten or lengthen the wait.
 */
 HP_INTERNAL int hp_ready (hp_os h, int events, hp_time deadline);
+
+/*
+** Bytes a write to h may move without blocking once hp_ready has found it
+** writable: HP_ATOMIC, or more where the platform can tell (a socket's
+** send buffer on Windows, where HP_ATOMIC would crawl).
+*/
+HP_INTERNAL size_t hp_room (hp_os h);
 
 /* One entry of hp_poll. */
 typedef struct hp_pollitem {
@@ -399,7 +420,12 @@ HP_INTERNAL int hp_access (hp_os h);
 HP_INTERNAL int hp_sendfds (hp_os chan, const hp_os *h, size_t n);
 
 /*
-** Receive one message into h[0 .. *n-1]: new handles, non-inheritable.
+** Receive one message into h[0 .. *n-1]: new handles, non-inheritable,
+** giving up with hp_err_timeout() when the deadline passes first (HP_NEVER:
+** no limit).  The deadline covers the whole message: on Windows its 44
+** bytes and the rendezvous with the sender.  A message that a timeout cut
+** before its handles were asked for is kept for the next call on the same
+** channel, so nothing is lost.
 ** Result 0 with *n == 0 is a clean end of stream (the peer closed between
 ** messages).  Anything that is not a whole message sent by hp_sendfds is
 ** an error, after which *n is 0 and every handle that came with it has
@@ -407,7 +433,8 @@ HP_INTERNAL int hp_sendfds (hp_os chan, const hp_os *h, size_t n);
 ** (EBADMSG on POSIX), handles the kernel could not install because the
 ** descriptor limit was hit (EMFILE), more than max handles (EMSGSIZE).
 */
-HP_INTERNAL int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n);
+HP_INTERNAL int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
+                             hp_time deadline);
 
 
 /*

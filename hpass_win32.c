@@ -145,48 +145,79 @@ hp_os hpw_fromhandle (HANDLE x) {
 
 
 /*
-** What a handle is.  Disk files and consoles are told apart by
-** GetFileType without touching Winsock; sockets report FILE_TYPE_PIPE
-** (or FILE_TYPE_UNKNOWN, with some providers), and getsockopt tells them
-** apart from real pipes.
-*/
-enum { K_FILE, K_PIPE, K_SOCKET };
-
-static int handle_kind (HANDLE x) {
-  int type, len = (int)sizeof(type);
-  DWORD t = GetFileType(x);
-  if (t != FILE_TYPE_PIPE && t != FILE_TYPE_UNKNOWN)
-    return K_FILE;
-  if (getsockopt((SOCKET)x, SOL_SOCKET, SO_TYPE, (char *)&type, &len) == 0)
-    return K_SOCKET;
-  return t == FILE_TYPE_PIPE ? K_PIPE : K_FILE;
-}
-
-int hpw_is_socket (HANDLE x) {
-  return handle_kind(x) == K_SOCKET;
-}
-
-
-/*
 ** Whether a handle was opened for overlapped I/O (libuv's pipes are, and
-** so are named pipes of many servers): ReadFile and WriteFile need an
-** OVERLAPPED for such a handle, and the handle's own mode is only told by
-** NtQueryInformationFile.  Found once, in hp_init.
+** so are named pipes of many servers, and sockets): ReadFile and WriteFile
+** need an OVERLAPPED for such a handle, and the handle's own mode is only
+** told by NtQueryInformationFile.  Found once, in hp_init.
 */
 typedef struct { union { LONG status; PVOID p; } u; ULONG_PTR info; } iostatus;
 typedef LONG (WINAPI *queryfile_fn) (HANDLE, iostatus *, PVOID, ULONG, int);
-#define FILE_MODE_INFO 16                 /* FileModeInformation */
 #define SYNC_IO_FLAGS (0x10 | 0x20)       /* FILE_SYNCHRONOUS_IO_(NON)ALERT */
 
 static queryfile_fn queryfile;
 
-static int is_overlapped (HANDLE x) {
+int hpw_queryfile (HANDLE x, void *buf, unsigned long size, int cls) {
   iostatus st;
+  return queryfile == NULL || queryfile(x, &st, buf, size, cls) < 0;
+}
+
+static int is_overlapped (HANDLE x) {
   ULONG mode = SYNC_IO_FLAGS;
-  if (queryfile == NULL || queryfile(x, &st, &mode, sizeof(mode),
-                                     FILE_MODE_INFO) < 0)
+  if (hpw_queryfile(x, &mode, sizeof(mode), HPW_MODE_INFO) != 0)
     return 0;  /* not known: take it as synchronous, as before */
   return (mode & SYNC_IO_FLAGS) == 0;
+}
+
+
+/*
+** What a handle is.  GetFileType tells disk files and character devices
+** apart, and fails on objects that are no file at all.  Sockets report
+** FILE_TYPE_PIPE (or FILE_TYPE_UNKNOWN with some providers): getsockopt
+** tells a socket Winsock knows, and only a handle that answers as a pipe
+** (GetNamedPipeHandleState; a write end opened without
+** FILE_READ_ATTRIBUTES is refused the question, and is a pipe still) is
+** taken for one.  A socket whose getsockopt fails (wine's, inherited) may
+** still be one Winsock reads and selects: ioctlsocket tells.  Whatever
+** else is a file object of some other kind, and is read and written
+** plainly, never peeked at as a pipe.
+*/
+void hpw_classify (HANDLE x, hpw_kind *k) {
+  int type, len = (int)sizeof(type);
+  DWORD t, state;
+  u_long avail;
+  k->overlapped = k->nowait = 0;
+  SetLastError(NO_ERROR);
+  t = GetFileType(x);
+  if (t == FILE_TYPE_DISK || t == FILE_TYPE_CHAR) {
+    k->kind = t == FILE_TYPE_DISK ? HPW_FILE : HPW_CHAR;
+    k->overlapped = t == FILE_TYPE_DISK && is_overlapped(x);
+    return;
+  }
+  if (t == FILE_TYPE_UNKNOWN && GetLastError() != NO_ERROR) {
+    k->kind = HPW_OBJECT;
+    return;
+  }
+  if (getsockopt((SOCKET)x, SOL_SOCKET, SO_TYPE, (char *)&type, &len) == 0) {
+    k->kind = HPW_SOCKET;
+    return;
+  }
+  k->overlapped = is_overlapped(x);
+  if (GetNamedPipeHandleState(x, &state, NULL, NULL, NULL, NULL, 0)) {
+    k->kind = HPW_PIPE;
+    k->nowait = (state & PIPE_NOWAIT) != 0;
+  }
+  else if (t == FILE_TYPE_PIPE && GetLastError() == ERROR_ACCESS_DENIED)
+    k->kind = HPW_PIPE;
+  else if (ioctlsocket((SOCKET)x, FIONREAD, &avail) == 0)
+    k->kind = HPW_SOCKET;
+  else
+    k->kind = HPW_OTHER;
+}
+
+int hpw_is_socket (HANDLE x) {
+  hpw_kind k;
+  hpw_classify(x, &k);
+  return k.kind == HPW_SOCKET;
 }
 
 
@@ -217,13 +248,19 @@ int hp_init (void) {
 }
 
 
+/*
+** The pipe holds 64 KiB, as Linux's do: the default of a page makes a
+** writer and its reader take turns every 4 KiB (capture's input crawled).
+*/
+#define PIPESIZE 65536
+
 int hp_pipe (hp_os p[2]) {
   SECURITY_ATTRIBUTES sa;
   HANDLE r, w;
   sa.nLength = sizeof(sa);
   sa.lpSecurityDescriptor = NULL;
   sa.bInheritHandle = FALSE;  /* only hp_spawn passes handles on */
-  if (!CreatePipe(&r, &w, &sa, 0))
+  if (!CreatePipe(&r, &w, &sa, PIPESIZE))
     return hpw_lasterr();
   p[0] = hpw_fromhandle(r);
   p[1] = hpw_fromhandle(w);
@@ -345,13 +382,64 @@ int hp_stdio (int i, hp_os *h) {
 }
 
 
+/*
+** The pipe ends hp_setnonblock put in PIPE_NOWAIT mode: a write to one of
+** them that finds it full returns having written nothing, where a
+** PIPE_NOWAIT pipe of someone else's is waited on (see hp_write).  A
+** handle leaves the list when hp_close closes it.
+*/
+static SRWLOCK nb_lock = SRWLOCK_INIT;
+static HANDLE *nb_list;
+static size_t nb_count, nb_cap;
+
+static int nb_find (HANDLE x) {
+  size_t i;
+  for (i = 0; i < nb_count; i++)
+    if (nb_list[i] == x) return (int)i;
+  return -1;
+}
+
+static int nb_add (HANDLE x) {
+  int err = 0;
+  AcquireSRWLockExclusive(&nb_lock);
+  if (nb_find(x) < 0 && nb_count == nb_cap) {
+    size_t cap = nb_cap == 0 ? 8 : 2 * nb_cap;
+    HANDLE *l = (HANDLE *)(nb_list == NULL
+        ? HeapAlloc(GetProcessHeap(), 0, cap * sizeof(HANDLE))
+        : HeapReAlloc(GetProcessHeap(), 0, nb_list, cap * sizeof(HANDLE)));
+    if (l == NULL) err = ERROR_NOT_ENOUGH_MEMORY;
+    else { nb_list = l; nb_cap = cap; }
+  }
+  if (err == 0 && nb_find(x) < 0) nb_list[nb_count++] = x;
+  ReleaseSRWLockExclusive(&nb_lock);
+  return err;
+}
+
+static int nb_has (HANDLE x) {
+  int i;
+  AcquireSRWLockShared(&nb_lock);
+  i = nb_find(x);
+  ReleaseSRWLockShared(&nb_lock);
+  return i >= 0;
+}
+
+static void nb_drop (HANDLE x) {
+  int i;
+  AcquireSRWLockExclusive(&nb_lock);
+  if ((i = nb_find(x)) >= 0) nb_list[i] = nb_list[--nb_count];
+  ReleaseSRWLockExclusive(&nb_lock);
+}
+
 /* PIPE_NOWAIT also works on anonymous pipes, whose ends are pipe handles. */
 int hp_setnonblock (hp_os h) {
   HANDLE x;
   DWORD mode = PIPE_READMODE_BYTE | PIPE_NOWAIT;
   int err = hpw_tohandle(h, &x);
-  if (err != 0) return err;
-  return SetNamedPipeHandleState(x, &mode, NULL, NULL) ? 0 : hpw_lasterr();
+  if (err != 0 || (err = nb_add(x)) != 0) return err;
+  if (SetNamedPipeHandleState(x, &mode, NULL, NULL)) return 0;
+  err = hpw_lasterr();
+  nb_drop(x);
+  return err;
 }
 
 
@@ -374,14 +462,28 @@ int hp_noinherit (hp_os h) {
 }
 
 
-/* Sockets must go through closesocket so Winsock forgets them too. */
+/*
+** Sockets must go through closesocket so Winsock forgets them too; a
+** handle of another kind may be a socket still in its books, and what
+** Winsock does not know (WSAENOTSOCK) is closed as a handle.  What
+** hpass remembers of the handle goes first: once closed, its value may
+** name something else.
+*/
 int hp_close (hp_os h) {
   HANDLE x;
+  hpw_kind k;
   int err = hpw_tohandle(h, &x);
   if (err != 0)
     return err;
-  if (hpw_is_socket(x))
-    return closesocket((SOCKET)x) == 0 ? 0 : hpw_lastwsaerr();
+  nb_drop(x);
+  hpw_forget_channel(x);
+  hpw_classify(x, &k);
+  if (k.kind == HPW_SOCKET || k.kind == HPW_OTHER) {
+    if (closesocket((SOCKET)x) == 0)
+      return 0;
+    if (WSAGetLastError() != WSAENOTSOCK)
+      return hpw_lastwsaerr();
+  }
   return CloseHandle(x) ? 0 : hpw_lasterr();
 }
 
@@ -408,13 +510,18 @@ int hpw_take_socket (WSAPROTOCOL_INFOW *info, int inherit, HANDLE *out) {
   return 0;
 }
 
-/* A copy of x in this process, by Winsock for a socket. */
+/*
+** A copy of x in this process, by Winsock for a socket; a socket that
+** Winsock cannot copy (WSAENOTSOCK: wine's inherited sockets) is copied
+** as a handle, as anything else.
+*/
 int hpw_dup_local (HANDLE x, int inherit, HANDLE *out) {
   if (hpw_is_socket(x)) {
     WSAPROTOCOL_INFOW info;
-    if (WSADuplicateSocketW((SOCKET)x, GetCurrentProcessId(), &info) != 0)
+    if (WSADuplicateSocketW((SOCKET)x, GetCurrentProcessId(), &info) == 0)
+      return hpw_take_socket(&info, inherit, out);
+    if (WSAGetLastError() != WSAENOTSOCK)
       return hpw_lastwsaerr();
-    return hpw_take_socket(&info, inherit, out);
   }
   if (!DuplicateHandle(GetCurrentProcess(), x, GetCurrentProcess(), out,
                        0, inherit ? TRUE : FALSE, DUPLICATE_SAME_ACCESS))
@@ -445,15 +552,64 @@ static int waitsocket (SOCKET s, int forwrite) {
   return 0;
 }
 
-static int socket_io (SOCKET s, int writing, void *buf, DWORD k,
+/*
+** One ReadFile or WriteFile: 0, or the error code as it is.  *n gets the
+** bytes moved, also with ERROR_MORE_DATA.  An overlapped handle gets an
+** OVERLAPPED and an event of its own, and the call waits for it; a disk
+** file opened so has no file position to go on, so it is refused.
+*/
+static int file_io (HANDLE x, const hpw_kind *k, int writing, void *buf,
+                    DWORD len, DWORD *n) {
+  OVERLAPPED o;
+  BOOL ok;
+  int err = 0;
+  *n = 0;
+  if (!k->overlapped) {
+    ok = writing ? WriteFile(x, buf, len, n, NULL)
+                 : ReadFile(x, buf, len, n, NULL);
+    return ok ? 0 : hpw_lasterr();
+  }
+  if (k->kind == HPW_FILE)
+    return ERROR_NOT_SUPPORTED;
+  memset(&o, 0, sizeof(o));
+  if ((o.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL)) == NULL)
+    return hpw_lasterr();
+  ok = writing ? WriteFile(x, buf, len, NULL, &o)
+               : ReadFile(x, buf, len, NULL, &o);
+  if (ok || GetLastError() == ERROR_IO_PENDING ||
+      GetLastError() == ERROR_MORE_DATA)
+    ok = GetOverlappedResult(x, &o, n, TRUE);
+  if (!ok)
+    err = hpw_lasterr();
+  CloseHandle(o.hEvent);
+  return err;
+}
+
+
+/*
+** A socket Winsock knows only in part (wine's inherited sockets take recv
+** and select, but send says WSAENOTSOCK) goes through ReadFile and
+** WriteFile, which every socket of the system's own provider takes.
+*/
+static int socket_io (SOCKET s, int writing, void *buf, DWORD len,
                       size_t *done) {
   int r, err;
   for (;;) {
-    r = writing ? send(s, (const char *)buf, (int)k, 0)
-                : recv(s, (char *)buf, (int)k, 0);
+    r = writing ? send(s, (const char *)buf, (int)len, 0)
+                : recv(s, (char *)buf, (int)len, 0);
     if (r != SOCKET_ERROR) {
       *done = (size_t)r;
       return 0;
+    }
+    if (WSAGetLastError() == WSAENOTSOCK) {
+      hpw_kind k;
+      DWORD n;
+      k.kind = HPW_OTHER;
+      k.overlapped = is_overlapped((HANDLE)s);
+      k.nowait = 0;
+      err = file_io((HANDLE)s, &k, writing, buf, len, &n);
+      *done = n;
+      return err;
     }
     if (WSAGetLastError() != WSAEWOULDBLOCK)
       return hpw_lastwsaerr();
@@ -464,40 +620,12 @@ static int socket_io (SOCKET s, int writing, void *buf, DWORD k,
 
 
 /*
-** One ReadFile or WriteFile: 0, or the error code as it is.  *n gets the
-** bytes moved, also with ERROR_MORE_DATA.  An overlapped handle gets an
-** OVERLAPPED and an event of its own, and the call waits for it; a disk
-** file opened so has no file position to go on, so it is refused.
+** A PIPE_NOWAIT pipe has nothing to wait on, so a call that must block on
+** one polls it, with back-off from 1 ms up to 10 ms (*pause).
 */
-static int file_io (HANDLE x, int writing, void *buf, DWORD k, DWORD *n) {
-  OVERLAPPED o;
-  BOOL ok;
-  int err = 0;
-  *n = 0;
-  if (!is_overlapped(x)) {
-    ok = writing ? WriteFile(x, buf, k, n, NULL) : ReadFile(x, buf, k, n, NULL);
-    return ok ? 0 : hpw_lasterr();
-  }
-  if (GetFileType(x) == FILE_TYPE_DISK)
-    return ERROR_NOT_SUPPORTED;
-  memset(&o, 0, sizeof(o));
-  if ((o.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL)) == NULL)
-    return hpw_lasterr();
-  ok = writing ? WriteFile(x, buf, k, NULL, &o) : ReadFile(x, buf, k, NULL, &o);
-  if (ok || GetLastError() == ERROR_IO_PENDING ||
-      GetLastError() == ERROR_MORE_DATA)
-    ok = GetOverlappedResult(x, &o, n, TRUE);
-  if (!ok)
-    err = hpw_lasterr();
-  CloseHandle(o.hEvent);
-  return err;
-}
-
-/* Whether a pipe handle is in PIPE_NOWAIT mode (which nothing should use). */
-static int is_nowait (HANDLE x) {
-  DWORD state;
-  return GetNamedPipeHandleState(x, &state, NULL, NULL, NULL, NULL, 0) &&
-         (state & PIPE_NOWAIT) != 0;
+static void nap (DWORD *pause) {
+  Sleep(*pause);
+  if (*pause < 10) *pause *= 2;
 }
 
 
@@ -505,38 +633,40 @@ static int is_nowait (HANDLE x) {
 ** The end of a stream: a pipe whose write ends are all closed
 ** (ERROR_BROKEN_PIPE), a named pipe whose other end disconnected
 ** (ERROR_PIPE_NOT_CONNECTED) or is closing (ERROR_NO_DATA, on a pipe
-** that waits), and files that say ERROR_HANDLE_EOF.  On a pipe, a read of
-** 0 bytes that succeeds is a 0-byte message (or write), not the end, and
-** ERROR_MORE_DATA is a message longer than the buffer: the bytes read are
-** data, and the rest comes with the next read.  A PIPE_NOWAIT pipe with
-** nothing in it says ERROR_NO_DATA at once; as hpass calls block, that
-** waits, by polling, since such a pipe has nothing to wait on.
+** that waits), files that say ERROR_HANDLE_EOF, and a read of 0 bytes
+** from anything but a pipe.  On a pipe, a read of 0 bytes that succeeds
+** is a 0-byte message (or write), not the end, and ERROR_MORE_DATA is a
+** message longer than the buffer: the bytes read are data, and the rest
+** comes with the next read.  A PIPE_NOWAIT pipe with nothing in it says
+** ERROR_NO_DATA at once; as hpass calls block, that waits (nap).
 */
 int hp_read (hp_os h, void *buf, size_t n, size_t *done) {
   HANDLE x;
-  DWORD k = n > MAXIO ? MAXIO : (DWORD)n, got;
-  int err = hpw_tohandle(h, &x), kind;
+  hpw_kind k;
+  DWORD len = n > MAXIO ? MAXIO : (DWORD)n, got, pause = 1;
+  int err = hpw_tohandle(h, &x);
   *done = 0;
   if (err != 0)
     return err;
-  if ((kind = handle_kind(x)) == K_SOCKET)
-    return socket_io((SOCKET)x, 0, buf, k, done);
+  hpw_classify(x, &k);
+  if (k.kind == HPW_SOCKET)
+    return socket_io((SOCKET)x, 0, buf, len, done);
   for (;;) {
-    err = file_io(x, 0, buf, k, &got);
+    err = file_io(x, &k, 0, buf, len, &got);
     if (err == ERROR_MORE_DATA)
       err = 0;
     else if (err == ERROR_BROKEN_PIPE || err == ERROR_HANDLE_EOF ||
              err == ERROR_PIPE_NOT_CONNECTED)
       return 0;
-    else if (err == ERROR_NO_DATA && kind == K_PIPE) {
-      if (!is_nowait(x))
+    else if (err == ERROR_NO_DATA && k.kind == HPW_PIPE) {
+      if (!k.nowait)
         return 0;
-      Sleep(1);
+      nap(&pause);
       continue;
     }
     if (err != 0)
       return err;
-    if (got == 0 && k > 0 && kind == K_PIPE)
+    if (got == 0 && len > 0 && k.kind == HPW_PIPE)
       continue;
     *done = got;
     return 0;
@@ -545,39 +675,61 @@ int hp_read (hp_os h, void *buf, size_t n, size_t *done) {
 
 
 /*
-** Windows raises no signal on a broken pipe; only the codes need folding.
-** A PIPE_NOWAIT pipe that is full takes 0 bytes and succeeds: that waits
-** by polling too, rather than spin, and with ever smaller writes, since
-** in message mode a write larger than the whole buffer would never fit.
+** A write to a PIPE_NOWAIT pipe takes all of it, or nothing: wine takes
+** nothing from a write larger than the room left, and in message mode a
+** write larger than the whole buffer never fits.  So a write that took
+** nothing is tried at once with half the size, down to 1 byte (starting
+** from at most NOWAIT_MAX).  If not even that fits, a pipe that
+** hp_setnonblock made so returns having written nothing; another one,
+** someone else's, is waited on (nap), since hpass calls block.
 */
+#define NOWAIT_MAX 65536
+
+static int write_nowait (HANDLE x, const hpw_kind *k, const void *buf,
+                         DWORD len, DWORD *put) {
+  DWORD want = len > NOWAIT_MAX ? NOWAIT_MAX : len, pause = 1;
+  int err;
+  for (;;) {
+    if ((err = file_io(x, k, 1, (void *)buf, want, put)) != 0 || *put > 0)
+      return err;
+    if (want > 1)
+      want /= 2;
+    else if (nb_has(x))
+      return 0;
+    else {
+      nap(&pause);
+      want = len > NOWAIT_MAX ? NOWAIT_MAX : len;
+    }
+  }
+}
+
+/* Windows raises no signal on a broken pipe; only the codes need folding. */
 int hp_write (hp_os h, const void *buf, size_t n, size_t *done) {
   HANDLE x;
-  DWORD k = n > MAXIO ? MAXIO : (DWORD)n, put;
-  int err = hpw_tohandle(h, &x), kind;
+  hpw_kind k;
+  DWORD len = n > MAXIO ? MAXIO : (DWORD)n, put;
+  int err = hpw_tohandle(h, &x);
   *done = 0;
   if (err != 0)
     return err;
-  if ((kind = handle_kind(x)) == K_SOCKET) {
-    err = socket_io((SOCKET)x, 1, (void *)buf, k, done);
+  hpw_classify(x, &k);
+  if (k.kind == HPW_SOCKET) {
+    err = socket_io((SOCKET)x, 1, (void *)buf, len, done);
     if (err == WSAECONNRESET || err == WSAECONNABORTED || err == WSAESHUTDOWN)
       return hp_err_pipe();
     return err;
   }
-  for (;;) {
-    err = file_io(x, 1, (void *)buf, k, &put);
-    if (err == ERROR_BROKEN_PIPE || err == ERROR_NO_DATA ||
-        err == ERROR_PIPE_NOT_CONNECTED)
-      return hp_err_pipe();
-    if (err != 0)
-      return err;
-    if (put == 0 && k > 0 && kind == K_PIPE) {
-      Sleep(1);
-      if (k > 1) k /= 2;
-      continue;
-    }
-    *done = put;
-    return 0;
-  }
+  if (k.kind == HPW_PIPE && k.nowait && len > 0)
+    err = write_nowait(x, &k, buf, len, &put);
+  else
+    err = file_io(x, &k, 1, (void *)buf, len, &put);
+  if (err == ERROR_BROKEN_PIPE || err == ERROR_NO_DATA ||
+      err == ERROR_PIPE_NOT_CONNECTED)
+    return hp_err_pipe();
+  if (err != 0)
+    return err;
+  *done = put;
+  return 0;
 }
 
 /* }====================================================== */
@@ -1263,6 +1415,7 @@ int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
   p->pid = (long long)pi.dwProcessId;
   p->sys = pi.hProcess;
   p->group = job;
+  p->flags = req->flags;
   job = NULL;
   err = 0;
 done:
@@ -1334,18 +1487,33 @@ int hp_kill (hp_proc *p, int sig) {
 }
 
 
+/* The number of processes in a job; -1 when the system does not say. */
+static long job_members (HANDLE job) {
+  JOBOBJECT_BASIC_ACCOUNTING_INFORMATION ai;
+  if (!QueryInformationJobObject(job, JobObjectBasicAccountingInformation,
+                                 &ai, sizeof(ai), NULL))
+    return -1;
+  return (long)ai.ActiveProcesses;
+}
+
+
 /*
-** The whole job: the child and all it started.  sig 0 only checks, as in
+** The whole job: the child and all it started, also once the child has
+** been collected (a job handle is never reused, unlike a pid): an empty
+** job reads as a process that has ended.  sig 0 only checks, as in
 ** hp_kill.
 */
 int hp_killgroup (hp_proc *p, int sig) {
-  if (p->group == NULL || p->sys == NULL)
+  HANDLE job = (HANDLE)p->group;
+  if (job == NULL)
     return hp_err_srch();
   if (sig < 0)
     return hp_err_inval();
+  if (job_members(job) == 0)
+    return hp_err_srch();
   if (sig == 0)
     return 0;
-  if (!TerminateJobObject((HANDLE)p->group, (UINT)sig))
+  if (!TerminateJobObject(job, (UINT)sig))
     return hpw_lasterr();
   return 0;
 }
@@ -1354,21 +1522,16 @@ int hp_killgroup (hp_proc *p, int sig) {
 /*
 ** A job that kills on close and still holds a process stays open until
 ** this process ends: closing it now would kill processes whose parent
-** lives.  Any other job is closed (that ends nothing).
+** lives.  Whether it kills on close is what hp_spawn asked for
+** (die_with_parent), not what QueryInformationJobObject says: wine reports
+** no limits at all.  Any other job is closed (that ends nothing).
 */
 void hp_endgroup (hp_proc *p) {
   HANDLE job = (HANDLE)p->group;
-  JOBOBJECT_EXTENDED_LIMIT_INFORMATION li;
-  JOBOBJECT_BASIC_ACCOUNTING_INFORMATION ai;
   if (job == NULL)
     return;
   p->group = NULL;
-  if (QueryInformationJobObject(job, JobObjectExtendedLimitInformation,
-                                &li, sizeof(li), NULL) &&
-      (li.BasicLimitInformation.LimitFlags & JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE) &&
-      (!QueryInformationJobObject(job, JobObjectBasicAccountingInformation,
-                                  &ai, sizeof(ai), NULL) ||
-       ai.ActiveProcesses > 0))
+  if ((p->flags & HP_SPAWN_DIEWITHPARENT) && job_members(job) != 0)
     return;  /* kept on purpose: this process's end closes it */
   CloseHandle(job);
 }

@@ -41,7 +41,38 @@ HP_INTERNAL int hpw_lastwsaerr (void);
 HP_INTERNAL int hpw_tohandle (hp_os h, HANDLE *out);
 HP_INTERNAL hp_os hpw_fromhandle (HANDLE x);
 
+/*
+** What a handle is, asked once per call (hpw_classify): a disk file, a
+** character device (a console, NUL), an object that is no file (a
+** process), a pipe, a socket Winsock knows, or other: a file object that
+** is neither, such as a socket Winsock does not report as one (wine's
+** inherited sockets, some layered providers).
+*/
+enum { HPW_FILE, HPW_CHAR, HPW_OBJECT, HPW_PIPE, HPW_SOCKET, HPW_OTHER };
+
+typedef struct hpw_kind {
+  int kind;         /* HPW_* */
+  int overlapped;   /* opened for overlapped I/O (pipes, files, other) */
+  int nowait;       /* a pipe in PIPE_NOWAIT mode */
+} hpw_kind;
+
+HP_INTERNAL void hpw_classify (HANDLE x, hpw_kind *k);
 HP_INTERNAL int hpw_is_socket (HANDLE x);
+
+/*
+** NtQueryInformationFile of class cls (HPW_*_INFO) about x into buf: 0, or
+** nonzero when the system does not answer.
+*/
+#define HPW_ACCESS_INFO 8       /* FileAccessInformation */
+#define HPW_MODE_INFO 16        /* FileModeInformation */
+HP_INTERNAL int hpw_queryfile (HANDLE x, void *buf, unsigned long size,
+                               int cls);
+
+/* Milliseconds left before a deadline: INFINITE for none, 0 once passed. */
+HP_INTERNAL DWORD hpw_left (hp_time deadline);
+
+/* hp_close's news for hpass_win32_send.c: h is closed (its value is free). */
+HP_INTERNAL void hpw_forget_channel (HANDLE x);
 
 /* A socket of our own for the one in info (made for this process). */
 HP_INTERNAL int hpw_take_socket (WSAPROTOCOL_INFOW *info, int inherit,

@@ -194,6 +194,38 @@ static int same_secret (const unsigned char *a, const unsigned char *b) {
 
 
 /*
+** The record that brings copy x to process pid: 'S' and Winsock's info for
+** a socket, 'H' and the handle's value there for anything else, also for
+** a socket Winsock cannot copy (WSAENOTSOCK: wine's inherited sockets).
+** *target is the process, opened on first need.  0, or the error.
+*/
+static int make_record (HANDLE x, DWORD pid, HANDLE *target,
+                        unsigned char *rec, DWORD *len) {
+  HANDLE v;
+  if (hpw_is_socket(x)) {
+    WSAPROTOCOL_INFOW info;
+    if (WSADuplicateSocketW((SOCKET)x, pid, &info) == 0) {
+      rec[0] = 'S';
+      memcpy(rec + 1, &info, sizeof(info));
+      *len = 1 + sizeof(info);
+      return 0;
+    }
+    if (WSAGetLastError() != WSAENOTSOCK)
+      return hpw_lastwsaerr();
+  }
+  if (*target == NULL &&
+      (*target = OpenProcess(PROCESS_DUP_HANDLE, FALSE, pid)) == NULL)
+    return hpw_lasterr();
+  if (!DuplicateHandle(GetCurrentProcess(), x, *target, &v, 0, FALSE,
+                       DUPLICATE_SAME_ACCESS))
+    return hpw_lasterr();
+  rec[0] = 'H';
+  put_le(rec + 1, (unsigned long long)hpw_fromhandle(v), 8);
+  *len = 9;
+  return 0;
+}
+
+/*
 ** The records for process pid.  A failure is reported to the receiver as
 ** an 'E' record; the copies already made are its to close.
 */
@@ -204,32 +236,8 @@ static void hand_over (sendjob *job, DWORD pid) {
   int err = 0;
   for (i = 0; i < job->n && err == 0; i++) {
     DWORD len;
-    if (hpw_is_socket(job->copy[i])) {
-      WSAPROTOCOL_INFOW info;
-      if (WSADuplicateSocketW((SOCKET)job->copy[i], pid, &info) != 0) {
-        err = hpw_lastwsaerr();
-        break;
-      }
-      rec[0] = 'S';
-      memcpy(rec + 1, &info, sizeof(info));
-      len = 1 + sizeof(info);
-    }
-    else {
-      HANDLE v;
-      if (target == NULL &&
-          (target = OpenProcess(PROCESS_DUP_HANDLE, FALSE, pid)) == NULL) {
-        err = hpw_lasterr();
-        break;
-      }
-      if (!DuplicateHandle(GetCurrentProcess(), job->copy[i], target, &v, 0,
-                           FALSE, DUPLICATE_SAME_ACCESS)) {
-        err = hpw_lasterr();
-        break;
-      }
-      rec[0] = 'H';
-      put_le(rec + 1, (unsigned long long)hpw_fromhandle(v), 8);
-      len = 9;
-    }
+    if ((err = make_record(job->copy[i], pid, &target, rec, &len)) != 0)
+      break;
     if (!pipe_io(job, 1, rec, len, INFINITE))
       err = -1;  /* the receiver has gone */
   }
@@ -395,46 +403,168 @@ int hp_sendfds (hp_os chan, const hp_os *h, size_t n) {
 }
 
 
-/* Exactly n bytes, or ERROR_INVALID_DATA if the stream ends first. */
-static int read_full (hp_os chan, unsigned char *b, size_t n, size_t *got) {
+/*
+** {------------------------------------------------------
+** Messages cut by a deadline
+**
+** A message is 44 bytes and a rendezvous, not one system call, so a
+** deadline can pass partway: after some of its bytes, or while another
+** client holds the sender's pipe.  What was taken of it is kept, per
+** channel, and the next hp_recvfds on that channel goes on from there.
+** A kept message goes when hp_close closes its channel, and is not used
+** for a socket whose two addresses changed: a channel closed by someone
+** else, whose value now names another socket.
+** -------------------------------------------------------
+*/
+
+typedef struct cutmsg {
+  struct cutmsg *next;
+  HANDLE chan;
+  struct sockaddr_storage ends[2];  /* this end and the peer, if told */
+  int nends;
+  size_t got;
+  unsigned char msg[MSGHEAD];
+} cutmsg;
+
+static SRWLOCK cut_lock = SRWLOCK_INIT;
+static cutmsg *cuts;
+
+/* The socket's two addresses in c->ends, when the system tells them. */
+static void ends_of (HANDLE chan, cutmsg *c) {
+  int len0 = (int)sizeof(c->ends[0]), len1 = (int)sizeof(c->ends[1]);
+  memset(c->ends, 0, sizeof(c->ends));
+  c->nends = getsockname((SOCKET)chan, (struct sockaddr *)&c->ends[0],
+                         &len0) == 0 &&
+             getpeername((SOCKET)chan, (struct sockaddr *)&c->ends[1],
+                         &len1) == 0 ? 2 : 0;
+}
+
+/* Unlink and return the message kept for chan, or NULL. */
+static cutmsg *unlink_cut (HANDLE chan) {
+  cutmsg **pp, *c = NULL;
+  AcquireSRWLockExclusive(&cut_lock);
+  for (pp = &cuts; *pp != NULL; pp = &(*pp)->next) {
+    if ((*pp)->chan == chan) {
+      c = *pp;
+      *pp = c->next;
+      break;
+    }
+  }
+  ReleaseSRWLockExclusive(&cut_lock);
+  return c;
+}
+
+void hpw_forget_channel (HANDLE chan) {
+  cutmsg *c = unlink_cut(chan);
+  if (c != NULL) HeapFree(GetProcessHeap(), 0, c);
+}
+
+/* What was kept for chan (into msg, *got bytes): 0 bytes when nothing. */
+static void take_cut (HANDLE chan, unsigned char *msg, size_t *got) {
+  cutmsg *c = unlink_cut(chan), now;
   *got = 0;
-  while (*got < n) {
+  if (c == NULL) return;
+  ends_of(chan, &now);
+  if (c->nends == now.nends &&
+      memcmp(c->ends, now.ends, sizeof(now.ends)) == 0) {
+    memcpy(msg, c->msg, c->got);
+    *got = c->got;
+  }
+  HeapFree(GetProcessHeap(), 0, c);
+}
+
+/* Keep got bytes of msg for the next call on chan (lost without memory). */
+static void keep_cut (HANDLE chan, const unsigned char *msg, size_t got) {
+  cutmsg *c = (cutmsg *)HeapAlloc(GetProcessHeap(), 0, sizeof(cutmsg));
+  if (c == NULL) return;
+  c->chan = chan;
+  ends_of(chan, c);
+  c->got = got;
+  memcpy(c->msg, msg, got);
+  AcquireSRWLockExclusive(&cut_lock);
+  c->next = cuts;
+  cuts = c;
+  ReleaseSRWLockExclusive(&cut_lock);
+}
+
+/* }------------------------------------------------------ */
+
+
+/*
+** The rest of the message's bytes (from *got up to MSGHEAD): 0, or
+** ERROR_INVALID_DATA if the stream ends first, or the deadline's timeout.
+*/
+static int read_msg (hp_os chan, unsigned char *b, size_t *got,
+                     hp_time deadline) {
+  while (*got < MSGHEAD) {
     size_t done;
-    int err = hp_read(chan, b + *got, n - *got, &done);
-    if (err != 0) return err;
+    int err;
+    if (deadline != HP_NEVER &&
+        (err = hp_ready(chan, HP_READABLE, deadline)) != 0)
+      return err;
+    if ((err = hp_read(chan, b + *got, MSGHEAD - *got, &done)) != 0)
+      return err;
     if (done == 0) return ERROR_INVALID_DATA;
     *got += done;
   }
   return 0;
 }
 
-/* The receiver's side of the pipe is a plain blocking handle. */
-static int read_all (HANDLE f, void *b, DWORD n) {
-  DWORD done = 0, k;
+
+/*
+** The receiver's side of the pipe is overlapped, so that each read and
+** write waits no longer than the deadline.  All n bytes move, or the
+** error (ERROR_BROKEN_PIPE when the sender hung up, ERROR_TIMEOUT).
+*/
+static int pipe_move (HANDLE f, HANDLE ev, int writing, void *b, DWORD n,
+                      hp_time deadline) {
+  DWORD done = 0;
   while (done < n) {
-    if (!ReadFile(f, (char *)b + done, n - done, &k, NULL) || k == 0)
-      return 0;
+    OVERLAPPED o;
+    DWORD k = 0;
+    BOOL ok;
+    memset(&o, 0, sizeof(o));
+    o.hEvent = ev;
+    ResetEvent(ev);
+    ok = writing ? WriteFile(f, (char *)b + done, n - done, NULL, &o)
+                 : ReadFile(f, (char *)b + done, n - done, NULL, &o);
+    if (!ok && GetLastError() != ERROR_IO_PENDING)
+      return hpw_lasterr();
+    if (WaitForSingleObject(ev, hpw_left(deadline)) != WAIT_OBJECT_0) {
+      CancelIoEx(f, &o);
+      GetOverlappedResult(f, &o, &k, TRUE);
+      return ERROR_TIMEOUT;
+    }
+    if (!GetOverlappedResult(f, &o, &k, FALSE))
+      return hpw_lasterr();
+    if (k == 0)
+      return ERROR_BROKEN_PIPE;
     done += k;
   }
-  return 1;
+  return 0;
 }
 
 /*
 ** Open the sender's pipe.  It has one instance, busy while some other
 ** client holds it (for at most HELLO_MS, unless that client is the
-** receiver of the message): wait for it a few times.
+** receiver of the message): wait for it until the deadline, or without
+** one a few times.
 */
-static int open_pipe (const wchar_t *name, HANDLE *out) {
+static int open_pipe (const wchar_t *name, hp_time deadline, HANDLE *out) {
   int tries;
   for (tries = 0; ; tries++) {
+    DWORD ms = deadline == HP_NEVER ? 2 * HELLO_MS : hpw_left(deadline);
     *out = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL,
-                       OPEN_EXISTING,
+                       OPEN_EXISTING, FILE_FLAG_OVERLAPPED |
                        SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, NULL);
     if (*out != INVALID_HANDLE_VALUE)
       return 0;
-    if (GetLastError() != ERROR_PIPE_BUSY || tries == BUSY_TRIES)
+    if (GetLastError() != ERROR_PIPE_BUSY ||
+        (deadline == HP_NEVER && tries == BUSY_TRIES))
       return hpw_lasterr();
-    WaitNamedPipeW(name, 2 * HELLO_MS);
+    if (ms == 0)
+      return ERROR_TIMEOUT;
+    WaitNamedPipeW(name, ms);  /* ms > 0: 0 would mean the pipe's default */
   }
 }
 
@@ -447,29 +577,40 @@ static int check_server (HANDLE pipe, ULONG pid) {
 }
 
 /*
+** One record: its kind in rec[0] and its body after it.  0, or an error:
+** the sender's, from an 'E' record, or the pipe's.
+*/
+static int read_record (HANDLE pipe, HANDLE ev, unsigned char *rec,
+                        hp_time deadline) {
+  DWORD body;
+  int err = pipe_move(pipe, ev, 0, rec, 1, deadline);
+  if (err != 0)
+    return err;
+  body = rec[0] == 'S' ? sizeof(WSAPROTOCOL_INFOW) : rec[0] == 'H' ? 8 :
+         rec[0] == 'E' ? 4 : 0;
+  if (body == 0)
+    return ERROR_INVALID_DATA;
+  if ((err = pipe_move(pipe, ev, 0, rec + 1, body, deadline)) != 0)
+    return err;
+  if (rec[0] == 'E')
+    return (err = (int)get_le(rec + 1, 4)) != 0 ? err : ERROR_GEN_FAILURE;
+  return 0;
+}
+
+/*
 ** Take the records from the sender's pipe.  Every handle a record brings
 ** is already ours, so each is kept (up to max) or closed, whatever fails
 ** on the way: the first error is the result.
 */
-static int take_records (HANDLE pipe, size_t count, hp_os *h, size_t max,
-                         size_t *kept) {
+static int take_records (HANDLE pipe, HANDLE ev, size_t count, hp_os *h,
+                         size_t max, size_t *kept, hp_time deadline) {
   unsigned char rec[1 + sizeof(WSAPROTOCOL_INFOW)];
   size_t i;
   int err = 0;
   for (i = 0; i < count; i++) {
     WSAPROTOCOL_INFOW info;
     HANDLE x;
-    DWORD body;
-    int e = 0;
-    if (!read_all(pipe, rec, 1))
-      e = ERROR_BROKEN_PIPE;
-    else if ((body = rec[0] == 'S' ? sizeof(info) : rec[0] == 'H' ? 8 :
-                     rec[0] == 'E' ? 4 : 0) == 0)
-      e = ERROR_INVALID_DATA;
-    else if (!read_all(pipe, rec + 1, body))
-      e = ERROR_BROKEN_PIPE;
-    else if (rec[0] == 'E' && (e = (int)get_le(rec + 1, 4)) == 0)
-      e = ERROR_GEN_FAILURE;
+    int e = read_record(pipe, ev, rec, deadline);
     if (e != 0)  /* no more records come */
       return err != 0 ? err : e;
     if (rec[0] == 'H')
@@ -490,40 +631,67 @@ static int take_records (HANDLE pipe, size_t count, hp_os *h, size_t max,
 }
 
 
-int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n) {
-  unsigned char msg[MSGHEAD], hello[HELLO];
+/*
+** The rendezvous for a whole message: open the pipe it names, make sure
+** the sender serves it, say who we are, take the records.  ERROR_TIMEOUT
+** before the pipe was opened leaves the message untouched (*opened 0).
+*/
+static int rendezvous (const unsigned char *msg, hp_os *h, size_t max,
+                       size_t *kept, hp_time deadline, int *opened) {
+  unsigned char hello[HELLO];
   wchar_t name[PIPENAME];
-  size_t count, got, i, kept = 0;
-  HANDLE pipe;
-  DWORD done;
+  HANDLE pipe, ev;
+  ULONG pid = (ULONG)get_le(msg + 4, 4);
   int err;
+  *opened = 0;
+  pipe_name(name, pid, msg + 12);
+  if ((err = open_pipe(name, deadline, &pipe)) != 0)
+    return err;
+  *opened = 1;
+  if ((ev = CreateEventW(NULL, TRUE, FALSE, NULL)) == NULL) {
+    err = hpw_lasterr();
+    CloseHandle(pipe);
+    return err;
+  }
+  /*
+  ** Once the sender has exited, any local process can create a pipe of
+  ** that name: the secret goes only to the process the message names.
+  */
+  put_le(hello, GetCurrentProcessId(), 4);
+  memcpy(hello + 4, msg + 12 + NONCE, NONCE);
+  if ((err = check_server(pipe, pid)) == 0 &&
+      (err = pipe_move(pipe, ev, 1, hello, HELLO, deadline)) == 0)
+    err = take_records(pipe, ev, (size_t)get_le(msg + 8, 4), h, max, kept,
+                       deadline);
+  CloseHandle(pipe);
+  CloseHandle(ev);
+  return err;
+}
+
+
+int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
+                hp_time deadline) {
+  unsigned char msg[MSGHEAD];
+  size_t count, got, i, kept = 0;
+  HANDLE x;
+  int err, opened;
   *n = 0;
-  err = read_full(chan, msg, MSGHEAD, &got);
+  if ((err = hpw_tohandle(chan, &x)) != 0)
+    return err;
+  take_cut(x, msg, &got);
+  err = read_msg(chan, msg, &got, deadline);
   if (err == ERROR_INVALID_DATA && got == 0)
     return 0;  /* the peer closed between messages */
+  if (err == ERROR_TIMEOUT && got > 0)
+    keep_cut(x, msg, got);
   if (err != 0)
     return err;
   count = (size_t)get_le(msg + 8, 4);
   if (memcmp(msg, "hpH2", 4) != 0 || count == 0 || count > HP_MAXFDS)
     return ERROR_INVALID_DATA;
-  pipe_name(name, (unsigned long)get_le(msg + 4, 4), msg + 12);
-  if ((err = open_pipe(name, &pipe)) != 0)
-    return err;
-  /*
-  ** Once the sender has exited, any local process can create a pipe of
-  ** that name: the secret goes only to the process the message names.
-  */
-  if ((err = check_server(pipe, (ULONG)get_le(msg + 4, 4))) != 0) {
-    CloseHandle(pipe);
-    return err;
-  }
-  put_le(hello, GetCurrentProcessId(), 4);
-  memcpy(hello + 4, msg + 12 + NONCE, NONCE);
-  if (!WriteFile(pipe, hello, HELLO, &done, NULL) || done != HELLO)
-    err = hpw_lasterr();
-  if (err == 0)
-    err = take_records(pipe, count, h, max, &kept);
-  CloseHandle(pipe);
+  err = rendezvous(msg, h, max, &kept, deadline, &opened);
+  if (err == ERROR_TIMEOUT && !opened)
+    keep_cut(x, msg, MSGHEAD);
   if (err == 0 && count > max)
     err = WSAEMSGSIZE;
   if (err != 0) {

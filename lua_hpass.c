@@ -366,22 +366,29 @@ static int resizeread (lua_State *L, Handle *h, size_t cap) {
 
 /*
 ** Write all of buf, looping over short writes; *sent says how much went.
-** With a deadline each write waits until the handle takes HP_ATOMIC
-** bytes without blocking; when the deadline passes, a unit of `whole`
-** bytes already begun is still finished (an integer, where the buffer
-** holds integers), so the stream never holds a torn one.
+** With a deadline each write waits until the handle takes hp_room bytes
+** without blocking, and the deadline is looked at before each write, also
+** while the reader keeps up; when it passes, a unit of `whole` bytes
+** already begun is still finished (an integer, where the buffer holds
+** integers), so the stream never holds a torn one.  The first write goes
+** whenever the handle is ready, so that a timeout of 0 moves what it can.
 */
 static int writeall (hp_os os, const unsigned char *buf, size_t n,
                      hp_time deadline, size_t whole, size_t *sent) {
+  size_t room = deadline != HP_NEVER ? hp_room(os) : 0;
   *sent = 0;
   while (*sent < n) {
     size_t done, k = n - *sent;
     int err;
     if (deadline != HP_NEVER) {
-      err = hp_ready(os, HP_WRITABLE, deadline);
-      if (err == hp_err_timeout() && *sent % whole != 0) err = 0;
+      if (*sent > 0 && hp_now() > deadline) err = hp_err_timeout();
+      else err = hp_ready(os, HP_WRITABLE, deadline);
+      if (err == hp_err_timeout() && *sent % whole != 0) {
+        err = 0;  /* past the deadline: only the rest of this unit */
+        if (k > whole - *sent % whole) k = whole - *sent % whole;
+      }
       if (err != 0) return err;
-      if (k > HP_ATOMIC) k = HP_ATOMIC;
+      if (k > room) k = room;
     }
     err = hp_write(os, buf + *sent, k, &done);
     if (err != 0) return err;

@@ -101,11 +101,9 @@ int hpb_recv_handle (lua_State *L) {
   if (hasahead(&chan))
     luaL_argerror(L, 1, "channel has unread buffered input");
   if ((err = hpb_flushout(&chan)) != 0) return hpb_ioerror(L, err, NULL);
-  if (chan.h != NULL && chan.h->timeout != HP_NEVER &&
-      (err = hp_ready(chan.os, HP_READABLE, hdeadline(chan.h))) != 0)
-    return hpb_ioerror(L, err, NULL);
-  err = hp_recvfds(chan.os, box->fds, HP_MAXFDS, &n);
-  if (err != 0) return hpb_oserror(L, err, NULL);
+  /* the deadline covers the whole message (on Windows, several steps) */
+  err = hp_recvfds(chan.os, box->fds, HP_MAXFDS, &n, deadline(chan.h));
+  if (err != 0) return hpb_ioerror(L, err, NULL);
   if (n == 0) {
     luaL_pushfail(L);  /* clean end of stream */
     return 1;

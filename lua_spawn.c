@@ -62,6 +62,7 @@ static Process *newprocess (lua_State *L) {
   p->p.pid = -1;
   p->p.sys = NULL;
   p->p.group = NULL;
+  p->p.flags = 0;
   p->group = 0;
   p->how = HP_EXITED;
   p->code = 0;
@@ -254,7 +255,9 @@ static int p_poll (lua_State *L) {
 ** with group or session has.  The group is signalled only while its
 ** leader has not been collected: after that its id may be reused, so a
 ** group whose leader has ended is reported as ended, even if some of its
-** members still run (kill them before waiting for the leader).
+** members still run (kill them before waiting for the leader).  Windows
+** keeps the job, which is never reused: what is left of it can still be
+** ended after its leader was collected (HP_KILLGROUP_AFTER_WAIT).
 */
 /* The number of a signal named "TERM" or "SIGTERM"; -1 if unknown. */
 static int signum (const char *name) {
@@ -302,11 +305,16 @@ static int p_kill (lua_State *L) {
                                    : hp_kill(&p->p, sig));
     case P_LOST:
       return hpb_oserror(L, p->err, "process status was collected elsewhere");
-    case P_DONE:
+    case P_DONE: {
+      /* a job outlives its leader and is never reused (Windows) */
+      int err = group && HP_KILLGROUP_AFTER_WAIT ? hp_killgroup(&p->p, sig)
+                                                 : hp_err_srch();
+      if (err != hp_err_srch()) return hpb_okresult(L, err);
       luaL_pushfail(L);
       lua_pushliteral(L, "process has already ended");
       lua_pushinteger(L, hp_err_srch());
       return 3;
+    }
     default:
       return luaL_error(L, "process was never started");
   }
@@ -976,7 +984,9 @@ int hpb_spawn (lua_State *L) {
     if ((err = hpb_flushout(&t[i])) != 0) {
       s.req.failed = i < nh ? HP_FAIL_HANDLE : HP_FAIL_STDIO;
       s.req.failed_index = i < nh ? i : i - nh;
-      return hpb_oserror(L, err, culprit(L, &s, nh));
+      /* a deadline that passed is "timeout", as in every other call */
+      return err == hp_err_timeout() ? hpb_ioerror(L, err, NULL)
+                                     : hpb_oserror(L, err, culprit(L, &s, nh));
     }
   }
   for (i = 0; i < nh + 3; i++) hpb_checkahead(L, &t[i]);

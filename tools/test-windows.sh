@@ -238,11 +238,13 @@ if [ $lua_only -eq 0 ]; then
         die "cross-compiling hpass ($variant) failed"
       [ -s "$dest/hpass/core.dll" ] || die "no hpass/core.dll ($variant) was made"
       # A test-only helper module (see the file), never part of hpass; it
-      # links hpass_win32.c too, to call its stream functions directly.
+      # links the Windows backend too, to call its stream functions
+      # directly.
       # shellcheck disable=SC2086
       $cc $warn $crtflags -O2 -shared -I"$out/include" -I"$root" \
         -o "$dest/testaid.dll" "$root/tests/windows/testaid.c" \
-        "$root/hpass_win32.c" \
+        "$root/hpass_win32.c" "$root/hpass_win32_send.c" \
+        "$root/hpass_poll_win32.c" \
         -L"$lualib" -llua54 -lshell32 -lws2_32 -ladvapi32 ||
         die "cross-compiling tests/windows/testaid.c ($variant) failed"
     done

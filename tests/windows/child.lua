@@ -147,6 +147,43 @@ elseif mode == "tree" then
   io.stdout:flush()
   for i = 1, 2 do kids[i]:wait() end
 
+elseif mode == "forkexit" then
+  -- two children that hold our stdout, their pids, then exit at once
+  local hpass = require "hpass"
+  local lua = os.getenv("HPASS_TEST_LUA")
+  for _ = 1, 2 do
+    print(assert(hpass.spawn_with_handle({lua, arg[0], "sleep", "30000"}, {})).pid)
+  end
+  io.stdout:flush()
+
+elseif mode == "sockcheck" then
+  -- what select, read_int with a timeout and read("a") at the end do with
+  -- the inherited socket, timed (wall and CPU ms), one line each on
+  -- stdout; with arg[2] "fake" hpass is told it is no socket, as some
+  -- layered providers would
+  local hpass = require "hpass"
+  local aid = require "testaid"
+  if arg[2] == "fake" then assert(aid.fake(hpass.pipe, "socket", true)) end
+  local s = assert(hpass.handle(arg[#arg]))
+  local function timed(f, ...)
+    local t0, c0 = aid.ticks(), aid.cputime()
+    local res = table.pack(f(...))
+    return res, aid.ticks() - t0, aid.cputime() - c0
+  end
+  local res, ms, cpu = timed(hpass.select, {s}, nil, 0.5)
+  print("select", #res[1], tostring(res[3]), ms, cpu)
+  assert(s:settimeout(0.5))
+  res, ms, cpu = timed(s.read_int, s)
+  print("read_int", tostring(res[1]), tostring(res[2]), tostring(res[3]), ms, cpu)
+  assert(s:write_int(1))  -- the parent's cue: send now
+  res = timed(hpass.select, {s}, nil, 10)
+  print("ready", #res[1])
+  print("value", s:read_int())
+  assert(s:settimeout(nil))
+  res, ms, cpu = timed(s.read, s, "a")
+  print("rest", res[1], ms, cpu)
+  io.stdout:flush()
+
 elseif mode == "dwp" then
   -- a child that sleeps, with die_with_parent when arg[2] is "on"; its
   -- pid, then wait: the test ends this process and looks at the child

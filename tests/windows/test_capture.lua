@@ -3,6 +3,7 @@
 
 local hpass = require "hpass"
 local S = require "support"
+local aid = require "testaid"
 
 local tests, test = S.suite()
 
@@ -33,6 +34,51 @@ test("capture with stderr merged, and with a timeout", function()
   local o, e, ok, how = hpass.capture(lua("io.stdout:write('x') io.stdout:flush() " ..
                                           "require('testaid').sleep(20000)"), {timeout = 0.5})
   S.eq(o, "x", "partial"); S.eq(e, ""); S.eq(ok, nil); S.eq(how, "timeout")
+end)
+
+-- Wall and CPU milliseconds that f(...) took, and its results.
+local function timed(f, ...)
+  local t0, c0 = aid.ticks(), aid.cputime()
+  local res = table.pack(f(...))
+  return res, aid.ticks() - t0, aid.cputime() - c0
+end
+
+test("no deadlock whatever the sizes and interleaving: a child that " ..
+     "writes n bytes before it reads n of input, 4 KiB to 1 MiB", function()
+  for _, n in ipairs({4096, 65536, 262144, 1048576}) do
+    local input = ("0123456789abcdef"):rep(n // 16)
+    -- the timeout only keeps a deadlock from hanging the run
+    local res, ms = timed(hpass.capture, lua(
+      ("io.stdout:write(('x'):rep(%d)) io.stdout:flush() " ..
+       "io.stdin:setvbuf('full') local s = io.stdin:read(%d) " ..
+       "io.stderr:write(#s == %d and s == ('0123456789abcdef'):rep(%d) " ..
+       "and 'same' or 'differs')"):format(n, n, n, n // 16)),
+      {input = input, timeout = 60})
+    S.eq(res[4], "exit", n .. " bytes: how it ended (" .. ms .. " ms)")
+    S.eq(res[3], true, n .. " bytes: ok")
+    S.eq(#res[1], n, n .. " bytes: output")
+    S.eq(res[2], "same", n .. " bytes: the input as the child read it")
+  end
+end)
+
+test("capture's timeout kills a child that never reads its input, at " ..
+     "the deadline, and sleeps meanwhile", function()
+  local res, ms, cpu = timed(hpass.capture, lua(
+    "io.stdout:write('started') io.stdout:flush() " ..
+    "require('testaid').sleep(20000)"),
+    {input = ("x"):rep(1048576), timeout = 0.5})
+  S.eq(res[1], "started", "out so far"); S.eq(res[3], nil, "ok")
+  S.eq(res[4], "timeout", "how"); S.eq(res[5], 0.5, "the seconds")
+  assert(ms >= 480 and ms < 1500, ("returned after %d ms, not 0.5 s"):format(ms))
+  assert(cpu < 250, ("used %d ms of CPU in 0.5 s"):format(cpu))
+end)
+
+test("capture's timeout holds against a child that floods its output", function()
+  local res, ms = timed(hpass.capture, lua(
+    "local s = ('x'):rep(65536) for _ = 1, 1024 do io.stdout:write(s) end"),
+    {timeout = 0.3})
+  S.eq(res[4], "timeout", ("how (after %d ms, %d bytes)"):format(ms, #res[1]))
+  assert(ms >= 280 and ms < 1300, ("returned after %d ms, not 0.3 s"):format(ms))
 end)
 
 test("capture of a program that does not exist", function()

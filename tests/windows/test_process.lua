@@ -52,12 +52,49 @@ test("kill() alone leaves the grandchildren, and the pipe, open", function()
   local ok, err = pcall(lines)
   S.eq(ok, false, "read ends")
   S.match(tostring(err), "timeout")
-  -- the leader was collected: the group is not signalled any more
-  local res, msg = p:kill(9, "group")
-  S.eq(res, nil)
-  S.eq(msg, "process has already ended")
-  for _, pid in ipairs(pids) do assert(aid.terminate(pid)) end
   r:close()
+  -- the leader was collected, but a job is never reused: what is left of
+  -- it still ends, and then the job reads as ended
+  assert(p:kill(9, "group"))
+  for _, pid in ipairs(pids) do assert(within(5000, gone(pid)), "grandchild lives") end
+  local res, msg, code = p:kill(9, "group")
+  S.eq(res, nil); S.eq(msg, "process has already ended"); S.eq(code, 128)
+end)
+
+-- A Lua child that starts two grandchildren holding its stdout and exits
+-- at once: the process, the read end, the grandchildren's pids.
+local function orphans(opts)
+  local p, r = assert(S.capture({S.lua, S.child, "forkexit"}, {}, opts))
+  assert(r:settimeout(20))
+  local lines = r:lines()
+  return p, r, {math.tointeger(tonumber(lines())), math.tointeger(tonumber(lines()))}
+end
+
+test("kill(sig, 'group') ends the job also after its leader has ended " ..
+     "and was collected", function()
+  local p, r, pids = orphans({group = true})
+  S.eq(p:wait(10), true, "the leader exits")
+  for _, pid in ipairs(pids) do S.eq(aid.alive(pid), true, "grandchild") end
+  assert(p:kill(9, "group"))
+  for _, pid in ipairs(pids) do assert(within(5000, gone(pid)), "grandchild lives") end
+  S.eq(r:read("a"), "", "the pipe ends")
+  r:close()
+end)
+
+test("capture's timeout kills the whole group, also when the leader " ..
+     "has exited and grandchildren hold the pipes", function()
+  for _, opt in ipairs({"group", "session"}) do
+    local t0 = aid.ticks()
+    local out, _, ok, how = hpass.capture({S.lua, S.child, "forkexit"},
+                                          {[opt] = true, timeout = 1})
+    local ms = aid.ticks() - t0
+    S.eq(ok, nil, opt); S.eq(how, "timeout", opt)
+    assert(ms < 2500, ("%s: returned after %d ms, not 1 s"):format(opt, ms))
+    for pid in out:gmatch("(%d+)\r?\n") do
+      assert(within(2000, gone(math.tointeger(tonumber(pid)))),
+             opt .. ": grandchild lives")
+    end
+  end
 end)
 
 test("capture's timeout ends the whole job", function()
@@ -84,6 +121,25 @@ end
 
 test("die_with_parent: the child ends when its parent is killed", function()
   assert(within(2000, gone(orphan("on"))), "child outlived its parent")
+end)
+
+test("a process object collected while its die_with_parent child runs " ..
+     "does not end the child, whatever the job's limits read", function()
+  -- what wine reports, and what hpass must not go by
+  assert(aid.fake(hpass.pipe, "joblimits", true))
+  local ok, err = pcall(function()
+    local p = assert(hpass.spawn_with_handle({S.lua, S.child, "sleep", "30000"}, {},
+                                             {die_with_parent = true}))
+    local pid = p.pid
+    p = nil  -- luacheck: ignore 311
+    collectgarbage(); collectgarbage()
+    aid.sleep(500)
+    local alive = aid.alive(pid)
+    aid.terminate(pid)
+    S.eq(alive, true, "the child after its object was collected")
+  end)
+  assert(aid.fake(hpass.pipe, "joblimits", false))
+  assert(ok, err)
 end)
 
 test("without die_with_parent the child outlives its parent", function()

@@ -208,6 +208,62 @@ test("a stranger who says nothing only delays the receiver", function()
   got:close(); w:close(); a:close(); b:close(); c:close(); d:close()
 end)
 
+-- Wall and CPU milliseconds that f(...) took, and its results.
+local function timed(f, ...)
+  local t0, c0 = aid.ticks(), aid.cputime()
+  local res = table.pack(f(...))
+  return res, aid.ticks() - t0, aid.cputime() - c0
+end
+
+-- recv_handle gave up with fail, "timeout", ERROR_TIMEOUT after about
+-- secs, and slept meanwhile.
+local function timedout(res, ms, cpu, secs)
+  S.eq(res[1], nil, "result"); S.eq(res[2], "timeout"); S.eq(res[3], 1460)
+  assert(ms >= secs * 1000 - 20 and ms < secs * 1000 + 1000,
+         ("gave up after %d ms, not %g s"):format(ms, secs))
+  assert(cpu < 100 + secs * 200, ("used %d ms of CPU in %g s"):format(cpu, secs))
+end
+
+test("recv_handle's timeout covers the whole message: a peer that sends " ..
+     "4 of its 44 bytes; the rest, when it comes, completes it", function()
+  local a, b = assert(hpass.socketpair())
+  local r, w = assert(hpass.pipe())
+  assert(hpass.send_handle(a, r))
+  r:close()
+  local msg = string.pack(("<i4"):rep(11), table.unpack((intercept(b))))
+  local c, d = assert(hpass.socketpair())
+  assert(c:write(msg:sub(1, 4)))
+  assert(d:settimeout(0.5))
+  local res, ms, cpu = timed(hpass.recv_handle, d)
+  timedout(res, ms, cpu, 0.5)
+  assert(c:write(msg:sub(5)))
+  local got = assert(hpass.recv_handle(d))
+  assert(w:write_int(6))
+  S.eq(got:read_int(), 6, "through the received pipe")
+  got:close(); w:close(); a:close(); b:close(); c:close(); d:close()
+end)
+
+test("recv_handle's timeout covers the rendezvous: another process holds " ..
+     "the sender's pipe; once it lets go, the message is received", function()
+  local a, b = assert(hpass.socketpair())
+  local r, w = assert(hpass.pipe())
+  assert(hpass.send_handle(a, r))
+  r:close()
+  local msg, name = intercept(b)
+  local x = assert(aid.pipe_open(name))  -- holds the pipe's one instance
+  local c, d = assert(hpass.socketpair())
+  assert(c:write_ints(msg))
+  assert(d:settimeout(1))
+  local res, ms, cpu = timed(hpass.recv_handle, d)
+  timedout(res, ms, cpu, 1)
+  aid.pipe_close(x)
+  assert(d:settimeout(10))
+  local got = assert(hpass.recv_handle(d))
+  assert(w:write_int(7))
+  S.eq(got:read_int(), 7, "through the received pipe")
+  got:close(); w:close(); a:close(); b:close(); c:close(); d:close()
+end)
+
 -- Messages recv_handle must refuse with fail, message, code: the ints
 -- written on the channel, whether the writer then closes it, the code.
 local bad_messages = {

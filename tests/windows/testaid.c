@@ -5,8 +5,9 @@
 ** parent has made inheritable on purpose (to show that hp_spawn still
 ** keeps it from the child), a CreateProcess that inherits everything (to
 ** show that the leak test would notice a leak), the UTF-16 command line
-** as the child really got it, a directory to create, and whether Winsock
-** knows a handle as a socket.
+** as the child really got it, a directory to create, whether Winsock
+** knows a handle as a socket, and what another system would tell hpass
+** (fake).
 ** tools/test-windows.sh builds it as testaid.dll next to lua.exe.
 */
 #ifdef _WIN32
@@ -404,8 +405,9 @@ static int ta_disconnect (lua_State *L) {
 
 
 /*
-** A thread that plays the slow other end of a pipe: after delay ms it
-** writes data (if any), then reads until the end, counting the bytes.
+** A thread that plays the slow other end of a pipe (or socket): after
+** delay ms it writes data (if any), else reads until the end, counting
+** the bytes.
 ** later(h, delay [, data]) starts it; joined(t) waits and gives the count.
 */
 typedef struct later_job {
@@ -417,8 +419,10 @@ typedef struct later_job {
 
 static DWORD WINAPI later_run (LPVOID arg) {
   later_job *j = (later_job *)arg;
-  char b[4096];
-  DWORD k;
+  char b[65536];
+  DWORD k, state;
+  /* 0 bytes read from a pipe are a 0-byte message; from a socket, the end */
+  int pipe = GetNamedPipeHandleState(j->h, &state, NULL, NULL, NULL, NULL, 0);
   Sleep(j->delay);
   if (j->len > 0) {
     WriteFile(j->h, j->data, (DWORD)j->len, &k, NULL);
@@ -427,7 +431,7 @@ static DWORD WINAPI later_run (LPVOID arg) {
   /* a message longer than b comes in parts (ERROR_MORE_DATA) */
   for (;;) {
     BOOL ok = ReadFile(j->h, b, sizeof(b), &k, NULL);
-    if (!ok && GetLastError() != ERROR_MORE_DATA)
+    if ((!ok && GetLastError() != ERROR_MORE_DATA) || (ok && k == 0 && !pipe))
       return 0;
     j->got += k;
   }
@@ -523,6 +527,158 @@ static int ta_owncrt (lua_State *L) {
   pushutf8(L, wcsrchr(w, L'\\') != NULL ? wcsrchr(w, L'\\') + 1 : w);
   return 1;
 }
+
+
+/*
+** {------------------------------------------------------
+** What the system tells hpass, changed for one test
+**
+** fake(f, what, on) rewrites, in the module that holds the C function f
+** (hpass/core.dll, given hpass.pipe), the import table entries of system
+** calls, so that hpass sees what another system would tell it:
+**   "socket"     getsockopt and ioctlsocket fail with WSAENOTSOCK, as for
+**                a socket that Winsock does not report as one (a layered
+**                provider's): every socket is then of a kind hpass does
+**                not know;
+**   "joblimits"  QueryInformationJobObject reads a job's limits as zero,
+**                as wine does.
+** on = false puts the real calls back.
+** -------------------------------------------------------
+*/
+
+typedef int (WSAAPI *getsockopt_fn) (SOCKET, int, int, char *, int *);
+typedef int (WSAAPI *ioctlsocket_fn) (SOCKET, long, u_long *);
+typedef BOOL (WINAPI *queryjob_fn) (HANDLE, JOBOBJECTINFOCLASS, LPVOID, DWORD,
+                                    LPDWORD);
+
+static int WSAAPI fake_getsockopt (SOCKET s, int level, int name, char *v,
+                                   int *len) {
+  (void)s; (void)level; (void)name; (void)v; (void)len;
+  WSASetLastError(WSAENOTSOCK);
+  return SOCKET_ERROR;
+}
+
+static int WSAAPI fake_ioctlsocket (SOCKET s, long cmd, u_long *arg) {
+  (void)s; (void)cmd; (void)arg;
+  WSASetLastError(WSAENOTSOCK);
+  return SOCKET_ERROR;
+}
+
+static queryjob_fn real_queryjob;
+
+static BOOL WINAPI fake_queryjob (HANDLE job, JOBOBJECTINFOCLASS cls,
+                                  LPVOID info, DWORD size, LPDWORD got) {
+  if (cls == JobObjectBasicLimitInformation ||
+      cls == JobObjectExtendedLimitInformation) {
+    memset(info, 0, size);
+    if (got != NULL) *got = size;
+    return TRUE;
+  }
+  return real_queryjob(job, cls, info, size, got);
+}
+
+/* The fakes, and the real calls they stand for once found. */
+static struct {
+  const char *what, *name;
+  void *fake, *real;
+} fakes[] = {
+  {"socket", "getsockopt", (void *)fake_getsockopt, NULL},
+  {"socket", "ioctlsocket", (void *)fake_ioctlsocket, NULL},
+  {"joblimits", "QueryInformationJobObject", (void *)fake_queryjob, NULL},
+  {NULL, NULL, NULL, NULL}
+};
+
+/* The import table slot of module m for the function name, or NULL. */
+static void **import_slot (HMODULE m, const char *name) {
+  unsigned char *base = (unsigned char *)m;
+  IMAGE_NT_HEADERS *nt = (IMAGE_NT_HEADERS *)
+      (base + ((IMAGE_DOS_HEADER *)base)->e_lfanew);
+  IMAGE_DATA_DIRECTORY *dir =
+      &nt->OptionalHeader.DataDirectory[IMAGE_DIRECTORY_ENTRY_IMPORT];
+  IMAGE_IMPORT_DESCRIPTOR *d;
+  if (dir->VirtualAddress == 0) return NULL;
+  for (d = (IMAGE_IMPORT_DESCRIPTOR *)(base + dir->VirtualAddress);
+       d->Name != 0; d++) {
+    IMAGE_THUNK_DATA *names, *addrs;
+    size_t i;
+    if (d->OriginalFirstThunk == 0) continue;
+    names = (IMAGE_THUNK_DATA *)(base + d->OriginalFirstThunk);
+    addrs = (IMAGE_THUNK_DATA *)(base + d->FirstThunk);
+    for (i = 0; names[i].u1.AddressOfData != 0; i++) {
+      IMAGE_IMPORT_BY_NAME *by;
+      if (IMAGE_SNAP_BY_ORDINAL(names[i].u1.Ordinal)) continue;
+      by = (IMAGE_IMPORT_BY_NAME *)(base + names[i].u1.AddressOfData);
+      if (strcmp((const char *)by->Name, name) == 0)
+        return (void **)&addrs[i].u1.Function;
+    }
+  }
+  return NULL;
+}
+
+static int ta_fake (lua_State *L) {
+  lua_CFunction f = lua_tocfunction(L, 1);
+  const char *what = luaL_checkstring(L, 2);
+  int on = lua_toboolean(L, 3), i, found = 0;
+  HMODULE m = NULL;
+  luaL_argcheck(L, f != NULL, 1, "C function expected");
+  if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+                          GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                          (LPCWSTR)(void *)f, &m))
+    return winerror(L);
+  /* all or nothing: every import is found before any is rewritten */
+  for (i = 0; fakes[i].what != NULL; i++)
+    if (strcmp(fakes[i].what, what) == 0 &&
+        import_slot(m, fakes[i].name) == NULL)
+      return luaL_error(L, "the module does not import %s", fakes[i].name);
+  for (i = 0; fakes[i].what != NULL; i++) {
+    void **slot;
+    DWORD old;
+    if (strcmp(fakes[i].what, what) != 0) continue;
+    found = 1;
+    slot = import_slot(m, fakes[i].name);
+    if (fakes[i].real == NULL) fakes[i].real = *slot;
+    if (fakes[i].fake == (void *)fake_queryjob)
+      real_queryjob = (queryjob_fn)fakes[i].real;
+    if (!VirtualProtect(slot, sizeof(void *), PAGE_READWRITE, &old))
+      return winerror(L);
+    *slot = on ? fakes[i].fake : fakes[i].real;
+    VirtualProtect(slot, sizeof(void *), old, &old);
+  }
+  luaL_argcheck(L, found, 2, "'socket' or 'joblimits' expected");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/*
+** tcppair(): two connected loopback TCP sockets made by socket(), so
+** opened for overlapped I/O (hpass's own are not), as handle numbers.
+*/
+static int ta_tcppair (lua_State *L) {
+  WSADATA wd;
+  SOCKET l, c, s;
+  struct sockaddr_in a;
+  int len = (int)sizeof(a);
+  WSAStartup(MAKEWORD(2, 2), &wd);  /* counted: never undone, as hpass's */
+  l = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (l == INVALID_SOCKET || bind(l, (struct sockaddr *)&a, len) != 0 ||
+      getsockname(l, (struct sockaddr *)&a, &len) != 0 || listen(l, 1) != 0)
+    return luaL_error(L, "tcppair: listener: %d", WSAGetLastError());
+  c = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+  if (c == INVALID_SOCKET ||
+      connect(c, (struct sockaddr *)&a, (int)sizeof(a)) != 0 ||
+      (s = accept(l, NULL, NULL)) == INVALID_SOCKET)
+    return luaL_error(L, "tcppair: %d", WSAGetLastError());
+  closesocket(l);
+  lua_pushinteger(L, (lua_Integer)s);
+  lua_pushinteger(L, (lua_Integer)c);
+  return 2;
+}
+
+/* }------------------------------------------------------ */
 
 
 /* ticks(): milliseconds since boot, for timing tests. */
@@ -658,6 +814,8 @@ static const luaL_Reg funcs[] = {
   {"take", ta_take},
   {"owncrt", ta_owncrt},
   {"ticks", ta_ticks},
+  {"fake", ta_fake},
+  {"tcppair", ta_tcppair},
   {"sleep", ta_sleep},
   {NULL, NULL}
 };
