@@ -118,7 +118,7 @@ static int readline_arg (lua_State *L, HandleArg *t, int keep) {
   for (;;) {
     unsigned char c;
     size_t got;
-    int err = hpb_recv(t, &c, 1, &got, HP_NEVER);
+    int err = hpb_recv(L, t, &c, 1, &got, HP_NEVER);
     if (err != 0) return err;
     if (got == 0) break;
     n++;
@@ -144,7 +144,7 @@ static int readcount_arg (lua_State *L, HandleArg *t, size_t n, int all) {
   while (all || total < n) {
     size_t want = all || n - total > STEP ? STEP : n - total, got;
     char *p = luaL_prepbuffsize(&b, want);
-    int err = hpb_recv(t, (unsigned char *)p, want, &got, HP_NEVER);
+    int err = hpb_recv(L, t, (unsigned char *)p, want, &got, HP_NEVER);
     if (err != 0) return err;
     luaL_addsize(&b, got);
     total += got;
@@ -246,7 +246,7 @@ static int hpass_write (lua_State *L) {
   for (i = 2; i <= n; i++) {
     size_t len, sent;
     const char *s = lua_tolstring(L, i, &len);
-    err = hpb_send(&t, (const unsigned char *)s, len, dl, 1, &sent);
+    err = hpb_send(L, &t, (const unsigned char *)s, len, dl, 1, &sent);
     total += sent;
     if (err != 0) goto failed;
   }

@@ -115,9 +115,7 @@ void hpc_rawseti (lua_State *L, int t, lua_Integer k) {
 ** 5.1 and LuaJIT a userdata whose first field is the FILE *, NULL once
 ** closed.
 */
-static FILE *tofilep (lua_State *L, int i, int *closed) {
-  void *u = luaL_testudata(L, i, LUA_FILEHANDLE);
-  if (u == NULL) return NULL;
+static FILE *streamof (void *u, int *closed) {
 #if LUA_VERSION_NUM >= 502
   *closed = (((luaL_Stream *)u)->closef == NULL);
   return ((luaL_Stream *)u)->f;
@@ -125,6 +123,12 @@ static FILE *tofilep (lua_State *L, int i, int *closed) {
   *closed = (*(FILE **)u == NULL);
   return *(FILE **)u;
 #endif
+}
+
+/* The stream of the Lua file at i, or NULL for any other value. */
+static FILE *tofilep (lua_State *L, int i, int *closed, void **u) {
+  *u = luaL_testudata(L, i, LUA_FILEHANDLE);
+  return *u != NULL ? streamof(*u, closed) : NULL;
 }
 
 /*
@@ -637,7 +641,8 @@ static int findgetfd (lua_State *L, int i) {
 /* Whether the object at i is a Lua file (open or closed). */
 static int isfile (lua_State *L, int i) {
   int closed = 0;
-  return tofilep(L, i, &closed) != NULL || closed;
+  void *u;
+  return tofilep(L, i, &closed, &u) != NULL || closed;
 }
 
 
@@ -646,6 +651,7 @@ void hpb_handlearg_getfd (lua_State *L, int i, HandleArg *t) {
   t->os = HP_NOHANDLE;
   t->h = NULL;
   t->f = NULL;
+  t->file = NULL;
   t->getfd = 0;
   switch (lua_type(L, i)) {
     case LUA_TUSERDATA:
@@ -682,18 +688,20 @@ void hpb_handlearg_resolve (lua_State *L, int i, HandleArg *t) {
     case LUA_TUSERDATA: {
       Handle *h = testhandle(L, i);
       FILE *f;
+      void *u;
       if (h != NULL) {
         if (isclosed(h)) hpb_handleargerror(L, t, "attempt to use a closed handle");
         t->os = h->os;
         t->h = h;
         return;
       }
-      f = tofilep(L, i, &closed);
+      f = tofilep(L, i, &closed, &u);
       if (f != NULL || closed) {
         if (closed) hpb_handleargerror(L, t, "attempt to use a closed file");
         if (hp_fromfile(f, &t->os) != 0)
           hpb_handleargerror(L, t, "file has no descriptor");
         t->f = f;
+        t->file = u;
         return;
       }
       break;
@@ -719,6 +727,7 @@ void hpb_tohandlearg (lua_State *L, int i, int arg, HandleArg *t) {
   t->elem = 0;
   t->opt = NULL;
   t->f = NULL;
+  t->file = NULL;
   t->getfd = 0;
   if (h != NULL) {
     if (isclosed(h)) hpb_handleargerror(L, t, "attempt to use a closed handle");
@@ -731,6 +740,32 @@ void hpb_tohandlearg (lua_State *L, int i, int arg, HandleArg *t) {
 }
 
 
+/*
+** Between resolving t and using it, Lua code may have run: any allocation
+** through the collector can run a finalizer, and a finalizer can close
+** what t names.  Closing frees a Lua file's FILE and an hpass handle's
+** buffers, so every use below starts here.  The objects themselves are
+** anchored by the caller: only whether they are still open can change.
+*/
+void hpb_handlearg_check (lua_State *L, HandleArg *t) {
+  int closed = 0;
+  if (t->h != NULL) {
+    if (isclosed(t->h))
+      hpb_handleargerror(L, t, "handle was closed during the call");
+    t->os = t->h->os;
+  }
+  else if (t->f != NULL && (streamof(t->file, &closed) != t->f || closed))
+    hpb_handleargerror(L, t, "file was closed during the call");
+}
+
+
+int hpb_hasahead (lua_State *L, HandleArg *t) {
+  hpb_handlearg_check(L, t);
+  return (t->h != NULL && unread(t->h) > 0) ||
+         (t->f != NULL && hp_freadahead(t->f) > 0);
+}
+
+
 int hpb_issingle (lua_State *L, int i) {
   int single = lua_type(L, i) != LUA_TTABLE || findgetfd(L, i);
   if (lua_type(L, i) == LUA_TTABLE && single) lua_pop(L, 1);
@@ -739,12 +774,14 @@ int hpb_issingle (lua_State *L, int i) {
 
 
 /* Stream a Lua file's buffered output out before writing around it. */
-static int prepwrite (HandleArg *t) {
+static int prepwrite (lua_State *L, HandleArg *t) {
+  hpb_handlearg_check(L, t);
   return t->f != NULL ? hp_fflush(t->f) : 0;
 }
 
 
-void hpb_checkahead (lua_State *L, const HandleArg *t) {
+void hpb_checkahead (lua_State *L, HandleArg *t) {
+  hpb_handlearg_check(L, t);
   if (t->h != NULL && unread(t->h) > 0)
     hpb_handleargerror(L, t, "handle has unread buffered input");
   /* flushing a file gave back what it read ahead where it could seek */
@@ -753,8 +790,9 @@ void hpb_checkahead (lua_State *L, const HandleArg *t) {
 }
 
 
-int hpb_flushout (HandleArg *t) {
-  return t->h != NULL ? flushbuf(t->h, hdeadline(t->h)) : prepwrite(t);
+int hpb_flushout (lua_State *L, HandleArg *t) {
+  hpb_handlearg_check(L, t);
+  return t->h != NULL ? flushbuf(t->h, hdeadline(t->h)) : prepwrite(L, t);
 }
 
 /* }====================================================== */
@@ -1016,26 +1054,11 @@ static int checkint32 (lua_State *L, int i, int arg, const HandleArg *t) {
 }
 
 
-/*
-** A call that allocated (a finalizer may have run) checks that its
-** handle argument is still what it was: an hpass handle may have been closed, a
-** Lua file too.  The object itself is anchored by the caller.
-*/
-static void recheck (lua_State *L, int i, HandleArg *t) {
-  int closed = 0;
-  if (t->h != NULL) {
-    if (isclosed(t->h))
-      hpb_handleargerror(L, t, "handle was closed during the call");
-    t->os = t->h->os;
-  }
-  else if (t->f != NULL && (tofilep(L, i, &closed) != t->f || closed))
-    hpb_handleargerror(L, t, "file was closed during the call");
-}
-
-
-int hpb_send (HandleArg *t, const unsigned char *b, size_t n, hp_time deadline,
-              size_t whole, size_t *sent) {
-  Handle *h = t->h;
+int hpb_send (lua_State *L, HandleArg *t, const unsigned char *b, size_t n,
+              hp_time deadline, size_t whole, size_t *sent) {
+  Handle *h;
+  hpb_handlearg_check(L, t);
+  h = t->h;
   *sent = 0;
   if (h != NULL && h->size > 0) {
     if (h->wlen + n > h->size) {
@@ -1066,9 +1089,11 @@ int hpb_send (HandleArg *t, const unsigned char *b, size_t n, hp_time deadline,
 ** whatever follows stays in the pipe for others.  With a deadline, each
 ** read waits for data first.
 */
-int hpb_recv (HandleArg *t, unsigned char *b, size_t n, size_t *got,
-              hp_time deadline) {
-  Handle *h = t->h;
+int hpb_recv (lua_State *L, HandleArg *t, unsigned char *b, size_t n,
+              size_t *got, hp_time deadline) {
+  Handle *h;
+  hpb_handlearg_check(L, t);
+  h = t->h;
   *got = t->f != NULL ? hp_ftake(t->f, b, n) : 0;
   while (*got < n) {
     size_t done;
@@ -1127,8 +1152,8 @@ static int hpass_write_int (lua_State *L) {
   hpb_tohandlearg(L, 1, 1, &t);
   v = checkint32(L, 2, 2, NULL);
   hpb_noextra(L, 2);
-  if ((err = prepwrite(&t)) != 0 ||
-      (err = hpb_send(&t, (unsigned char *)&v, 4, deadline(t.h), 4, &sent)) != 0)
+  if ((err = prepwrite(L, &t)) != 0 ||
+      (err = hpb_send(L, &t, (unsigned char *)&v, 4, deadline(t.h), 4, &sent)) != 0)
     return hpb_ioerror(L, err, NULL);
   lua_pushboolean(L, 1);
   return 1;
@@ -1141,7 +1166,7 @@ static int hpass_read_int (lua_State *L) {
   size_t got;
   hpb_tohandlearg(L, 1, 1, &t);
   hpb_noextra(L, 1);
-  err = hpb_recv(&t, (unsigned char *)&v, 4, &got, deadline(t.h));
+  err = hpb_recv(L, &t, (unsigned char *)&v, 4, &got, deadline(t.h));
   if (err != 0) {
     putback(L, &t, (unsigned char *)&v, got);
     return hpb_ioerror(L, err, NULL);
@@ -1245,13 +1270,14 @@ static int hpass_write_ints (lua_State *L) {
     if (last) break;  /* k += n could overflow past j */
   }
   dl = deadline(t.h);
-  if ((err = prepwrite(&t)) != 0 ||
+  if ((err = prepwrite(L, &t)) != 0 ||
       (t.h != NULL && (err = flushbuf(t.h, dl)) != 0))
     goto failed;
   for (k = i; k <= j; k += (lua_Integer)n) {
     size_t sent;
     n = nextstep(k, j, sizeof(chunk) / sizeof(chunk[0]), &last);
     toint32s(L, 2, k, n, chunk, &e);
+    hpb_handlearg_check(L, &t);
     err = writeall(t.os, (unsigned char *)chunk, n * sizeof(int), dl, 4, &sent);
     written += (lua_Integer)(sent / sizeof(int));
     if (err != 0) goto failed;
@@ -1314,10 +1340,10 @@ static int hpass_read_ints (lua_State *L) {
     size_t got, m, k;
     lua_Integer left = want - have;
     int err;
-    recheck(L, 1, &t);  /* filling the table may have run a finalizer */
     m = left < (lua_Integer)(CHUNK / sizeof(int))
         ? (size_t)left : CHUNK / sizeof(int);
-    err = hpb_recv(&t, (unsigned char *)chunk, m * sizeof(int), &got, dl);
+    /* filling the table may have run a finalizer: hpb_recv checks */
+    err = hpb_recv(L, &t, (unsigned char *)chunk, m * sizeof(int), &got, dl);
     for (k = 0; k < got / sizeof(int); k++) {
       lua_pushinteger(L, chunk[k]);
       rawseti(L, tbl, ++have);
