@@ -327,7 +327,8 @@ Handle *hpb_newhandle (lua_State *L) {
   h->os = HP_NOHANDLE;
   h->wbuf = h->rbuf = NULL;
   h->size = h->wlen = h->rpos = h->rlen = h->rcap = 0;
-  h->wbytes = 0;
+  h->iruns = NULL;
+  h->nruns = 0;
   h->timeout = HP_NEVER;
   h->prev = h->next = NULL;
   luaL_getmetatable(L, HANDLE_T);
@@ -369,29 +370,71 @@ static int resizeread (lua_State *L, Handle *h, size_t cap) {
 
 
 /*
+** Where a write may stop: how many bytes of the integer that position p
+** falls inside lie before p, 0 when p is between two units.  The units
+** of a direct write are `whole` bytes from its start (4 for integers, 1
+** for bytes); those of a buffer (h not NULL) are its integers' runs, and
+** single bytes elsewhere.
+*/
+static size_t begun (const Handle *h, size_t whole, size_t p) {
+  size_t i;
+  if (h == NULL) return p % whole;
+  for (i = 0; i < h->nruns; i++)
+    if (p > h->iruns[2 * i] && p < h->iruns[2 * i + 1])
+      return (p - h->iruns[2 * i]) % 4;
+  return 0;
+}
+
+
+/*
 ** Write all of buf, looping over short writes; *sent says how much went.
 ** With a deadline each write waits until the handle takes HP_ATOMIC
-** bytes without blocking; when the deadline passes, a unit of `whole`
-** bytes already begun is still finished (an integer, where the buffer
-** holds integers), so the stream never holds a torn one.
+** bytes without blocking, and ends between two units, so that the write
+** can stop there when the deadline passes.  Should a short write have cut
+** an integer all the same, its rest is still written past the deadline:
+** the stream never holds a torn one.
 */
 static int writeall (hp_os os, const unsigned char *buf, size_t n,
-                     hp_time deadline, size_t whole, size_t *sent) {
+                     hp_time deadline, const Handle *h, size_t whole,
+                     size_t *sent) {
   *sent = 0;
   while (*sent < n) {
     size_t done, k = n - *sent;
     int err;
     if (deadline != HP_NEVER) {
+      size_t in = begun(h, whole, *sent);
       err = hp_ready(os, HP_WRITABLE, deadline);
-      if (err == hp_err_timeout() && *sent % whole != 0) err = 0;
-      if (err != 0) return err;
-      if (k > HP_ATOMIC) k = HP_ATOMIC;
+      if (err == hp_err_timeout() && in > 0) {
+        err = 0;
+        k = 4 - in;  /* the rest of the integer, and no more */
+      }
+      else if (err != 0) return err;
+      else if (k > HP_ATOMIC) {
+        k = HP_ATOMIC;
+        k -= begun(h, whole, *sent + k);
+      }
     }
     err = hp_write(os, buf + *sent, k, &done);
     if (err != 0) return err;
     *sent += done;
   }
   return 0;
+}
+
+
+/* The first sent bytes of the write buffer went out: drop them. */
+static void dropsent (Handle *h, size_t sent) {
+  size_t i, k = 0;
+  memmove(h->wbuf, h->wbuf + sent, h->wlen - sent);
+  h->wlen -= sent;
+  for (i = 0; i < h->nruns; i++) {
+    size_t from = h->iruns[2 * i], to = h->iruns[2 * i + 1];
+    if (to <= sent) continue;
+    h->iruns[2 * k] = from > sent ? from - sent : 0;  /* sent is between two */
+    h->iruns[2 * k + 1] = to - sent;
+    k++;
+  }
+  h->nruns = k;
 }
 
 
@@ -405,15 +448,11 @@ static int flushbuf (Handle *h, hp_time deadline) {
   int err = 0;
   if (h->wlen > 0) {
     size_t sent;
-    err = writeall(h->os, h->wbuf, h->wlen, deadline, h->wbytes ? 1 : 4,
-                   &sent);
-    if (err == hp_err_timeout()) {
-      memmove(h->wbuf, h->wbuf + sent, h->wlen - sent);
-      h->wlen -= sent;
-    }
+    err = writeall(h->os, h->wbuf, h->wlen, deadline, h, 1, &sent);
+    if (err == hp_err_timeout()) dropsent(h, sent);
     else h->wlen = 0;
   }
-  if (h->wlen == 0) h->wbytes = 0;
+  if (h->wlen == 0) h->nruns = 0;
   return err;
 }
 
@@ -436,8 +475,9 @@ int hpb_unread (lua_State *L, Handle *h, const void *b, size_t k) {
 }
 
 
-int hpb_fill (lua_State *L, Handle *h, hp_time deadline, int *eof) {
-  size_t done;
+int hpb_fill (lua_State *L, Handle *h, hp_time deadline, size_t max,
+              int *eof) {
+  size_t done, room;
   int err;
   *eof = 0;
   /* a request may wait in our buffer for the reply we now wait for */
@@ -451,7 +491,8 @@ int hpb_fill (lua_State *L, Handle *h, hp_time deadline, int *eof) {
   if (deadline != HP_NEVER &&
       (err = hp_ready(h->os, HP_READABLE, deadline)) != 0)
     return err;
-  err = hp_read(h->os, h->rbuf + h->rlen, h->rcap - h->rlen, &done);
+  room = h->rcap - h->rlen;
+  err = hp_read(h->os, h->rbuf + h->rlen, room < max ? room : max, &done);
   if (err != 0) return err;
   if (done == 0) *eof = 1;
   h->rlen += done;
@@ -518,7 +559,13 @@ static void unbuffer (lua_State *L, Handle *h) {
   if (h->size > 0) unlisthandle(h);
   freebuf(L, &h->wbuf, h->size);
   freebuf(L, &h->rbuf, h->rcap);
-  h->size = h->wlen = h->rpos = h->rlen = h->rcap = 0;
+  if (h->iruns != NULL) {
+    void *ud;
+    lua_Alloc f = lua_getallocf(L, &ud);
+    f(ud, h->iruns, 2 * IRUNS * sizeof(size_t), 0);
+    h->iruns = NULL;
+  }
+  h->size = h->wlen = h->rpos = h->rlen = h->rcap = h->nruns = 0;
 }
 
 /* }------------------------------------------------------ */
@@ -910,13 +957,16 @@ static int h_setvbuf (lua_State *L) {
   if (mode == 1) {
     unsigned char *wb = allocbuf(L, (size_t)size);
     unsigned char *rb = allocbuf(L, (size_t)size);
-    if (wb == NULL || rb == NULL) {
+    unsigned char *ir = allocbuf(L, 2 * IRUNS * sizeof(size_t));
+    if (wb == NULL || rb == NULL || ir == NULL) {
       freebuf(L, &wb, (size_t)size);
       freebuf(L, &rb, (size_t)size);
+      freebuf(L, &ir, 2 * IRUNS * sizeof(size_t));
       return luaL_error(L, "not enough memory");
     }
     h->wbuf = wb;
     h->rbuf = rb;
+    h->iruns = (size_t *)(void *)ir;
     h->size = h->rcap = (size_t)size;
     listhandle(h);
   }
@@ -1061,22 +1111,27 @@ int hpb_send (lua_State *L, HandleArg *t, const unsigned char *b, size_t n,
   h = t->h;
   *sent = 0;
   if (h != NULL && h->size > 0) {
-    if (h->wlen + n > h->size) {
+    int join = h->nruns > 0 && h->iruns[2 * h->nruns - 1] == h->wlen;
+    if (h->wlen + n > h->size || (whole > 1 && !join && h->nruns == IRUNS)) {
       /*
       ** A flush that runs out of time leaves these bytes unqueued, so a
       ** timeout never leaves part of an integer behind.
       */
       int err = flushbuf(h, deadline);
       if (err != 0) return err;
-      if (n > h->size) return writeall(t->os, b, n, deadline, whole, sent);
+      if (n > h->size) return writeall(t->os, b, n, deadline, NULL, whole, sent);
+      join = 0;
+    }
+    if (whole > 1) {  /* integers: where they are, for flushbuf */
+      if (!join) h->iruns[2 * h->nruns++] = h->wlen;
+      h->iruns[2 * h->nruns - 1] = h->wlen + n;
     }
     memcpy(h->wbuf + h->wlen, b, n);
     h->wlen += n;
-    if (whole == 1) h->wbytes = 1;
     *sent = n;
     return 0;
   }
-  return writeall(t->os, b, n, deadline, whole, sent);
+  return writeall(t->os, b, n, deadline, NULL, whole, sent);
 }
 
 
@@ -1278,7 +1333,8 @@ static int hpass_write_ints (lua_State *L) {
     n = nextstep(k, j, sizeof(chunk) / sizeof(chunk[0]), &last);
     toint32s(L, 2, k, n, chunk, &e);
     hpb_handlearg_check(L, &t);
-    err = writeall(t.os, (unsigned char *)chunk, n * sizeof(int), dl, 4, &sent);
+    err = writeall(t.os, (unsigned char *)chunk, n * sizeof(int), dl, NULL, 4,
+                   &sent);
     written += (lua_Integer)(sent / sizeof(int));
     if (err != 0) goto failed;
     if (last) break;

@@ -138,10 +138,21 @@ typedef struct Handle {
   size_t wlen;           /* bytes in wbuf (which holds size) */
   size_t rpos, rlen;     /* unread input is rbuf[rpos .. rlen) */
   size_t rcap;           /* what rbuf holds: size, or more for a long line */
-  int wbytes;            /* wbuf holds bytes from write(), not only ints */
+  size_t *iruns;         /* where wbuf holds integers (see IRUNS), or NULL */
+  size_t nruns;          /* runs of integers in iruns */
   hp_time timeout;       /* ms a blocking call may take, or HP_NEVER */
   struct Handle *prev, *next;  /* in the exit list while buffered */
 } Handle;
+
+/*
+** The write buffer of a buffered handle mixes bytes (from write) and
+** integers (from write_int), and a flush that runs out of time must stop
+** between two integers, never inside one.  So the buffer keeps where its
+** integers are: run k is wbuf[iruns[2k] .. iruns[2k+1]), integers back to
+** back from its start.  IRUNS runs at most: an integer that would start
+** one more is queued after a flush, as when the buffer is full.
+*/
+#define IRUNS       32
 
 #define isclosed(h)   ((h)->os == HP_NOHANDLE)
 #define unread(h)     ((h)->rlen - (h)->rpos)
@@ -155,9 +166,11 @@ HP_INTERNAL int hpb_unread (lua_State *L, Handle *h, const void *b, size_t k);
 
 /*
 ** Read more input into h's buffer, after what it holds (growing it when
-** full); *eof is set at the end of the stream.  0 or an error code.
+** full), at most max bytes; *eof is set at the end of the stream.  0 or
+** an error code.
 */
-HP_INTERNAL int hpb_fill (lua_State *L, Handle *h, hp_time deadline, int *eof);
+HP_INTERNAL int hpb_fill (lua_State *L, Handle *h, hp_time deadline,
+                          size_t max, int *eof);
 
 /* Give back buffer memory a long read took, once it is consumed. */
 HP_INTERNAL void hpb_trim (lua_State *L, Handle *h);
