@@ -137,9 +137,9 @@ LUA_VERSIONS = 5.1 5.2 5.3 5.4 jit
 # suite on each interpreter's own build.
 ABI51_INCDIR_LUA = /usr/include/lua5.1
 ABI51_INCDIR_JIT = /usr/include/luajit-2.1
-ABI51_TESTS = tests/spec/core_spec.lua tests/spec/buffer_spec.lua \
-              tests/spec/compat_spec.lua tests/spec/interop_spec.lua \
-              tests/spec/examples_spec.lua
+ABI51_TESTS = tests/spec/core_spec.lua tests/spec/promises_buffering_spec.lua \
+              tests/spec/promises_integers_spec.lua tests/spec/compat_spec.lua \
+              tests/spec/interop_spec.lua tests/spec/examples_spec.lua
 
 .PHONY: check-all check-abi51 check-luarocks
 
@@ -264,7 +264,8 @@ test-oldkernel: deps
 # under the old-kernel launcher: children are then closed by the loop up
 # to the limit.  Only the specs that do not read /proc themselves run.
 NOPROC_TESTS = tests/spec/portable_spec.lua tests/spec/badinput_spec.lua \
-               tests/spec/buffer_spec.lua tests/spec/compat_spec.lua \
+               tests/spec/promises_buffering_spec.lua \
+               tests/spec/promises_integers_spec.lua tests/spec/compat_spec.lua \
                tests/spec/nonblock_spec.lua tests/spec/examples_spec.lua
 test-noproc: deps
 	@tools/deps.sh $(TEST_PKGS) util-linux:unshare
