@@ -122,7 +122,8 @@ describe("hpass", function()
       assert.equal(before, H.nfds())
     end)
 
-    it("functions and methods are the same", function()
+    it("every module function that takes a handle first is also a method: " ..
+       "hpass.read_int(h) and h:read_int() are the same function", function()
       local r, w = hpass.pipe()
       assert.equal(hpass.read_int, r.read_int)
       assert.equal(hpass.write_int, w.write_int)
