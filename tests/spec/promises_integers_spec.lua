@@ -3,9 +3,11 @@
 -- checks; core_spec.lua holds the first tests of write_int and read_int.
 local hpass = require "hpass"
 local H = require "helpers"
+local R = require "relhelp"
 
-describe("bulk integers", function()
-  it("write_ints and read_ints round-trip, in ranges", function()
+describe("Integers: write_ints and read_ints", function()
+  it("write_ints writes t[i..j], by default all of t; read_ints gives an array of up " ..
+     "to count integers, nil at a clean end with nothing read", function()
     local r, w = hpass.pipe()
     local t = {}
     for i = 1, 5000 do t[i] = (i % 2 == 0) and i or -i end
@@ -21,7 +23,9 @@ describe("bulk integers", function()
     r:close()
   end)
 
-  it("read_ints fills a table of the caller's, and #t is the count", function()
+  it("read_ints with a table t: the integers go into t[1], t[2], ... and t is the " ..
+     "array; entries an earlier read left are set to nil, so #t is the count",
+     function()
     local r, w = hpass.pipe()
     local src = {}
     for i = 1, 2500 do src[i] = i * 3 end     -- 10 KB: fits in the pipe
@@ -64,7 +68,7 @@ describe("bulk integers", function()
     r:close()
   end)
 
-  it("read_ints gives the caller's table as the partial result", function()
+  it("read_ints with a table t: t is also the partial result", function()
     local r, w = hpass.pipe()
     w:write_int(10)
     local f = w:tofile("wb")
@@ -80,7 +84,8 @@ describe("bulk integers", function()
     r:close()
   end)
 
-  it("validate every element before writing any", function()
+  it("write_ints checks every element before anything is written: a bad element " ..
+     "raises 'element k: ...'", function()
     local r, w = hpass.pipe()
     local err = H.raises(w.write_ints, w, {1, 2, 2^31, 4})
     assert.matches(H.badarg(2, "write_ints") .. " %(element 3: integer out of 32%-bit range%)", err)
@@ -98,7 +103,8 @@ describe("bulk integers", function()
     r:close()
   end)
 
-  it("return what was read before a truncated integer", function()
+  it("read_ints: a truncated integer after some integers gives nil, msg, nil, " ..
+     "partial, the integers that came before", function()
     local r, w = hpass.pipe()
     w:write_int(10); w:write_int(20)       -- (no string.pack before Lua 5.3)
     local f = w:tofile("wb")
@@ -112,7 +118,7 @@ describe("bulk integers", function()
     r:close()
   end)
 
-  it("mix with buffered single integers in order", function()
+  it("write_ints and read_ints mix with buffered single integers, in order", function()
     local r, w = hpass.pipe()
     w:setvbuf("full")
     w:write_int(1)
@@ -125,7 +131,7 @@ describe("bulk integers", function()
     r:close()
   end)
 
-  it("carry a million integers through a child intact", function()
+  it("write_ints carries a million integers through a child intact", function()
     local r, w = hpass.pipe()
     local proc, out = H.start({H.lua, H.child("sum")}, r)
     r:close()
@@ -135,5 +141,39 @@ describe("bulk integers", function()
     w:close()
     assert.is_true((proc:wait()))
     assert.equal("1000000\t500000500000\n", H.readfile(out))
+  end)
+
+  it("write_ints: without a deadline, 4096 integers (16 KiB) per system call",
+     function()
+    local function syscw()
+      return tonumber(H.readfile("/proc/self/io"):match("syscw:%s*(%d+)"))
+    end
+    local r, w = hpass.pipe()
+    local p = assert(hpass.spawn_with_handle({"sh", "-c", "exec cat >/dev/null"}, {},
+                                             {stdin = r}))
+    r:close()
+    local t = {}
+    for i = 1, 100000 do t[i] = i end
+    local before = syscw()
+    assert.is_true(w:write_ints(t))
+    local calls = syscw() - before
+    assert.is_true(calls <= math.ceil(100000 / 4096), calls .. " writes")
+    w:close()
+    assert.is_true((p:wait()))
+  end)
+
+  it("read_ints: the array is shorter than count only when the stream ends", function()
+    local r, w = hpass.pipe()
+    -- 20 integers, a byte at a time with pauses: read_ints must wait
+    local p = assert(hpass.spawn_with_handle({R.relpeer, "slow", "20"}, w))
+    w:close()
+    local t = r:read_ints(10)
+    assert.equal(10, #t)
+    t = r:read_ints(25)
+    assert.equal(10, #t)                    -- the stream ended after 20
+    for i = 1, 10 do assert.equal(9 + i, t[i]) end
+    assert.is_nil(r:read_ints(5))
+    assert.is_true((p:wait()))
+    r:close()
   end)
 end)
