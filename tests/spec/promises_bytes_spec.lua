@@ -216,6 +216,32 @@ describe("Bytes and lines", function()
     end
   end)
 
+  -- A socket whose peer closed with input it never read: a read past the
+  -- data there fails with ECONNRESET.
+  local function reset_after(data)
+    local a, b = hpass.socketpair()
+    assert(b:write(data))
+    assert(a:write("never read by b"))
+    b:close()
+    return a
+  end
+
+  it("on an error: nil, msg, errno; on an hpass handle a read that fails takes " ..
+     "nothing, and the other forms lose what the call had read before it", function()
+    local ECONNRESET = 104
+    local a = reset_after("first\nsecond")
+    assert.same({nil, "Connection reset by peer", ECONNRESET}, {a:read("l", "l", "l")})
+    assert.equal("first", a:read("l"))                 -- it stayed in the handle
+    assert.equal("second", a:read("a"))
+    a:close()
+    a = reset_after("first\nsecond")
+    local fd = a:fileno()
+    assert.same({nil, "Connection reset by peer", ECONNRESET},
+                {hpass.read(fd, "l", "l", "l")})
+    assert.is_nil(hpass.read(fd, "l"))                 -- gone with the failed call
+    a:close()
+  end)
+
   it("lines: an error raises, as io.lines does, and a timeout loses nothing: what " ..
      "the failed call had taken stays in the handle", function()
     for _, mode in ipairs({"no", "full"}) do
