@@ -137,7 +137,7 @@ describe("Conventions: the forms of a handle argument", function()
     f:write("one\ntwo\nthree\n")
     f:close()
     f = assert(io.open(name, "rb"))
-    assert.equal("one", f:read("l"))         -- stdio read it all ahead
+    assert.equal("one", f:read("*l"))         -- stdio read it all ahead
     local out, _, ok = hpass.capture({"cat"}, {stdin = f})
     assert.is_true(ok)
     assert.equal("two\nthree\n", out)     -- from where f stood
@@ -145,7 +145,7 @@ describe("Conventions: the forms of a handle argument", function()
     local r, w = hpass.pipe()
     w:write("a\nb\n"); w:close()
     local p = assert(r:tofile("rb"))
-    assert.equal("a", p:read("l"))
+    assert.equal("a", p:read("*l"))
     assert.matches("file has unread buffered input",
                    H.raises(hpass.spawn_with_handle, {"true"}, p))
     local a, b = hpass.socketpair()

@@ -71,9 +71,9 @@ describe("Handles", function()
     local f = assert(h:tofile("r+b"))
     assert.equal("closed handle", hpass.type(h))
     assert.is_true(sig.fds()[n])               -- the same descriptor
-    assert.equal("6789", f:read("a"))          -- went on from offset 6
+    assert.equal("6789", f:read("*a"))          -- went on from offset 6
     f:seek("set", 0)
-    assert.equal("0123AB6789", f:read("a"))
+    assert.equal("0123AB6789", f:read("*a"))
     f:close()
     assert.is_nil(sig.fds()[n])                -- closing the file closes it
     f0:close()

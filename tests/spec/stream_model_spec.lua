@@ -62,9 +62,10 @@ local function randbytes(n)
   local t = {}
   for i = 1, n do
     local c = math.random(0, 9)
-    t[i] = c == 0 and 10 or c == 1 and math.random(0, 255) or math.random(97, 122)
+    t[i] = string.char(c == 0 and 10 or c == 1 and math.random(0, 255)
+                       or math.random(97, 122))
   end
-  return string.char(unpack(t))
+  return table.concat(t)
 end
 
 local TIMEOUTS = {false, 0, 0, 0, 0.001}   -- false: none
