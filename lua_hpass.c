@@ -404,10 +404,8 @@ static int writeall (hp_os os, const unsigned char *buf, size_t n,
     if (deadline != HP_NEVER) {
       size_t in = begun(h, whole, *sent);
       err = hp_ready(os, HP_WRITABLE, deadline);
-      if (err == hp_err_timeout() && in > 0) {
-        err = 0;
+      if (err == hp_err_timeout() && in > 0)
         k = 4 - in;  /* the rest of the integer, and no more */
-      }
       else if (err != 0) return err;
       else if (k > HP_ATOMIC) {
         k = HP_ATOMIC;

@@ -152,7 +152,7 @@ typedef struct Handle {
 ** back from its start.  IRUNS runs at most: an integer that would start
 ** one more is queued after a flush, as when the buffer is full.
 */
-#define IRUNS       32
+#define IRUNS       ((size_t)32)
 
 #define isclosed(h)   ((h)->os == HP_NOHANDLE)
 #define unread(h)     ((h)->rlen - (h)->rpos)
