@@ -9,8 +9,9 @@
 **
 ** A line read must look ahead for its end: an hpass handle keeps what it
 ** read past the line in its buffer (it then holds unread input, which
-** spawn_with_handle and tofile refuse, as ever).  Other handle forms have
-** no buffer of hpass's, so they are read a byte at a time for lines.
+** spawn_with_handle and tofile refuse, as ever).  Otherwise an unbuffered
+** handle takes no more than a read returns.  Other handle forms have no
+** buffer of hpass's, so they are read a byte at a time for lines.
 */
 
 #include <string.h>
@@ -28,17 +29,24 @@
 */
 
 /*
-** Push len bytes of h's buffer as a string and consume them and skip
-** more.  Never straight from the buffer: making the string may run a
-** finalizer that closes h and frees its buffer.  The bytes are copied
-** first into a block of the call's own, made before anything is read.
+** One call of read on an hpass handle takes nothing out of the handle's
+** buffer until all its formats are done: *pos counts the bytes its
+** formats have taken so far, after h->rpos, and g_read consumes them at
+** the end.  A timeout or an error in a later format so loses nothing:
+** what the earlier formats took stays in the handle for the next read.
 */
-static void pushbuf (lua_State *L, Handle *h, size_t len, size_t skip) {
+#define have(h,pos)   (unread(h) - (pos))
+
+/*
+** Push len bytes of h's buffer, from pos, as a string.  Never straight
+** from the buffer: making the string may run a finalizer that closes h
+** and frees its buffer.  The bytes are copied first into a block of the
+** call's own, made before anything is read.
+*/
+static void pushbuf (lua_State *L, Handle *h, size_t pos, size_t len) {
   char *tmp = (char *)lua_newuserdatauv(L, len == 0 ? 1 : len, 0);
   if (isclosed(h)) luaL_error(L, "handle was closed during the call");
-  memcpy(tmp, h->rbuf + h->rpos, len);
-  h->rpos += len + skip;
-  hpb_trim(L, h);
+  if (len > 0) memcpy(tmp, h->rbuf + h->rpos + pos, len);
   lua_pushlstring(L, tmp, len);
   lua_remove(L, -2);
 }
@@ -46,62 +54,71 @@ static void pushbuf (lua_State *L, Handle *h, size_t len, size_t skip) {
 
 /*
 ** A line from handle h: everything up to '\n' (kept when keep), or the
-** rest at the end of the stream; fail at the end with nothing left.  The
-** line stays in the buffer until it is whole, so a timeout loses nothing.
+** rest at the end of the stream; fail at the end with nothing left.
 */
-static int readline_h (lua_State *L, Handle *h, int keep, hp_time dl) {
+static int readline_h (lua_State *L, Handle *h, int keep, hp_time dl,
+                       size_t *pos) {
   size_t scanned = 0;
   int eof = 0;
   for (;;) {
-    unsigned char *start = h->rbuf + h->rpos;
-    size_t have = unread(h);
-    unsigned char *nl = have > scanned
-        ? (unsigned char *)memchr(start + scanned, '\n', have - scanned) : NULL;
-    if (nl != NULL || (eof && have > 0)) {
-      size_t len = nl != NULL ? (size_t)(nl - start) : have;
-      int kept = nl != NULL && keep, dropped = nl != NULL && !keep;
-      pushbuf(L, h, len + (size_t)kept, (size_t)dropped);
+    size_t n = have(h, *pos);
+    const unsigned char *start = n > 0 ? h->rbuf + h->rpos + *pos : NULL;
+    const unsigned char *nl = n > scanned
+        ? (const unsigned char *)memchr(start + scanned, '\n', n - scanned)
+        : NULL;
+    if (nl != NULL || (eof && n > 0)) {
+      size_t len = nl != NULL ? (size_t)(nl - start) : n;
+      pushbuf(L, h, *pos, len + (nl != NULL && keep));
+      *pos += len + (nl != NULL);
       return 0;
     }
     if (eof) {
       luaL_pushfail(L);
       return 0;
     }
-    scanned = have;
-    {
-      int err = hpb_fill(L, h, dl, &eof);
+    scanned = n;
+    {  /* look ahead: as much as there is */
+      int err = hpb_fill(L, h, dl, (size_t)-1, &eof);
       if (err != 0) return err;
     }
   }
 }
 
 
-/* n bytes (fewer at the end of the stream) from handle h, or fail. */
-static int readcount_h (lua_State *L, Handle *h, size_t n, hp_time dl) {
+/*
+** n bytes (fewer at the end of the stream) from handle h, or fail.  An
+** unbuffered handle takes no more from the OS than it returns (read(0),
+** which asks whether anything is left, takes one byte).
+*/
+static int readcount_h (lua_State *L, Handle *h, size_t n, hp_time dl,
+                        size_t *pos) {
+  size_t want = n > 0 ? n : 1;
   int eof = 0;
-  /* read(0) asks whether anything is left: it waits for one byte */
-  while (unread(h) < (n > 0 ? n : 1) && !eof) {
-    int err = hpb_fill(L, h, dl, &eof);
+  while (have(h, *pos) < want && !eof) {
+    size_t max = h->size > 0 ? (size_t)-1 : want - have(h, *pos);
+    int err = hpb_fill(L, h, dl, max, &eof);
     if (err != 0) return err;
   }
-  if (unread(h) == 0) {
+  if (have(h, *pos) == 0) {
     luaL_pushfail(L);
     return 0;
   }
-  if (n > unread(h)) n = unread(h);
-  pushbuf(L, h, n, 0);
+  if (n > have(h, *pos)) n = have(h, *pos);
+  pushbuf(L, h, *pos, n);
+  *pos += n;
   return 0;
 }
 
 
 /* Everything up to the end of the stream ("" when nothing is left). */
-static int readall_h (lua_State *L, Handle *h, hp_time dl) {
+static int readall_h (lua_State *L, Handle *h, hp_time dl, size_t *pos) {
   int eof = 0;
   while (!eof) {
-    int err = hpb_fill(L, h, dl, &eof);
+    int err = hpb_fill(L, h, dl, (size_t)-1, &eof);
     if (err != 0) return err;
   }
-  pushbuf(L, h, unread(h), 0);
+  pushbuf(L, h, *pos, have(h, *pos));
+  *pos = unread(h);
   return 0;
 }
 
@@ -118,7 +135,7 @@ static int readline_arg (lua_State *L, HandleArg *t, int keep) {
   for (;;) {
     unsigned char c;
     size_t got;
-    int err = hpb_recv(t, &c, 1, &got, HP_NEVER);
+    int err = hpb_recv(L, t, &c, 1, &got, HP_NEVER);
     if (err != 0) return err;
     if (got == 0) break;
     n++;
@@ -144,7 +161,7 @@ static int readcount_arg (lua_State *L, HandleArg *t, size_t n, int all) {
   while (all || total < n) {
     size_t want = all || n - total > STEP ? STEP : n - total, got;
     char *p = luaL_prepbuffsize(&b, want);
-    int err = hpb_recv(t, (unsigned char *)p, want, &got, HP_NEVER);
+    int err = hpb_recv(L, t, (unsigned char *)p, want, &got, HP_NEVER);
     if (err != 0) return err;
     luaL_addsize(&b, got);
     total += got;
@@ -167,6 +184,7 @@ static int readcount_arg (lua_State *L, HandleArg *t, size_t n, int all) {
 static int g_read (lua_State *L, int first) {
   HandleArg t;
   int n = lua_gettop(L), i, err = 0;
+  size_t pos = 0;  /* what the formats took from an hpass handle's buffer */
   hp_time dl;
   hpb_tohandlearg(L, 1, 1, &t);
   dl = deadline(t.h);
@@ -182,7 +200,7 @@ static int g_read (lua_State *L, int first) {
       /* read(0) tells whether anything is left: only a buffer can */
       luaL_argcheck(L, k > 0 || t.h != NULL, i,
                     "count 0 needs an hpass handle");
-      err = t.h != NULL ? readcount_h(L, t.h, (size_t)k, dl)
+      err = t.h != NULL ? readcount_h(L, t.h, (size_t)k, dl, &pos)
                         : readcount_arg(L, &t, (size_t)k, 0);
     }
     else {
@@ -190,21 +208,25 @@ static int g_read (lua_State *L, int first) {
       if (*p == '*') p++;  /* Lua 5.1 and 5.2 spell them "*l" */
       switch (*p) {
         case 'l': case 'L':
-          err = t.h != NULL ? readline_h(L, t.h, *p == 'L', dl)
+          err = t.h != NULL ? readline_h(L, t.h, *p == 'L', dl, &pos)
                             : readline_arg(L, &t, *p == 'L');
           break;
         case 'a':
-          err = t.h != NULL ? readall_h(L, t.h, dl)
+          err = t.h != NULL ? readall_h(L, t.h, dl, &pos)
                             : readcount_arg(L, &t, 0, 1);
           break;
         default:
           return luaL_argerror(L, i, "invalid format");
       }
     }
-    if (err != 0) return hpb_ioerror(L, err, NULL);
-    if (lua_isnil(L, -1)) break;  /* the end: no more results */
+    if (err != 0) return hpb_ioerror(L, err, NULL);  /* nothing consumed */
     if (t.h != NULL && isclosed(t.h))  /* a finalizer closed it */
       return luaL_error(L, "handle was closed during the call");
+    if (lua_isnil(L, -1)) break;  /* the end: no more results */
+  }
+  if (t.h != NULL) {  /* every format is done: now they take their bytes */
+    t.h->rpos += pos;
+    hpb_trim(L, t.h);
   }
   return i - first + (i > n ? 0 : 1);
 }
@@ -246,7 +268,7 @@ static int hpass_write (lua_State *L) {
   for (i = 2; i <= n; i++) {
     size_t len, sent;
     const char *s = lua_tolstring(L, i, &len);
-    err = hpb_send(&t, (const unsigned char *)s, len, dl, 1, &sent);
+    err = hpb_send(L, &t, (const unsigned char *)s, len, dl, 1, &sent);
     total += sent;
     if (err != 0) goto failed;
   }

@@ -115,9 +115,7 @@ void hpc_rawseti (lua_State *L, int t, lua_Integer k) {
 ** 5.1 and LuaJIT a userdata whose first field is the FILE *, NULL once
 ** closed.
 */
-static FILE *tofilep (lua_State *L, int i, int *closed) {
-  void *u = luaL_testudata(L, i, LUA_FILEHANDLE);
-  if (u == NULL) return NULL;
+static FILE *streamof (void *u, int *closed) {
 #if LUA_VERSION_NUM >= 502
   *closed = (((luaL_Stream *)u)->closef == NULL);
   return ((luaL_Stream *)u)->f;
@@ -125,6 +123,12 @@ static FILE *tofilep (lua_State *L, int i, int *closed) {
   *closed = (*(FILE **)u == NULL);
   return *(FILE **)u;
 #endif
+}
+
+/* The stream of the Lua file at i, or NULL for any other value. */
+static FILE *tofilep (lua_State *L, int i, int *closed, void **u) {
+  *u = luaL_testudata(L, i, LUA_FILEHANDLE);
+  return *u != NULL ? streamof(*u, closed) : NULL;
 }
 
 /*
@@ -323,7 +327,8 @@ Handle *hpb_newhandle (lua_State *L) {
   h->os = HP_NOHANDLE;
   h->wbuf = h->rbuf = NULL;
   h->size = h->wlen = h->rpos = h->rlen = h->rcap = 0;
-  h->wbytes = 0;
+  h->iruns = NULL;
+  h->nruns = 0;
   h->timeout = HP_NEVER;
   h->prev = h->next = NULL;
   luaL_getmetatable(L, HANDLE_T);
@@ -365,36 +370,74 @@ static int resizeread (lua_State *L, Handle *h, size_t cap) {
 
 
 /*
+** Where a write may stop: how many bytes of the integer that position p
+** falls inside lie before p, 0 when p is between two units.  The units
+** of a direct write are `whole` bytes from its start (4 for integers, 1
+** for bytes); those of a buffer (h not NULL) are its integers' runs, and
+** single bytes elsewhere.
+*/
+static size_t begun (const Handle *h, size_t whole, size_t p) {
+  size_t i;
+  if (h == NULL) return p % whole;
+  for (i = 0; i < h->nruns; i++)
+    if (p > h->iruns[2 * i] && p < h->iruns[2 * i + 1])
+      return (p - h->iruns[2 * i]) % 4;
+  return 0;
+}
+
+
+/*
 ** Write all of buf, looping over short writes; *sent says how much went.
 ** With a deadline each write waits until the handle takes hp_room bytes
-** without blocking, and the deadline is looked at before each write, also
-** while the reader keeps up; when it passes, a unit of `whole` bytes
-** already begun is still finished (an integer, where the buffer holds
-** integers), so the stream never holds a torn one.  The first write goes
+** without blocking (HP_ATOMIC, a pipe's PIPE_BUF; on Windows a socket's
+** send buffer), looks at the deadline again before each piece, also while
+** the reader keeps up, and ends each piece between two units, so that the
+** write can stop there when the deadline passes.  Should a short write
+** have cut an integer all the same, its rest is still written past the
+** deadline: the stream never holds a torn one.  The first piece goes
 ** whenever the handle is ready, so that a timeout of 0 moves what it can.
 */
 static int writeall (hp_os os, const unsigned char *buf, size_t n,
-                     hp_time deadline, size_t whole, size_t *sent) {
+                     hp_time deadline, const Handle *h, size_t whole,
+                     size_t *sent) {
   size_t room = deadline != HP_NEVER ? hp_room(os) : 0;
   *sent = 0;
   while (*sent < n) {
     size_t done, k = n - *sent;
     int err;
     if (deadline != HP_NEVER) {
+      size_t in = begun(h, whole, *sent);
       if (*sent > 0 && hp_now() > deadline) err = hp_err_timeout();
       else err = hp_ready(os, HP_WRITABLE, deadline);
-      if (err == hp_err_timeout() && *sent % whole != 0) {
-        err = 0;  /* past the deadline: only the rest of this unit */
-        if (k > whole - *sent % whole) k = whole - *sent % whole;
+      if (err == hp_err_timeout() && in > 0)
+        k = 4 - in;  /* the rest of the integer, and no more */
+      else if (err != 0) return err;
+      else if (k > room) {
+        k = room;
+        k -= begun(h, whole, *sent + k);
       }
-      if (err != 0) return err;
-      if (k > room) k = room;
     }
     err = hp_write(os, buf + *sent, k, &done);
     if (err != 0) return err;
     *sent += done;
   }
   return 0;
+}
+
+
+/* The first sent bytes of the write buffer went out: drop them. */
+static void dropsent (Handle *h, size_t sent) {
+  size_t i, k = 0;
+  memmove(h->wbuf, h->wbuf + sent, h->wlen - sent);
+  h->wlen -= sent;
+  for (i = 0; i < h->nruns; i++) {
+    size_t from = h->iruns[2 * i], to = h->iruns[2 * i + 1];
+    if (to <= sent) continue;
+    h->iruns[2 * k] = from > sent ? from - sent : 0;  /* sent is between two */
+    h->iruns[2 * k + 1] = to - sent;
+    k++;
+  }
+  h->nruns = k;
 }
 
 
@@ -408,15 +451,11 @@ static int flushbuf (Handle *h, hp_time deadline) {
   int err = 0;
   if (h->wlen > 0) {
     size_t sent;
-    err = writeall(h->os, h->wbuf, h->wlen, deadline, h->wbytes ? 1 : 4,
-                   &sent);
-    if (err == hp_err_timeout()) {
-      memmove(h->wbuf, h->wbuf + sent, h->wlen - sent);
-      h->wlen -= sent;
-    }
+    err = writeall(h->os, h->wbuf, h->wlen, deadline, h, 1, &sent);
+    if (err == hp_err_timeout()) dropsent(h, sent);
     else h->wlen = 0;
   }
-  if (h->wlen == 0) h->wbytes = 0;
+  if (h->wlen == 0) h->nruns = 0;
   return err;
 }
 
@@ -439,8 +478,9 @@ int hpb_unread (lua_State *L, Handle *h, const void *b, size_t k) {
 }
 
 
-int hpb_fill (lua_State *L, Handle *h, hp_time deadline, int *eof) {
-  size_t done;
+int hpb_fill (lua_State *L, Handle *h, hp_time deadline, size_t max,
+              int *eof) {
+  size_t done, room;
   int err;
   *eof = 0;
   /* a request may wait in our buffer for the reply we now wait for */
@@ -454,7 +494,8 @@ int hpb_fill (lua_State *L, Handle *h, hp_time deadline, int *eof) {
   if (deadline != HP_NEVER &&
       (err = hp_ready(h->os, HP_READABLE, deadline)) != 0)
     return err;
-  err = hp_read(h->os, h->rbuf + h->rlen, h->rcap - h->rlen, &done);
+  room = h->rcap - h->rlen;
+  err = hp_read(h->os, h->rbuf + h->rlen, room < max ? room : max, &done);
   if (err != 0) return err;
   if (done == 0) *eof = 1;
   h->rlen += done;
@@ -521,7 +562,13 @@ static void unbuffer (lua_State *L, Handle *h) {
   if (h->size > 0) unlisthandle(h);
   freebuf(L, &h->wbuf, h->size);
   freebuf(L, &h->rbuf, h->rcap);
-  h->size = h->wlen = h->rpos = h->rlen = h->rcap = 0;
+  if (h->iruns != NULL) {
+    void *ud;
+    lua_Alloc f = lua_getallocf(L, &ud);
+    f(ud, h->iruns, 2 * IRUNS * sizeof(size_t), 0);
+    h->iruns = NULL;
+  }
+  h->size = h->wlen = h->rpos = h->rlen = h->rcap = h->nruns = 0;
 }
 
 /* }------------------------------------------------------ */
@@ -644,7 +691,8 @@ static int findgetfd (lua_State *L, int i) {
 /* Whether the object at i is a Lua file (open or closed). */
 static int isfile (lua_State *L, int i) {
   int closed = 0;
-  return tofilep(L, i, &closed) != NULL || closed;
+  void *u;
+  return tofilep(L, i, &closed, &u) != NULL || closed;
 }
 
 
@@ -653,6 +701,7 @@ void hpb_handlearg_getfd (lua_State *L, int i, HandleArg *t) {
   t->os = HP_NOHANDLE;
   t->h = NULL;
   t->f = NULL;
+  t->file = NULL;
   t->getfd = 0;
   switch (lua_type(L, i)) {
     case LUA_TUSERDATA:
@@ -689,18 +738,20 @@ void hpb_handlearg_resolve (lua_State *L, int i, HandleArg *t) {
     case LUA_TUSERDATA: {
       Handle *h = testhandle(L, i);
       FILE *f;
+      void *u;
       if (h != NULL) {
         if (isclosed(h)) hpb_handleargerror(L, t, "attempt to use a closed handle");
         t->os = h->os;
         t->h = h;
         return;
       }
-      f = tofilep(L, i, &closed);
+      f = tofilep(L, i, &closed, &u);
       if (f != NULL || closed) {
         if (closed) hpb_handleargerror(L, t, "attempt to use a closed file");
         if (hp_fromfile(f, &t->os) != 0)
           hpb_handleargerror(L, t, "file has no descriptor");
         t->f = f;
+        t->file = u;
         return;
       }
       break;
@@ -726,6 +777,7 @@ void hpb_tohandlearg (lua_State *L, int i, int arg, HandleArg *t) {
   t->elem = 0;
   t->opt = NULL;
   t->f = NULL;
+  t->file = NULL;
   t->getfd = 0;
   if (h != NULL) {
     if (isclosed(h)) hpb_handleargerror(L, t, "attempt to use a closed handle");
@@ -738,6 +790,32 @@ void hpb_tohandlearg (lua_State *L, int i, int arg, HandleArg *t) {
 }
 
 
+/*
+** Between resolving t and using it, Lua code may have run: any allocation
+** through the collector can run a finalizer, and a finalizer can close
+** what t names.  Closing frees a Lua file's FILE and an hpass handle's
+** buffers, so every use below starts here.  The objects themselves are
+** anchored by the caller: only whether they are still open can change.
+*/
+void hpb_handlearg_check (lua_State *L, HandleArg *t) {
+  int closed = 0;
+  if (t->h != NULL) {
+    if (isclosed(t->h))
+      hpb_handleargerror(L, t, "handle was closed during the call");
+    t->os = t->h->os;
+  }
+  else if (t->f != NULL && (streamof(t->file, &closed) != t->f || closed))
+    hpb_handleargerror(L, t, "file was closed during the call");
+}
+
+
+int hpb_hasahead (lua_State *L, HandleArg *t) {
+  hpb_handlearg_check(L, t);
+  return (t->h != NULL && unread(t->h) > 0) ||
+         (t->f != NULL && hp_freadahead(t->f) > 0);
+}
+
+
 int hpb_issingle (lua_State *L, int i) {
   int single = lua_type(L, i) != LUA_TTABLE || findgetfd(L, i);
   if (lua_type(L, i) == LUA_TTABLE && single) lua_pop(L, 1);
@@ -746,12 +824,14 @@ int hpb_issingle (lua_State *L, int i) {
 
 
 /* Stream a Lua file's buffered output out before writing around it. */
-static int prepwrite (HandleArg *t) {
+static int prepwrite (lua_State *L, HandleArg *t) {
+  hpb_handlearg_check(L, t);
   return t->f != NULL ? hp_fflush(t->f) : 0;
 }
 
 
-void hpb_checkahead (lua_State *L, const HandleArg *t) {
+void hpb_checkahead (lua_State *L, HandleArg *t) {
+  hpb_handlearg_check(L, t);
   if (t->h != NULL && unread(t->h) > 0)
     hpb_handleargerror(L, t, "handle has unread buffered input");
   /* flushing a file gave back what it read ahead where it could seek */
@@ -760,8 +840,9 @@ void hpb_checkahead (lua_State *L, const HandleArg *t) {
 }
 
 
-int hpb_flushout (HandleArg *t) {
-  return t->h != NULL ? flushbuf(t->h, hdeadline(t->h)) : prepwrite(t);
+int hpb_flushout (lua_State *L, HandleArg *t) {
+  hpb_handlearg_check(L, t);
+  return t->h != NULL ? flushbuf(t->h, hdeadline(t->h)) : prepwrite(L, t);
 }
 
 /* }====================================================== */
@@ -879,13 +960,16 @@ static int h_setvbuf (lua_State *L) {
   if (mode == 1) {
     unsigned char *wb = allocbuf(L, (size_t)size);
     unsigned char *rb = allocbuf(L, (size_t)size);
-    if (wb == NULL || rb == NULL) {
+    unsigned char *ir = allocbuf(L, 2 * IRUNS * sizeof(size_t));
+    if (wb == NULL || rb == NULL || ir == NULL) {
       freebuf(L, &wb, (size_t)size);
       freebuf(L, &rb, (size_t)size);
+      freebuf(L, &ir, 2 * IRUNS * sizeof(size_t));
       return luaL_error(L, "not enough memory");
     }
     h->wbuf = wb;
     h->rbuf = rb;
+    h->iruns = (size_t *)(void *)ir;
     h->size = h->rcap = (size_t)size;
     listhandle(h);
   }
@@ -1023,44 +1107,34 @@ static int checkint32 (lua_State *L, int i, int arg, const HandleArg *t) {
 }
 
 
-/*
-** A call that allocated (a finalizer may have run) checks that its
-** handle argument is still what it was: an hpass handle may have been closed, a
-** Lua file too.  The object itself is anchored by the caller.
-*/
-static void recheck (lua_State *L, int i, HandleArg *t) {
-  int closed = 0;
-  if (t->h != NULL) {
-    if (isclosed(t->h))
-      hpb_handleargerror(L, t, "handle was closed during the call");
-    t->os = t->h->os;
-  }
-  else if (t->f != NULL && (tofilep(L, i, &closed) != t->f || closed))
-    hpb_handleargerror(L, t, "file was closed during the call");
-}
-
-
-int hpb_send (HandleArg *t, const unsigned char *b, size_t n, hp_time deadline,
-              size_t whole, size_t *sent) {
-  Handle *h = t->h;
+int hpb_send (lua_State *L, HandleArg *t, const unsigned char *b, size_t n,
+              hp_time deadline, size_t whole, size_t *sent) {
+  Handle *h;
+  hpb_handlearg_check(L, t);
+  h = t->h;
   *sent = 0;
   if (h != NULL && h->size > 0) {
-    if (h->wlen + n > h->size) {
+    int join = h->nruns > 0 && h->iruns[2 * h->nruns - 1] == h->wlen;
+    if (h->wlen + n > h->size || (whole > 1 && !join && h->nruns == IRUNS)) {
       /*
       ** A flush that runs out of time leaves these bytes unqueued, so a
       ** timeout never leaves part of an integer behind.
       */
       int err = flushbuf(h, deadline);
       if (err != 0) return err;
-      if (n > h->size) return writeall(t->os, b, n, deadline, whole, sent);
+      if (n > h->size) return writeall(t->os, b, n, deadline, NULL, whole, sent);
+      join = 0;
+    }
+    if (whole > 1) {  /* integers: where they are, for flushbuf */
+      if (!join) h->iruns[2 * h->nruns++] = h->wlen;
+      h->iruns[2 * h->nruns - 1] = h->wlen + n;
     }
     memcpy(h->wbuf + h->wlen, b, n);
     h->wlen += n;
-    if (whole == 1) h->wbytes = 1;
     *sent = n;
     return 0;
   }
-  return writeall(t->os, b, n, deadline, whole, sent);
+  return writeall(t->os, b, n, deadline, NULL, whole, sent);
 }
 
 
@@ -1073,9 +1147,11 @@ int hpb_send (HandleArg *t, const unsigned char *b, size_t n, hp_time deadline,
 ** whatever follows stays in the pipe for others.  With a deadline, each
 ** read waits for data first.
 */
-int hpb_recv (HandleArg *t, unsigned char *b, size_t n, size_t *got,
-              hp_time deadline) {
-  Handle *h = t->h;
+int hpb_recv (lua_State *L, HandleArg *t, unsigned char *b, size_t n,
+              size_t *got, hp_time deadline) {
+  Handle *h;
+  hpb_handlearg_check(L, t);
+  h = t->h;
   *got = t->f != NULL ? hp_ftake(t->f, b, n) : 0;
   while (*got < n) {
     size_t done;
@@ -1134,8 +1210,8 @@ static int hpass_write_int (lua_State *L) {
   hpb_tohandlearg(L, 1, 1, &t);
   v = checkint32(L, 2, 2, NULL);
   hpb_noextra(L, 2);
-  if ((err = prepwrite(&t)) != 0 ||
-      (err = hpb_send(&t, (unsigned char *)&v, 4, deadline(t.h), 4, &sent)) != 0)
+  if ((err = prepwrite(L, &t)) != 0 ||
+      (err = hpb_send(L, &t, (unsigned char *)&v, 4, deadline(t.h), 4, &sent)) != 0)
     return hpb_ioerror(L, err, NULL);
   lua_pushboolean(L, 1);
   return 1;
@@ -1148,7 +1224,7 @@ static int hpass_read_int (lua_State *L) {
   size_t got;
   hpb_tohandlearg(L, 1, 1, &t);
   hpb_noextra(L, 1);
-  err = hpb_recv(&t, (unsigned char *)&v, 4, &got, deadline(t.h));
+  err = hpb_recv(L, &t, (unsigned char *)&v, 4, &got, deadline(t.h));
   if (err != 0) {
     putback(L, &t, (unsigned char *)&v, got);
     return hpb_ioerror(L, err, NULL);
@@ -1252,14 +1328,16 @@ static int hpass_write_ints (lua_State *L) {
     if (last) break;  /* k += n could overflow past j */
   }
   dl = deadline(t.h);
-  if ((err = prepwrite(&t)) != 0 ||
+  if ((err = prepwrite(L, &t)) != 0 ||
       (t.h != NULL && (err = flushbuf(t.h, dl)) != 0))
     goto failed;
   for (k = i; k <= j; k += (lua_Integer)n) {
     size_t sent;
     n = nextstep(k, j, sizeof(chunk) / sizeof(chunk[0]), &last);
     toint32s(L, 2, k, n, chunk, &e);
-    err = writeall(t.os, (unsigned char *)chunk, n * sizeof(int), dl, 4, &sent);
+    hpb_handlearg_check(L, &t);
+    err = writeall(t.os, (unsigned char *)chunk, n * sizeof(int), dl, NULL, 4,
+                   &sent);
     written += (lua_Integer)(sent / sizeof(int));
     if (err != 0) goto failed;
     if (last) break;
@@ -1321,10 +1399,10 @@ static int hpass_read_ints (lua_State *L) {
     size_t got, m, k;
     lua_Integer left = want - have;
     int err;
-    recheck(L, 1, &t);  /* filling the table may have run a finalizer */
     m = left < (lua_Integer)(CHUNK / sizeof(int))
         ? (size_t)left : CHUNK / sizeof(int);
-    err = hpb_recv(&t, (unsigned char *)chunk, m * sizeof(int), &got, dl);
+    /* filling the table may have run a finalizer: hpb_recv checks */
+    err = hpb_recv(L, &t, (unsigned char *)chunk, m * sizeof(int), &got, dl);
     for (k = 0; k < got / sizeof(int); k++) {
       lua_pushinteger(L, chunk[k]);
       rawseti(L, tbl, ++have);

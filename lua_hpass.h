@@ -138,10 +138,21 @@ typedef struct Handle {
   size_t wlen;           /* bytes in wbuf (which holds size) */
   size_t rpos, rlen;     /* unread input is rbuf[rpos .. rlen) */
   size_t rcap;           /* what rbuf holds: size, or more for a long line */
-  int wbytes;            /* wbuf holds bytes from write(), not only ints */
+  size_t *iruns;         /* where wbuf holds integers (see IRUNS), or NULL */
+  size_t nruns;          /* runs of integers in iruns */
   hp_time timeout;       /* ms a blocking call may take, or HP_NEVER */
   struct Handle *prev, *next;  /* in the exit list while buffered */
 } Handle;
+
+/*
+** The write buffer of a buffered handle mixes bytes (from write) and
+** integers (from write_int), and a flush that runs out of time must stop
+** between two integers, never inside one.  So the buffer keeps where its
+** integers are: run k is wbuf[iruns[2k] .. iruns[2k+1]), integers back to
+** back from its start.  IRUNS runs at most: an integer that would start
+** one more is queued after a flush, as when the buffer is full.
+*/
+#define IRUNS       ((size_t)32)
 
 #define isclosed(h)   ((h)->os == HP_NOHANDLE)
 #define unread(h)     ((h)->rlen - (h)->rpos)
@@ -155,9 +166,11 @@ HP_INTERNAL int hpb_unread (lua_State *L, Handle *h, const void *b, size_t k);
 
 /*
 ** Read more input into h's buffer, after what it holds (growing it when
-** full); *eof is set at the end of the stream.  0 or an error code.
+** full), at most max bytes; *eof is set at the end of the stream.  0 or
+** an error code.
 */
-HP_INTERNAL int hpb_fill (lua_State *L, Handle *h, hp_time deadline, int *eof);
+HP_INTERNAL int hpb_fill (lua_State *L, Handle *h, hp_time deadline,
+                          size_t max, int *eof);
 
 /* Give back buffer memory a long read took, once it is consumed. */
 HP_INTERNAL void hpb_trim (lua_State *L, Handle *h);
@@ -194,6 +207,7 @@ typedef struct HandleArg {
   hp_os os;
   Handle *h;
   FILE *f;
+  void *file;           /* f's Lua file, anchored by the caller */
   int getfd;            /* os came from getfd() */
   int arg;
   int inarray;
@@ -212,6 +226,17 @@ HP_INTERNAL void hpb_handlearg_getfd (lua_State *L, int i, HandleArg *t);
 HP_INTERNAL void hpb_handlearg_resolve (lua_State *L, int i, HandleArg *t);
 HP_INTERNAL void hpb_tohandlearg (lua_State *L, int i, int arg, HandleArg *t);
 
+/*
+** Lua code may run between resolving a handle argument and using it: any
+** allocation through the collector can run a finalizer, which may close
+** the handle or file (freeing its buffers, or its FILE).  So every use
+** of a resolved HandleArg -- hpb_send, hpb_recv, hpb_flushout,
+** hpb_checkahead, hpb_hasahead -- first calls hpb_handlearg_check, which
+** raises "handle (file) was closed during the call" and refreshes t->os.
+** Numbers and getfd() objects are plain numbers: nothing to check.
+*/
+HP_INTERNAL void hpb_handlearg_check (lua_State *L, HandleArg *t);
+
 /* Raises "bad argument #t->arg (element k: msg)" or its option form. */
 HP_INTERNAL int hpb_handleargerror (lua_State *L, const HandleArg *t,
                                     const char *msg);
@@ -224,25 +249,24 @@ HP_INTERNAL int hpb_handleargerror (lua_State *L, const HandleArg *t,
 ** first: flushing a Lua file on a seekable file gives its read-ahead back
 ** to the file.
 */
-HP_INTERNAL void hpb_checkahead (lua_State *L, const HandleArg *t);
-HP_INTERNAL int hpb_flushout (HandleArg *t);
+HP_INTERNAL void hpb_checkahead (lua_State *L, HandleArg *t);
+HP_INTERNAL int hpb_flushout (lua_State *L, HandleArg *t);
 
 /* Whether input was read ahead of t's handle, in its buffer or its file's. */
-#define hasahead(t) \
-  (((t)->h != NULL && unread((t)->h) > 0) || \
-   ((t)->f != NULL && hp_freadahead((t)->f) > 0))
+HP_INTERNAL int hpb_hasahead (lua_State *L, HandleArg *t);
 
 /*
 ** Write n bytes through t: into a buffered handle's buffer, else to the
 ** OS.  whole is the unit a timeout must not tear (4 for integers, 1 for
 ** bytes); *sent says how many went (or were buffered).
 */
-HP_INTERNAL int hpb_send (HandleArg *t, const unsigned char *b, size_t n,
-                          hp_time deadline, size_t whole, size_t *sent);
+HP_INTERNAL int hpb_send (lua_State *L, HandleArg *t, const unsigned char *b,
+                          size_t n, hp_time deadline, size_t whole,
+                          size_t *sent);
 
 /* Read exactly n bytes unless the stream ends: *got says how many. */
-HP_INTERNAL int hpb_recv (HandleArg *t, unsigned char *b, size_t n, size_t *got,
-                          hp_time deadline);
+HP_INTERNAL int hpb_recv (lua_State *L, HandleArg *t, unsigned char *b,
+                          size_t n, size_t *got, hp_time deadline);
 
 /* Whether the object at i is one handle (not a table of them). */
 HP_INTERNAL int hpb_issingle (lua_State *L, int i);

@@ -71,7 +71,7 @@ int hpb_send_handle (lua_State *L) {
   ** the peer sees bytes and handles in the order they were written.
   */
   for (i = 1; i <= n + 1; i++)
-    if ((err = hpb_flushout(&t[i <= n ? i : 0])) != 0)
+    if ((err = hpb_flushout(L, &t[i <= n ? i : 0])) != 0)
       return hpb_ioerror(L, err, NULL);
   for (i = 1; i <= n; i++) hpb_checkahead(L, &t[i]);
   for (i = 0; i < n; i++) fds[i] = t[i + 1].os;
@@ -98,9 +98,9 @@ int hpb_recv_handle (lua_State *L) {
   box = newbox(L);
   hpb_tohandlearg(L, 1, 1, &chan);
   /* bytes we read ahead may have carried handles: they are gone */
-  if (hasahead(&chan))
+  if (hpb_hasahead(L, &chan))
     luaL_argerror(L, 1, "channel has unread buffered input");
-  if ((err = hpb_flushout(&chan)) != 0) return hpb_ioerror(L, err, NULL);
+  if ((err = hpb_flushout(L, &chan)) != 0) return hpb_ioerror(L, err, NULL);
   /* the deadline covers the whole message (on Windows, several steps) */
   err = hp_recvfds(chan.os, box->fds, HP_MAXFDS, &n, deadline(chan.h));
   if (err != 0) return hpb_ioerror(L, err, NULL);

@@ -126,7 +126,7 @@ int hpb_select (lua_State *L) {
       hpb_handlearg_resolve(L, top, &x->t);
       it->h = x->t.os;
       /* input already buffered here is ready without asking the OS */
-      if (i < nr && hasahead(&x->t))
+      if (i < nr && hpb_hasahead(L, &x->t))
         x->ready = HP_READABLE;
     }
     if (x->ready) any = 1;

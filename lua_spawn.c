@@ -981,7 +981,7 @@ int hpb_spawn (lua_State *L) {
   for (i = 0; i < nh + 3; i++)
     if (t[i].h != NULL) hpb_checkahead(L, &t[i]);
   for (i = 0; i < nh + 3; i++) {
-    if ((err = hpb_flushout(&t[i])) != 0) {
+    if ((err = hpb_flushout(L, &t[i])) != 0) {
       s.req.failed = i < nh ? HP_FAIL_HANDLE : HP_FAIL_STDIO;
       s.req.failed_index = i < nh ? i : i - nh;
       /* a deadline that passed is "timeout", as in every other call */

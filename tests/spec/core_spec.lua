@@ -21,7 +21,7 @@ describe("hpass", function()
   end)
 
   describe("pipe()", function()
-    it("returns two open handles, close-on-exec", function()
+    it("hpass.pipe(): r, w, the read and write ends, both close-on-exec", function()
       local r, w = hpass.pipe()
       assert.equal("handle", hpass.type(r))
       assert.equal("handle", hpass.type(w))
@@ -33,7 +33,8 @@ describe("hpass", function()
       r:close(); w:close()
     end)
 
-    it("carries integers in order, including the extremes", function()
+    it("write_int and read_int carry every integer in [-2^31, 2^31-1], and floats " ..
+       "such as 42.0, in order; read_int gives a single nil at a clean end", function()
       local r, w = hpass.pipe()
       local values = {0, 1, -1, 1000, 2147483647, -2147483648, 42.0}
       for _, v in ipairs(values) do assert.is_true(w:write_int(v)) end
@@ -54,7 +55,8 @@ describe("hpass", function()
   end)
 
   describe("handles", function()
-    it("close idempotently and say so in tostring", function()
+    it("close: calling it again does nothing and returns true; tostring(h) is " ..
+       "hpass.handle (5), or hpass.handle (closed)", function()
       local r, w = hpass.pipe()
       assert.matches("^hpass%.handle %(%d+%)$", tostring(r))
       assert.is_true(r:close())
@@ -64,7 +66,7 @@ describe("hpass", function()
       w:close()
     end)
 
-    it("raise when used after close", function()
+    it("using a closed handle raises 'attempt to use a closed handle'", function()
       local r, w = hpass.pipe()
       r:close(); w:close()
       assert.matches("closed handle", H.raises(r.read_int, r))
@@ -72,7 +74,7 @@ describe("hpass", function()
       assert.matches("closed handle", H.raises(r.fileno, r))
     end)
 
-    it("close on garbage collection", function()
+    it("handles also close when they are garbage-collected", function()
       local before = H.nfds()
       for _ = 1, 50 do hpass.pipe() end
       collectgarbage(); collectgarbage()
@@ -127,7 +129,8 @@ describe("hpass", function()
       assert.equal(before, H.nfds())
     end)
 
-    it("functions and methods are the same", function()
+    it("every module function that takes a handle first is also a method: " ..
+       "hpass.read_int(h) and h:read_int() are the same function", function()
       local r, w = hpass.pipe()
       assert.equal(hpass.read_int, r.read_int)
       assert.equal(hpass.write_int, w.write_int)
@@ -138,7 +141,8 @@ describe("hpass", function()
       r:close(); w:close()
     end)
 
-    it("adopt an inherited descriptor by decimal string or number", function()
+    it("hpass.handle(n) adopts descriptor n, an integer or a decimal string, and " ..
+       "makes it close-on-exec again", function()
       for _, form in ipairs({"string", "number"}) do
         local r, w = hpass.pipe()
         w:write_int(99)
@@ -150,7 +154,7 @@ describe("hpass", function()
       end
     end)
 
-    it("hpass.handle fails with EBADF for a closed descriptor", function()
+    it("hpass.handle(n) on failure: nil, msg, errno, EBADF when n is not open", function()
       local r, w = hpass.pipe()
       local n = r:fileno()
       r:close(); w:close()
@@ -177,7 +181,8 @@ describe("hpass", function()
     before_each(function() r, w = hpass.pipe() end)
     after_each(function() r:close(); w:close() end)
 
-    it("refuses values that are not 32-bit integers", function()
+    it("write_int: fractions, NaN, +-inf, out-of-range values and non-numbers raise, " ..
+       "so nothing is silently truncated", function()
       local cases = {
         {2^31, "32%-bit range"}, {-2^31 - 1, "32%-bit range"},
         {math.maxinteger or 2^53, "32%-bit range"},  -- luacheck: std max+busted
@@ -235,7 +240,7 @@ describe("hpass", function()
       assert.is_nil(r:read_int())
     end)
 
-    it("returns nil, message, EPIPE when the reader is gone", function()
+    it("write_int: a reader that has gone gives nil, \"Broken pipe\", EPIPE", function()
       r:close()
       local ok, msg, code = w:write_int(1)
       assert.is_nil(ok)
@@ -243,7 +248,7 @@ describe("hpass", function()
       assert.equal(EPIPE, code)
     end)
 
-    it("reports OS failures on descriptor numbers", function()
+    it("write_int and read_int: an OS error gives nil, msg, errno", function()
       local ok, msg, code = hpass.write_int(r:fileno(), 1)  -- read end
       assert.is_nil(ok); assert.is_string(msg); assert.equal(EBADF, code)
       local n, msg2, code2 = hpass.read_int(w:fileno())     -- write end
@@ -252,7 +257,8 @@ describe("hpass", function()
   end)
 
   describe("read_int", function()
-    it("reports an integer cut short by the end of the stream", function()
+    it("read_int: a stream that ends partway through an integer gives nil, " ..
+       "\"truncated integer (stream ended after k of 4 bytes)\"", function()
       local r, w = hpass.pipe()
       local fw = assert(w:tofile("w"))
       fw:write("\1\2"); fw:close()

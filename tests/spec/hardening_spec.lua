@@ -58,7 +58,8 @@ describe("Lua code run in the middle of a call", function()
     assert.equal("A=1\n", H.readfile(out))
   end)
 
-  it("a getfd() that drops an earlier handle cannot take it from the child", function()
+  it("a handle that a getfd() (and the finalizers it runs) drops from your table is " ..
+     "still the one passed", function()
     local r, w = hpass.pipe()
     local spare_r, spare_w = hpass.pipe()
     local handles

@@ -44,7 +44,8 @@ describe("plain descriptor numbers", function()
     assert.equal("4 1006\n", H.readfile(out))
   end)
 
-  it("come out of a handle with detach, which leaves them open", function()
+  it("h:detach() returns the descriptor number, which the caller now owns: the " ..
+     "handle is closed, the descriptor stays open", function()
     local r, w = hpass.pipe()
     local n = w:detach()
     assert.is_number(n)
@@ -60,7 +61,8 @@ describe("plain descriptor numbers", function()
     r:close()
   end)
 
-  it("detach flushes buffered output first and refuses unread input", function()
+  it("h:detach(): buffered output is flushed first, and unread buffered input " ..
+     "raises", function()
     local r, w = hpass.pipe()
     w:setvbuf("full")
     w:write_int(1); w:write_int(2)

@@ -67,7 +67,8 @@ end)
 describe("send_handle / recv_handle", function()
   after_each(H.cleanup)
 
-  it("pass a handle whose copies then close independently", function()
+  it("send_handle sends copies: your handles stay open, and each side may close " ..
+     "its own at any time; recv_handle's are close-on-exec", function()
     local before = H.nfds()
     local a, b = hpass.socketpair()
     local r, w = hpass.pipe()
@@ -86,7 +87,8 @@ describe("send_handle / recv_handle", function()
     assert.equal(before, H.nfds())
   end)
 
-  it("pass handles of every kind in one message, in order", function()
+  it("send_handle takes handle arguments in any of the forms, recv_handle gives " ..
+     "them in the order they were sent", function()
     local a, b = hpass.socketpair()
     local r, w = hpass.pipe()
     local tmp = assert(io.tmpfile())
@@ -159,7 +161,7 @@ describe("send_handle / recv_handle", function()
     assert.same({true, "exit", 0}, {waitfor(child, 30)})
   end)
 
-  it("return fail alone at a clean end of the channel", function()
+  it("recv_handle: at a clean end of the channel the result is a single nil", function()
     local a, b = hpass.socketpair()
     a:close()
     local res = {n = select("#", b:recv_handle()), b:recv_handle()}
@@ -168,7 +170,8 @@ describe("send_handle / recv_handle", function()
     b:close()
   end)
 
-  it("report garbage on the channel as an error, and leak nothing", function()
+  it("recv_handle: what send_handle did not send gives nil, msg, EBADMSG, and every " ..
+     "descriptor that came with it is closed", function()
     local before = H.nfds()
     local a, b = hpass.socketpair()
     local r, w = hpass.pipe()
@@ -207,7 +210,8 @@ describe("send_handle / recv_handle", function()
     end)
   end
 
-  it("report descriptors the receiver has no room for, and close the rest", function()
+  it("recv_handle: EMFILE when this process has reached its descriptor limit, and " ..
+     "what came is closed", function()
     local a, b = hpass.socketpair()
     -- 200 descriptors to a process allowed to open 40
     local child, out = start({"sh", "-c", 'ulimit -n 40 && exec "$@"', "sh",
@@ -228,7 +232,7 @@ describe("send_handle / recv_handle", function()
     a:close()
   end)
 
-  it("return EPIPE, without SIGPIPE, when the receiver has gone", function()
+  it("send_handle: EPIPE when the receiver has gone, and no signal is raised", function()
     -- in a child: this process has loaded LuaSocket, which ignores SIGPIPE
     local p, out = start(bounded(30, H.lua, H.child("sendgone")))
     assert.same({true, "exit", 0}, {waitfor(p, 30)})
@@ -237,7 +241,8 @@ describe("send_handle / recv_handle", function()
     assert.equal("nil\tBroken pipe\t" .. EPIPE, lines[2])
   end)
 
-  it("return ENOTSOCK on a channel that is not a socket", function()
+  it("send_handle and recv_handle: ch must be a Unix stream socket, else nil, msg, " ..
+     "ENOTSOCK", function()
     local r, w = hpass.pipe()
     local ok, msg, code = w:send_handle(r)
     assert.is_nil(ok)
@@ -249,7 +254,8 @@ describe("send_handle / recv_handle", function()
     r:close(); w:close()
   end)
 
-  it("take the channel as a descriptor number and flush its buffer first", function()
+  it("send_handle: buffered output on ch goes out first; recv_handle takes a " ..
+     "channel as a descriptor number", function()
     local a, b = hpass.socketpair()
     local r, w = hpass.pipe()
     a:setvbuf("full")
@@ -260,7 +266,20 @@ describe("send_handle / recv_handle", function()
     w2:close(); r:close(); w:close(); a:close(); b:close()
   end)
 
-  it("raise on misuse", function()
+  it("send_handle: buffered output on the handles goes out first", function()
+    local a, b = hpass.socketpair()
+    local r, w = hpass.pipe()
+    w:setvbuf("full")
+    assert.is_true(w:write_int(6))           -- waits in w's buffer
+    assert.is_true(hpass.send_handle(a, w))
+    local w2 = assert(b:recv_handle())
+    assert.is_true(w2:write_int(7))          -- the copy writes after it
+    assert.same({6, 7}, r:read_ints(2))
+    w2:close(); r:close(); w:close(); a:close(); b:close()
+  end)
+
+  it("send_handle: no handle, or more than 253, raises; so do closed handles and " ..
+     "a channel holding unread input", function()
     local a, b = hpass.socketpair()
     local r, w = hpass.pipe()
     assert.matches(H.badarg(2, "send_handle") .. " %(handle expected, got no value%)",
