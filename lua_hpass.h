@@ -72,14 +72,10 @@ HP_INTERNAL void *hpc_testudata (lua_State *L, int i, const char *tname);
 #define lua_isinteger(L,i)    0   /* all numbers are floats: checked apart */
 /*
 ** luaL_checkinteger casts any number there, and casting NaN, inf or a
-** value out of range is undefined behaviour in C; lua_rawgeti and
-** lua_rawseti take an int, which a count beyond 2^31 would wrap.
+** value out of range is undefined behaviour in C (hpc_checkinteger, below,
+** refuses them); lua_rawgeti and lua_rawseti take an int, which a count
+** beyond 2^31 would wrap.
 */
-#define luaL_checkinteger   hpc_checkinteger
-#define luaL_optinteger     hpc_optinteger
-HP_INTERNAL lua_Integer hpc_checkinteger (lua_State *L, int arg);
-HP_INTERNAL lua_Integer hpc_optinteger (lua_State *L, int arg,
-                                        lua_Integer def);
 HP_INTERNAL void hpc_rawgeti (lua_State *L, int t, lua_Integer k);
 HP_INTERNAL void hpc_rawseti (lua_State *L, int t, lua_Integer k);
 #define rawgeti(L,t,k)        hpc_rawgeti(L, (t), (k))
@@ -93,6 +89,65 @@ HP_INTERNAL void hpc_rawseti (lua_State *L, int t, lua_Integer k);
 #define lua_newuserdatauv(L,s,n)  lua_newuserdata(L, (s))
 #define luaL_pushfail(L)          lua_pushnil(L)
 #endif
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Argument errors
+** =======================================================
+**
+** lauxlib names the function of a "bad argument" error after the code
+** that called it, and when there is none (under pcall) after a field of
+** package.loaded that holds it: 'hpass.core.select' or 'hpass.select',
+** whichever the traversal meets first, and '?' before 5.3.  Every
+** function of the binding is registered under its public name, and
+** these replacements of lauxlib's checks always use it ('select'), on
+** every version.  The macros below send every check of the binding
+** through them.
+*/
+
+HP_INTERNAL int hpc_argerror (lua_State *L, int arg, const char *extramsg);
+HP_INTERNAL int hpc_typeerror (lua_State *L, int arg, const char *tname);
+HP_INTERNAL void hpc_checktype (lua_State *L, int arg, int t);
+HP_INTERNAL void hpc_checkany (lua_State *L, int arg);
+HP_INTERNAL void *hpc_checkudata (lua_State *L, int arg, const char *tname);
+HP_INTERNAL lua_Number hpc_checknumber (lua_State *L, int arg);
+HP_INTERNAL lua_Integer hpc_checkinteger (lua_State *L, int arg);
+HP_INTERNAL lua_Integer hpc_optinteger (lua_State *L, int arg,
+                                        lua_Integer def);
+HP_INTERNAL const char *hpc_checklstring (lua_State *L, int arg, size_t *l);
+HP_INTERNAL const char *hpc_optlstring (lua_State *L, int arg,
+                                        const char *def, size_t *l);
+HP_INTERNAL int hpc_checkoption (lua_State *L, int arg, const char *def,
+                                 const char *const lst[]);
+
+/* The public name of each function (table function -> name) in the registry. */
+HP_INTERNAL void hpb_setnames (lua_State *L, int t);
+
+#undef luaL_argerror
+#undef luaL_typeerror
+#undef luaL_checktype
+#undef luaL_checkany
+#undef luaL_checkudata
+#undef luaL_checknumber
+#undef luaL_checkinteger
+#undef luaL_optinteger
+#undef luaL_checklstring
+#undef luaL_optlstring
+#undef luaL_checkoption
+#define luaL_argerror       hpc_argerror
+#define luaL_typeerror      hpc_typeerror
+#define luaL_checktype      hpc_checktype
+#define luaL_checkany       hpc_checkany
+#define luaL_checkudata     hpc_checkudata
+#define luaL_checknumber    hpc_checknumber
+#define luaL_checkinteger   hpc_checkinteger
+#define luaL_optinteger     hpc_optinteger
+#define luaL_checklstring   hpc_checklstring
+#define luaL_optlstring     hpc_optlstring
+#define luaL_checkoption    hpc_checkoption
 
 /* }====================================================== */
 

@@ -1013,6 +1013,7 @@ void hpb_open_spawn (lua_State *L) {
   luaL_setfuncs(L, process_meta, 0);
   lua_newtable(L);
   luaL_setfuncs(L, process_methods, 0);
+  hpb_setnames(L, -1);
   lua_pushcclosure(L, p_index, 1);
   lua_setfield(L, -2, "__index");
   lua_pushliteral(L, PROCESS_T);

@@ -110,13 +110,11 @@ end
 H.version = tonumber(_VERSION:match("%d+%.%d+"))
 H.luajit = type(rawget(_G, "jit")) == "table"
 
---- Pattern for "bad argument #n to 'name'".  Lua 5.1, 5.2 and LuaJIT take
--- a function's name only from the code that calls it, and a function
--- called by pcall (as H.raises does) has none there: '?'.  Lua 5.3 and
--- later find it in the loaded modules ('hpass.core.read_int').
+--- Pattern for "bad argument #n to 'name'".  hpass names its own
+-- function on every Lua version, also under pcall (Lua's own functions say
+-- '?' there before 5.3).
 function H.badarg(n, name)
-  local fname = H.version >= 5.3 and "'[%w_.]*" .. name .. "'" or "'[%w_.?]*'"
-  return "bad argument #" .. n .. " to " .. fname
+  return "bad argument #" .. n .. " to '" .. name .. "'"
 end
 
 --- A connected pair of loopback TCP sockets (LuaSocket): client, server
