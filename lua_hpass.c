@@ -363,13 +363,39 @@ int hpb_ioerror (lua_State *L, int code, const char *what) {
   return 3;
 }
 
+/*
+** Whole milliseconds, rounded up so that a tiny timeout still waits.
+** Anything above MAXWAIT seconds (math.huge too) is MAXWAIT: a wait of
+** 31 million years, whose deadline still fits an hp_time with room to
+** spare (now + 10^18 ms < 2^63).
+*/
+#define MAXWAIT     1e15
+
 hp_time hpb_opttimeout (lua_State *L, int arg) {
   lua_Number s;
   if (lua_isnoneornil(L, arg)) return HP_NEVER;
-  s = luaL_checknumber(L, arg);
+  s = luaL_checknumber(L, arg);  /* a number, never a numeric string */
   luaL_argcheck(L, s >= 0, arg, "timeout must be a non-negative number");
-  if (s > 1e12) return HP_NEVER;  /* beyond any wait: none */
+  if (s > MAXWAIT) s = MAXWAIT;
   return (hp_time)ceil(s * 1000);
+}
+
+
+hp_time hpb_deadline (Handle *h) {
+  if (h == NULL) return HP_NEVER;
+  h->tried = 0;
+  return h->timeout == HP_NEVER ? HP_NEVER : hp_now() + h->timeout;
+}
+
+
+int hpb_ready (Handle *h, hp_os os, int events, hp_time dl) {
+  int err;
+  if (dl == HP_NEVER) return 0;
+  if (h != NULL && (h->tried & events) && hp_now() >= dl)
+    return hp_err_timeout();
+  err = hp_ready(os, events, dl);
+  if (err == 0 && h != NULL) h->tried |= events;
+  return err;
 }
 
 int hpb_okresult (lua_State *L, int code) {
@@ -459,6 +485,7 @@ Handle *hpb_newhandle (lua_State *L) {
   h->wbuf = h->rbuf = NULL;
   h->size = h->wlen = h->rpos = h->rlen = h->rcap = 0;
   h->wbytes = 0;
+  h->tried = 0;
   h->timeout = HP_NEVER;
   h->prev = h->next = NULL;
   luaL_getmetatable(L, HANDLE_T);
@@ -500,21 +527,25 @@ static int resizeread (lua_State *L, Handle *h, size_t cap) {
 
 
 /*
-** Write all of buf, looping over short writes; *sent says how much went.
-** With a deadline each write waits until the handle takes HP_ATOMIC
-** bytes without blocking; when the deadline passes, a unit of `whole`
-** bytes already begun is still finished (an integer, where the buffer
-** holds integers), so the stream never holds a torn one.
+** Write all of buf to os (of handle object h, or NULL), looping over
+** short writes; *sent says how much went.  With a deadline each write
+** waits until the handle takes HP_ATOMIC bytes without blocking; when the
+** deadline passes, only the rest of a unit of `whole` bytes already begun
+** is still written (an integer, where the buffer holds integers), so the
+** stream never holds a torn one.
 */
-static int writeall (hp_os os, const unsigned char *buf, size_t n,
+static int writeall (Handle *h, hp_os os, const unsigned char *buf, size_t n,
                      hp_time deadline, size_t whole, size_t *sent) {
   *sent = 0;
   while (*sent < n) {
     size_t done, k = n - *sent;
     int err;
     if (deadline != HP_NEVER) {
-      err = hp_ready(os, HP_WRITABLE, deadline);
-      if (err == hp_err_timeout() && *sent % whole != 0) err = 0;
+      err = hpb_ready(h, os, HP_WRITABLE, deadline);
+      if (err == hp_err_timeout() && *sent % whole != 0) {
+        err = 0;
+        k = whole - *sent % whole;
+      }
       if (err != 0) return err;
       if (k > HP_ATOMIC) k = HP_ATOMIC;
     }
@@ -536,7 +567,7 @@ static int flushbuf (Handle *h, hp_time deadline) {
   int err = 0;
   if (h->wlen > 0) {
     size_t sent;
-    err = writeall(h->os, h->wbuf, h->wlen, deadline, h->wbytes ? 1 : 4,
+    err = writeall(h, h->os, h->wbuf, h->wlen, deadline, h->wbytes ? 1 : 4,
                    &sent);
     if (err == hp_err_timeout()) {
       memmove(h->wbuf, h->wbuf + sent, h->wlen - sent);
@@ -579,9 +610,7 @@ int hpb_fill (lua_State *L, Handle *h, hp_time deadline, int *eof) {
                                                         : 2 * h->rcap)) != 0)
       return err;
   }
-  if (deadline != HP_NEVER &&
-      (err = hp_ready(h->os, HP_READABLE, deadline)) != 0)
-    return err;
+  if ((err = hpb_ready(h, h->os, HP_READABLE, deadline)) != 0) return err;
   err = hp_read(h->os, h->rbuf + h->rlen, h->rcap - h->rlen, &done);
   if (err != 0) return err;
   if (done == 0) *eof = 1;
@@ -888,8 +917,8 @@ void hpb_checkahead (lua_State *L, const HandleArg *t) {
 }
 
 
-int hpb_flushout (HandleArg *t) {
-  return t->h != NULL ? flushbuf(t->h, hdeadline(t->h)) : prepwrite(t);
+int hpb_flushout (HandleArg *t, hp_time dl) {
+  return t->h != NULL ? flushbuf(t->h, dl) : prepwrite(t);
 }
 
 /* }====================================================== */
@@ -1034,6 +1063,7 @@ static int h_tofile (lua_State *L) {
   const char *mode = luaL_optstring(L, 2, "r");
   const char *m = mode;
   int err = 0;
+  hp_time dl;
   FILE *f;
   void *u;
   hpb_noextra(L, 2);
@@ -1042,11 +1072,12 @@ static int h_tofile (lua_State *L) {
                 2, "invalid mode");
   if (unread(h) > 0)
     luaL_error(L, "cannot convert a handle with unread buffered input");
-  if ((err = flushbuf(h, hdeadline(h))) != 0) return hpb_ioerror(L, err, NULL);
+  dl = hdeadline(h);
+  if ((err = flushbuf(h, dl)) != 0) return hpb_ioerror(L, err, NULL);
   if ((u = newfile(L)) == NULL) return 3;  /* fail, message, code */
   /* making the file ran Lua code (a finalizer; io.open before 5.2) */
   if (isclosed(h)) luaL_error(L, "attempt to use a closed handle");
-  if ((err = flushbuf(h, hdeadline(h))) != 0) return hpb_ioerror(L, err, NULL);
+  if ((err = flushbuf(h, dl)) != 0) return hpb_ioerror(L, err, NULL);
   f = hp_tofile(h->os, mode, &err);
   if (f == NULL) return hpb_oserror(L, err, NULL);
   setfile(u, f);
@@ -1180,7 +1211,7 @@ int hpb_send (HandleArg *t, const unsigned char *b, size_t n, hp_time deadline,
       */
       int err = flushbuf(h, deadline);
       if (err != 0) return err;
-      if (n > h->size) return writeall(t->os, b, n, deadline, whole, sent);
+      if (n > h->size) return writeall(h, t->os, b, n, deadline, whole, sent);
     }
     memcpy(h->wbuf + h->wlen, b, n);
     h->wlen += n;
@@ -1188,7 +1219,7 @@ int hpb_send (HandleArg *t, const unsigned char *b, size_t n, hp_time deadline,
     *sent = n;
     return 0;
   }
-  return writeall(t->os, b, n, deadline, whole, sent);
+  return writeall(h, t->os, b, n, deadline, whole, sent);
 }
 
 
@@ -1219,9 +1250,7 @@ int hpb_recv (HandleArg *t, unsigned char *b, size_t n, size_t *got,
     /* a request may wait in our buffer for the reply we now wait for */
     if (h != NULL && h->wlen > 0 && (err = flushbuf(h, deadline)) != 0)
       return err;
-    if (deadline != HP_NEVER &&
-        (err = hp_ready(t->os, HP_READABLE, deadline)) != 0)
-      return err;
+    if ((err = hpb_ready(h, t->os, HP_READABLE, deadline)) != 0) return err;
     if (h != NULL && h->size > 0 && n - *got < h->rcap) {
       h->rpos = h->rlen = 0;
       err = hp_read(t->os, h->rbuf, h->rcap, &done);
@@ -1362,6 +1391,7 @@ static int hpass_write_ints (lua_State *L) {
   size_t n;
   hp_time dl;
   hpb_tohandlearg(L, 1, 1, &t);
+  dl = deadline(t.h);  /* the check below counts too: the call has begun */
   luaL_checktype(L, 2, LUA_TTABLE);
   i = luaL_optinteger(L, 3, 1);
   j = luaL_opt(L, luaL_checkinteger, 4, (lua_Integer)lua_rawlen(L, 2));
@@ -1379,7 +1409,6 @@ static int hpass_write_ints (lua_State *L) {
     toint32s(L, 2, k, n, NULL, &e);
     if (last) break;  /* k += n could overflow past j */
   }
-  dl = deadline(t.h);
   if ((err = prepwrite(&t)) != 0 ||
       (t.h != NULL && (err = flushbuf(t.h, dl)) != 0))
     goto failed;
@@ -1387,7 +1416,8 @@ static int hpass_write_ints (lua_State *L) {
     size_t sent;
     n = nextstep(k, j, sizeof(chunk) / sizeof(chunk[0]), &last);
     toint32s(L, 2, k, n, chunk, &e);
-    err = writeall(t.os, (unsigned char *)chunk, n * sizeof(int), dl, 4, &sent);
+    err = writeall(t.h, t.os, (unsigned char *)chunk, n * sizeof(int), dl, 4,
+                   &sent);
     written += (lua_Integer)(sent / sizeof(int));
     if (err != 0) goto failed;
     if (last) break;

@@ -194,6 +194,8 @@ typedef struct Handle {
   size_t rpos, rlen;     /* unread input is rbuf[rpos .. rlen) */
   size_t rcap;           /* what rbuf holds: size, or more for a long line */
   int wbytes;            /* wbuf holds bytes from write(), not only ints */
+  int tried;             /* HP_READABLE/HP_WRITABLE: the call running on
+                            this handle has looked before that transfer */
   hp_time timeout;       /* ms a blocking call may take, or HP_NEVER */
   struct Handle *prev, *next;  /* in the exit list while buffered */
 } Handle;
@@ -219,10 +221,25 @@ HP_INTERNAL void hpb_trim (lua_State *L, Handle *h);
 
 
 
-/* The deadline of a call on handle h that starts now (h may be NULL). */
-#define hdeadline(h) \
-  ((h)->timeout == HP_NEVER ? HP_NEVER : hp_now() + (h)->timeout)
-#define deadline(h)   ((h) == NULL ? HP_NEVER : hdeadline(h))
+/*
+** A deadline bounds a whole call, however its peer behaves.  A call waits
+** only until its deadline, and once the deadline has passed it starts no
+** further read or write, even on a handle that is ready: a peer that
+** floods or drains steadily cannot keep it going.  The first read and the
+** first write of a call are tried all the same, so that a timeout of 0
+** does what one of each can do at once.
+**
+** hpb_deadline is the deadline of a call on handle h (NULL: none) that
+** starts now; it begins the call's count of tries.  hpb_ready waits
+** until h (object hh, or NULL for the other handle forms, which have no
+** deadline) is ready for events before a transfer, or returns
+** hp_err_timeout() as above.  With no deadline it returns 0 at once: the
+** transfer itself may block.
+*/
+HP_INTERNAL hp_time hpb_deadline (Handle *h);
+HP_INTERNAL int hpb_ready (Handle *hh, hp_os h, int events, hp_time dl);
+#define hdeadline(h)  hpb_deadline(h)
+#define deadline(h)   hpb_deadline(h)
 
 /* fail, "timeout", code for a deadline that passed, else hpb_oserror */
 HP_INTERNAL int hpb_ioerror (lua_State *L, int code, const char *what);
@@ -277,10 +294,10 @@ HP_INTERNAL int hpb_handleargerror (lua_State *L, const HandleArg *t,
 ** returns 0 or an error code), and input read ahead of it, which the
 ** other side would never see, is refused (hpb_checkahead raises).  Flush
 ** first: flushing a Lua file on a seekable file gives its read-ahead back
-** to the file.
+** to the file.  dl is the flush's deadline (that of a call on t->h).
 */
 HP_INTERNAL void hpb_checkahead (lua_State *L, const HandleArg *t);
-HP_INTERNAL int hpb_flushout (HandleArg *t);
+HP_INTERNAL int hpb_flushout (HandleArg *t, hp_time dl);
 
 /* Whether input was read ahead of t's handle, in its buffer or its file's. */
 #define hasahead(t) \

@@ -910,9 +910,11 @@ int hpb_spawn (lua_State *L) {
   for (i = 0; i < nh + 3; i++)
     if (t[i].h != NULL) hpb_checkahead(L, &t[i]);
   for (i = 0; i < nh + 3; i++) {
-    if ((err = hpb_flushout(&t[i])) != 0) {
+    if ((err = hpb_flushout(&t[i], deadline(t[i].h))) != 0) {
       s.req.failed = i < nh ? HP_FAIL_HANDLE : HP_FAIL_STDIO;
       s.req.failed_index = i < nh ? i : i - nh;
+      if (err == hp_err_timeout())  /* as settimeout promises */
+        return hpb_ioerror(L, err, NULL);
       return hpb_oserror(L, err, culprit(L, &s, nh));
     }
   }

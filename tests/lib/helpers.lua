@@ -77,6 +77,28 @@ function H.openfds()
   return t
 end
 
+--- The state letter of process pid (/proc/PID/stat: "R", "S", "T" when
+-- stopped, "Z" when it has ended and waits to be collected), or nil when
+-- there is no such process.
+function H.procstate(pid)
+  local f = io.open("/proc/" .. pid .. "/stat", "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s:match("%) (%S) ")
+end
+
+--- Wait up to `seconds` for f() to be true; its last result.
+function H.within(seconds, f)
+  local socket = require "socket"
+  local deadline = socket.gettime() + seconds
+  repeat
+    if f() then return true end
+    socket.sleep(0.01)
+  until socket.gettime() > deadline
+  return f()
+end
+
 --- This process's pid, from /proc/self/stat read by this process.
 function H.pid()
   local f = assert(io.open("/proc/self/stat"))
