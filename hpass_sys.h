@@ -190,13 +190,25 @@ HP_INTERNAL int hp_anyended (void);
 HP_INTERNAL int hp_kill (hp_proc *p, int sig);
 
 /*
-** The same for the child's whole group: kill(-pid, sig) on POSIX, where
-** the child started with HP_SPAWN_GROUP or HP_SPAWN_SESSION leads a group
-** whose id is its pid; TerminateJobObject on Windows.  Only for such a
-** child, and only while it has not been collected (its pid, and so the
-** group's id, may be reused after that).
+** The same for the child's whole group, for a child started with
+** HP_SPAWN_GROUP or HP_SPAWN_SESSION, whether it still runs or has ended:
+** the group outlives its leader as long as members hold the pipes.
+** collected says whether hp_wait has collected the child (or found that
+** someone else did).  hp_err_srch() when the group can no longer be
+** reached safely; nothing is signalled then.
+**   POSIX    kill(-pid, sig): the group's id is the leader's pid.  Only
+**            while the leader is not collected: a leader that has ended
+**            but waits to be collected still holds its pid, so no other
+**            group can have that id.  The check looks without collecting
+**            (waitid with WNOWAIT): a child that someone else collected
+**            gives ECHILD and is not signalled.  After collection,
+**            hp_err_srch().
+**   Windows  TerminateJobObject, every process of the job ending with
+**            exit code sig, collected or not: the job handle is ours and
+**            cannot name another job.  hp_err_srch() once the job is gone
+**            (hp_endgroup).  sig 0 only checks, as in hp_kill.
 */
-HP_INTERNAL int hp_killgroup (hp_proc *p, int sig);
+HP_INTERNAL int hp_killgroup (hp_proc *p, int sig, int collected);
 
 /*
 ** Let go of p->group once the process object goes (after hp_wait or

@@ -1335,11 +1335,13 @@ int hp_kill (hp_proc *p, int sig) {
 
 
 /*
-** The whole job: the child and all it started.  sig 0 only checks, as in
-** hp_kill.
+** The whole job: the child and all it started, also once the child was
+** collected (a job handle cannot name another job).  sig 0 only checks,
+** as in hp_kill.
 */
-int hp_killgroup (hp_proc *p, int sig) {
-  if (p->group == NULL || p->sys == NULL)
+int hp_killgroup (hp_proc *p, int sig, int collected) {
+  (void)collected;
+  if (p->group == NULL)
     return hp_err_srch();
   if (sig < 0)
     return hp_err_inval();

@@ -248,14 +248,6 @@ static int p_poll (lua_State *L) {
 }
 
 
-/*
-** p:kill([sig [, "group"]]).  With "group" the signal goes to the
-** child's whole group (the job on Windows), which only a child started
-** with group or session has.  The group is signalled only while its
-** leader has not been collected: after that its id may be reused, so a
-** group whose leader has ended is reported as ended, even if some of its
-** members still run (kill them before waiting for the leader).
-*/
 /* The number of a signal named "TERM" or "SIGTERM"; -1 if unknown. */
 static int signum (const char *name) {
   int i;
@@ -265,6 +257,38 @@ static int signum (const char *name) {
   return -1;
 }
 
+/* "process has already ended", ESRCH */
+static int pushended (lua_State *L) {
+  luaL_pushfail(L);
+  lua_pushliteral(L, "process has already ended");
+  lua_pushinteger(L, hp_err_srch());
+  return 3;
+}
+
+/*
+** The group is signalled first, then the leader collected if it has
+** ended: a leader that has ended but is not collected still holds its
+** pid, so the group's id is still the group's (POSIX), and its members,
+** which may hold the pipes, are reached.  A leader collected before
+** (wait, poll, an earlier kill) ends that on POSIX: the id may be reused.
+*/
+static int killgroup (lua_State *L, Process *p, int sig) {
+  int collected = p->state != P_RUNNING;
+  int err = hp_killgroup(&p->p, sig, collected);
+  (void)collect(p, 0);
+  unlist(L, p, 1);
+  if (err == 0) return hpb_okresult(L, 0);
+  if (p->state == P_LOST)
+    return hpb_oserror(L, p->err, "process status was collected elsewhere");
+  if (collected && err == hp_err_srch()) return pushended(L);
+  return hpb_okresult(L, err);
+}
+
+/*
+** p:kill([sig [, "group"]]).  With "group" the signal goes to the
+** child's whole group (the job on Windows), which only a child started
+** with group or session has (see killgroup).
+*/
 static int p_kill (lua_State *L) {
   Process *p = checkproc(L, 1);
   int sig, group = 0;
@@ -290,6 +314,8 @@ static int p_kill (lua_State *L) {
                           "group or session)");
     group = 1;
   }
+  if (p->state == P_NONE) return luaL_error(L, "process was never started");
+  if (group) return killgroup(L, p, sig);
   /*
   ** A child that has ended is collected first: once collected, its pid
   ** may belong to someone else, so it is never signalled.
@@ -298,17 +324,11 @@ static int p_kill (lua_State *L) {
   unlist(L, p, 1);
   switch (p->state) {
     case P_RUNNING:
-      return hpb_okresult(L, group ? hp_killgroup(&p->p, sig)
-                                   : hp_kill(&p->p, sig));
+      return hpb_okresult(L, hp_kill(&p->p, sig));
     case P_LOST:
       return hpb_oserror(L, p->err, "process status was collected elsewhere");
-    case P_DONE:
-      luaL_pushfail(L);
-      lua_pushliteral(L, "process has already ended");
-      lua_pushinteger(L, hp_err_srch());
-      return 3;
-    default:
-      return luaL_error(L, "process was never started");
+    default:  /* P_DONE */
+      return pushended(L);
   }
 }
 

@@ -20,6 +20,12 @@
 **   children()          child processes of this process, and how many of
 **                       them are zombies
 **   nofile([n])         the soft limit on descriptors (then set to n)
+**   setenv(name, v)     setenv, or unsetenv when v is nil
+**   rawenv(entry)       add entry to environ as it is, '=' or not
+**   inthread(code)      run code in a new Lua state on a thread of its
+**                       own, and wait for that thread to end; the string
+**                       the code returns, or nil, message
+**   reap(pid)           waitpid(pid): true once collected, nil if not ours
 **
 ** Signals are given as numbers or names ("PIPE", "ALRM", "USR1", ...).
 */
@@ -40,6 +46,7 @@
 
 #include "lua.h"
 #include "lauxlib.h"
+#include "lualib.h"
 
 #define NSIG_MAX 65
 
@@ -315,6 +322,85 @@ static int s_nonblock (lua_State *L) {
 }
 
 
+/* setenv(name, value), or unsetenv(name) when value is nil. */
+static int s_setenv (lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  int r = lua_isnoneornil(L, 2) ? unsetenv(name)
+                                : setenv(name, luaL_checkstring(L, 2), 1);
+  if (r != 0) return fail(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/*
+** An entry added to environ as it is: setenv and putenv cannot make one
+** without '=', which a program started by execve may still find there.
+** The new array and the string are never freed (a test's few bytes).
+*/
+extern char **environ;
+static int s_rawenv (lua_State *L) {
+  const char *entry = luaL_checkstring(L, 1);
+  size_t n = 0;
+  char **e, *copy;
+  while (environ != NULL && environ[n] != NULL) n++;
+  e = malloc((n + 2) * sizeof(char *));
+  copy = strdup(entry);
+  if (e == NULL || copy == NULL) return luaL_error(L, "out of memory");
+  if (n > 0) memcpy(e, environ, n * sizeof(char *));
+  e[n] = copy;
+  e[n + 1] = NULL;
+  environ = e;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/* What a thread of inthread runs, and what it gives back. */
+typedef struct Job {
+  const char *code;
+  char out[256];
+  int ok;
+} Job;
+
+static void *runjob (void *arg) {
+  Job *j = arg;
+  lua_State *L = luaL_newstate();
+  const char *s;
+  if (L == NULL) return NULL;
+  luaL_openlibs(L);
+  j->ok = luaL_loadstring(L, j->code) == 0 && lua_pcall(L, 0, 1, 0) == 0;
+  s = lua_tostring(L, -1);
+  snprintf(j->out, sizeof j->out, "%s", s != NULL ? s : "(no string)");
+  lua_close(L);
+  return NULL;
+}
+
+static int s_inthread (lua_State *L) {
+  Job j;
+  pthread_t t;
+  j.code = luaL_checkstring(L, 1);
+  j.ok = 0;
+  snprintf(j.out, sizeof j.out, "thread did not run");
+  if ((errno = pthread_create(&t, NULL, runjob, &j)) != 0) return fail(L);
+  pthread_join(t, NULL);
+  if (!j.ok) lua_pushnil(L);
+  lua_pushstring(L, j.out);
+  return j.ok ? 1 : 2;
+}
+
+
+static int s_reap (lua_State *L) {
+  int status;
+  pid_t r;
+  do r = waitpid((pid_t)luaL_checkinteger(L, 1), &status, 0);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return fail(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
 int luaopen_sigpeer (lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"catch", s_catch}, {"ignore", s_ignore}, {"default", s_default},
@@ -324,7 +410,8 @@ int luaopen_sigpeer (lua_State *L) {
     {"nfds", s_nfds}, {"fds", s_fds}, {"cloexec", s_cloexec}, {"dup2", s_dup2},
     {"rawclose", s_rawclose}, {"churn", s_churn}, {"children", s_children},
     {"nofile", s_nofile}, {"reapall", s_reapall}, {"setsockopt", s_setsockopt},
-    {"nonblock", s_nonblock},
+    {"nonblock", s_nonblock}, {"setenv", s_setenv}, {"rawenv", s_rawenv},
+    {"inthread", s_inthread}, {"reap", s_reap},
     {NULL, NULL}
   };
   const luaL_Reg *r;
