@@ -604,13 +604,14 @@ int hpb_fill (lua_State *L, Handle *h, hp_time deadline, int *eof) {
   *eof = 0;
   /* a request may wait in our buffer for the reply we now wait for */
   if (h->wlen > 0 && (err = flushbuf(h, deadline)) != 0) return err;
+  /* the wait first: a deadline that has passed grows no buffer */
+  if ((err = hpb_ready(h, h->os, HP_READABLE, deadline)) != 0) return err;
   if (h->rlen == h->rcap) {
     if (h->rpos > 0) (void)resizeread(L, h, h->rcap);   /* compact */
     else if ((err = resizeread(L, h, h->rcap < DEFBUF / 16 ? DEFBUF / 16
                                                         : 2 * h->rcap)) != 0)
       return err;
   }
-  if ((err = hpb_ready(h, h->os, HP_READABLE, deadline)) != 0) return err;
   err = hp_read(h->os, h->rbuf + h->rlen, h->rcap - h->rlen, &done);
   if (err != 0) return err;
   if (done == 0) *eof = 1;
