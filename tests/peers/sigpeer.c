@@ -21,7 +21,8 @@
 **                       them are zombies
 **   nofile([n])         the soft limit on descriptors (then set to n)
 **   setenv(name, v)     setenv, or unsetenv when v is nil
-**   rawenv(entry)       add entry to environ as it is, '=' or not
+**   rawenv(entry)       add entry to environ as it is, '=' or not;
+**                       rawenv() puts the environ of before back
 **   inthread(code)      run code in a new Lua state on a thread of its
 **                       own, and wait for that thread to end; the string
 **                       the code returns, or nil, message
@@ -334,23 +335,43 @@ static int s_setenv (lua_State *L) {
 
 
 /*
-** An entry added to environ as it is: setenv and putenv cannot make one
-** without '=', which a program started by execve may still find there.
-** The new array and the string are never freed (a test's few bytes).
+** rawenv(entry): entry added to environ as it is -- setenv and putenv
+** cannot make one without '=', which a program started by execve may
+** still find there.  rawenv() puts the environ of before back, and frees
+** what rawenv(entry) made (the module may be unloaded before exit).
 */
 extern char **environ;
+static char **added, **saved;
 static int s_rawenv (lua_State *L) {
-  const char *entry = luaL_checkstring(L, 1);
   size_t n = 0;
   char **e, *copy;
+  if (lua_isnoneornil(L, 1)) {
+    /* if setenv has replaced environ since, its copy may hold our entry:
+       then nothing is freed */
+    if (added != NULL && environ == added) {
+      environ = saved;
+      for (e = added; *e != NULL; e++) n++;
+      free(added[n - 1]);
+      free(added);
+    }
+    added = saved = NULL;
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (added != NULL) return luaL_error(L, "rawenv: restore first");
   while (environ != NULL && environ[n] != NULL) n++;
   e = malloc((n + 2) * sizeof(char *));
-  copy = strdup(entry);
-  if (e == NULL || copy == NULL) return luaL_error(L, "out of memory");
+  copy = strdup(luaL_checkstring(L, 1));
+  if (e == NULL || copy == NULL) {
+    free(e);
+    free(copy);
+    return luaL_error(L, "out of memory");
+  }
   if (n > 0) memcpy(e, environ, n * sizeof(char *));
   e[n] = copy;
   e[n + 1] = NULL;
-  environ = e;
+  saved = environ;
+  environ = added = e;
   lua_pushboolean(L, 1);
   return 1;
 }

@@ -194,6 +194,7 @@ describe("signals", function()
       r:close(); w:close()
     end)
     sig.timer(0)
+    sig.ignore("ALRM")    -- drops a signal still pending, before "default"
     sig.default("ALRM")
     assert(ok, err)
     assert.is_true(sig.count("ALRM") - before > 100, "few signals arrived")

@@ -319,6 +319,7 @@ describe("Process control, environ():", function()
 
   it("leaves out entries without '='", function()
     assert(R.sig.rawenv("HPASS_NO_EQUALS"))
+    finally(function() R.sig.rawenv() end)
     local e = hpass.environ()
     for k, v in pairs(e) do
       assert.is_nil((k .. "=" .. v):find("HPASS_NO_EQUALS", 1, true))

@@ -162,7 +162,8 @@ describe("Processes:", function()
     assert(sig.catch("ALRM"))                -- a handler without SA_RESTART
     assert(sig.timer(2000))
     local ok, res = pcall(function() return {p:wait()} end)
-    sig.timer(0); sig.default("ALRM")
+    -- a signal still pending is dropped by "ignore" before "default"
+    sig.timer(0); sig.ignore("ALRM"); sig.default("ALRM")
     assert(ok, res)
     assert.same({nil, "exit", 3}, res)
     assert.same({nil, "exit", 3}, {p:wait()})
