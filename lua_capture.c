@@ -208,7 +208,8 @@ static size_t optmax (lua_State *L, int arg) {
   if (lua_isnoneornil(L, arg)) return NOLIMIT;
   m = luaL_checknumber(L, arg);
   luaL_argcheck(L, m >= 0, arg, "limit must be a non-negative number");
-  return m >= (lua_Number)(NOLIMIT / 2) ? NOLIMIT : (size_t)m;
+  /* a cast of a float past size_t's range would be undefined */
+  return m >= (lua_Number)NOLIMIT ? NOLIMIT : (size_t)m;
 }
 
 

@@ -231,13 +231,13 @@ HP_INTERNAL void hpb_trim (lua_State *L, Handle *h);
 **
 ** hpb_deadline is the deadline of a call on handle h (NULL: none) that
 ** starts now; it begins the call's count of tries.  hpb_ready waits
-** until h (object hh, or NULL for the other handle forms, which have no
-** deadline) is ready for events before a transfer, or returns
+** until os (of handle object h, or NULL for the other handle forms, which
+** have no deadline) is ready for events before a transfer, or returns
 ** hp_err_timeout() as above.  With no deadline it returns 0 at once: the
 ** transfer itself may block.
 */
 HP_INTERNAL hp_time hpb_deadline (Handle *h);
-HP_INTERNAL int hpb_ready (Handle *hh, hp_os h, int events, hp_time dl);
+HP_INTERNAL int hpb_ready (Handle *h, hp_os os, int events, hp_time dl);
 #define hdeadline(h)  hpb_deadline(h)
 #define deadline(h)   hpb_deadline(h)
 
