@@ -203,19 +203,23 @@ describe("Deadlines and waiting on many:", function()
   end)
 
   it("a descriptor number that is ready is in the array only, never a key", function()
-    local rs, ws = {}, {}
-    for i = 1, 3 do rs[i], ws[i] = hpass.pipe() end
-    local fds = {}
-    for i = 1, 3 do
+    -- 30 ready numbers: as keys, those below 31 would overwrite the array
+    local rs, ws, fds = {}, {}, {}
+    for i = 1, 30 do
+      rs[i], ws[i] = hpass.pipe()
       assert.is_true(ws[i]:write_int(i))
       fds[i] = rs[i]:fileno()
     end
-    -- a table whose array part the numbers would overwrite as keys
-    local rd = hpass.select({fds[1], rs[2], fds[3], 1, 2, 3}, nil, 1)
-    assert.equal(3, #rd)
-    assert.same({fds[1], rs[2], fds[3]}, {rd[1], rd[2], rd[3]})
-    assert.is_true(rd[rs[2]])
-    for i = 1, 3 do rs[i]:close(); ws[i]:close() end
+    local h = rs[30]
+    fds[30] = h                                  -- and one handle among them
+    local rd = hpass.select(fds, nil, 1)
+    assert.equal(30, #rd)
+    for i = 1, 30 do assert.equal(fds[i], rd[i]) end
+    for i = 1, 29 do
+      if fds[i] > 30 then assert.is_nil(rd[fds[i]]) end
+    end
+    assert.is_true(rd[h])
+    for i = 1, 30 do rs[i]:close(); ws[i]:close() end
   end)
 
   it("select writes out the buffered output of its readers before it waits, as a read "
