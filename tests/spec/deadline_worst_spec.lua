@@ -180,7 +180,7 @@ describe("a deadline holds against the worst peer:", function()
     assert.is_true(res[4] > 0 and res[4] < #big, tostring(res[4]))
     kept("write", TF, secs)
     local t = {}
-    for i = 1, 2 ^ 21 do t[i] = i end
+    for i = 1, 2 ^ 20 do t[i] = i end
     res, secs = timed(w.write_ints, w, t)
     if res[1] then  -- all went before the deadline
       assert.is_true(secs < TF, "write_ints took " .. secs)
@@ -324,12 +324,16 @@ describe("capture's timeout holds against the worst child:", function()
     local res, secs, cpu = capture(T, {"sh", "-c", "sleep 30 & echo $!"}, {group = true})
     local pid = assert(tonumber(res[1]:match("%d+")))
     kept("capture", T, secs, cpu)
-    assert.is_true(H.within(5, function() return H.procstate(pid) == nil end))
+    -- gone, or a zombie of init's until it is collected: it has ended
+    assert.is_true(H.within(5, function()
+      local state = H.procstate(pid)
+      return state == nil or state == "Z"
+    end))
     -- without a group only the child is the capture's: the grandchild lives on
     res, secs = capture(T, {"sh", "-c", "sleep 30 & echo $!"})
     pid = assert(tonumber(res[1]:match("%d+")))
     kept("capture", T, secs)
-    assert.is_truthy(H.procstate(pid))
+    assert.is_true(H.procstate(pid) == "S" or H.procstate(pid) == "R")
     os.execute("kill -9 " .. pid)
   end)
 
