@@ -83,9 +83,9 @@ end
 function H.procstate(pid)
   local f = io.open("/proc/" .. pid .. "/stat", "rb")
   if not f then return nil end
-  local s = f:read("*a")
+  local s = f:read("*a")  -- nil when the process went after the open
   f:close()
-  return s:match("%) (%S) ")
+  return s and s:match("%) (%S) ")
 end
 
 --- Wait up to `seconds` for f() to be true; its last result.

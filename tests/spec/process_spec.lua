@@ -13,8 +13,9 @@ local ESRCH, ECHILD = 3, 10
 local function stat(pid)
   local f = io.open("/proc/" .. pid .. "/stat", "rb")
   if not f then return nil end
-  local s = f:read("*a")
+  local s = f:read("*a")  -- nil when the process went after the open
   f:close()
+  if not s then return nil end
   local state, _, pgrp, sid = s:match("%) (%S) (%d+) (%d+) (%d+)")
   return state, tonumber(pgrp), tonumber(sid)
 end
