@@ -300,10 +300,15 @@ HP_INTERNAL int hp_fclose (FILE *f);
 
 /*
 ** Deadlines and readiness.  A deadline is a time in milliseconds on a
-** monotonic clock (hp_now), or HP_NEVER.  hp_read and hp_write block
-** without limit; a caller with a deadline first waits with hp_ready, then
-** moves no more than a ready handle takes at once (HP_ATOMIC bytes on a
-** write), so that the call itself does not block.
+** monotonic clock (hp_now), or HP_NEVER; it may lie up to 10^18 ms ahead
+** (a timeout is at most 10^15 s), so a wait that the system takes in
+** pieces (a DWORD of milliseconds on Windows) loops until it.  hp_read
+** and hp_write block without limit; a caller with a deadline first waits
+** with hp_ready, then moves no more than a ready handle takes at once
+** (HP_ATOMIC bytes on a write), so that the call itself does not block.
+** A deadline that has passed is the binding's to enforce (hpb_ready in
+** lua_hpass.c): hp_ready and hp_poll only wait until it, and report a
+** handle that is ready then as ready.
 */
 typedef long long hp_time;
 #define HP_NEVER  (-1LL)
