@@ -552,9 +552,19 @@ int hp_kill (hp_proc *p, int sig) {
 }
 
 
-/* The group's id is the leader's pid (setpgid(0, 0) or setsid). */
-int hp_killgroup (hp_proc *p, int sig) {
+/*
+** The group's id is the leader's pid (setpgid(0, 0) or setsid).  While
+** the leader is ours and not collected, running or ended, its pid is
+** taken, so the group's id cannot have been reused: look first without
+** collecting, and signal only then.
+*/
+int hp_killgroup (hp_proc *p, int sig, int collected) {
+  siginfo_t si;
+  if (collected) return ESRCH;
   if (p->pid <= 1) return EINVAL;  /* kill(-1) would reach everyone */
+  si.si_pid = 0;
+  if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
+    return errno;  /* ECHILD: someone else collected it */
   return kill(-(pid_t)p->pid, sig) == 0 ? 0 : errno;
 }
 

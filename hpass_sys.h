@@ -213,23 +213,25 @@ HP_INTERNAL int hp_anyended (void);
 HP_INTERNAL int hp_kill (hp_proc *p, int sig);
 
 /*
-** The same for the child's whole group: kill(-pid, sig) on POSIX, where
-** the child started with HP_SPAWN_GROUP or HP_SPAWN_SESSION leads a group
-** whose id is its pid; TerminateJobObject on Windows.  Only for such a
-** child.  On POSIX only while the leader has not been collected: after
-** hp_wait its pid, and so the group's id, may be reused (a leader that
-** has ended but is not yet collected still holds the id).  On Windows it
-** may be called until hp_endgroup, also after hp_wait, since a job is
-** never reused: what is left of the job is ended, and hp_err_srch() says
-** that nothing was left (HP_KILLGROUP_AFTER_WAIT tells the binding).
+** The same for the child's whole group, for a child started with
+** HP_SPAWN_GROUP or HP_SPAWN_SESSION, whether it still runs or has ended:
+** the group outlives its leader as long as members hold the pipes.
+** collected says whether hp_wait has collected the child (or found that
+** someone else did).  hp_err_srch() when the group can no longer be
+** reached safely; nothing is signalled then.
+**   POSIX    kill(-pid, sig): the group's id is the leader's pid.  Only
+**            while the leader is not collected: a leader that has ended
+**            but waits to be collected still holds its pid, so no other
+**            group can have that id.  The check looks without collecting
+**            (waitid with WNOWAIT): a child that someone else collected
+**            gives ECHILD and is not signalled.  After collection,
+**            hp_err_srch().
+**   Windows  TerminateJobObject, every process of the job ending with
+**            exit code sig, collected or not: the job handle is ours and
+**            cannot name another job.  hp_err_srch() once the job is gone
+**            (hp_endgroup).  sig 0 only checks, as in hp_kill.
 */
-HP_INTERNAL int hp_killgroup (hp_proc *p, int sig);
-
-#ifdef _WIN32
-#define HP_KILLGROUP_AFTER_WAIT 1
-#else
-#define HP_KILLGROUP_AFTER_WAIT 0
-#endif
+HP_INTERNAL int hp_killgroup (hp_proc *p, int sig, int collected);
 
 /*
 ** Let go of p->group once the process object goes (after hp_wait or
@@ -323,10 +325,15 @@ HP_INTERNAL int hp_fclose (FILE *f);
 
 /*
 ** Deadlines and readiness.  A deadline is a time in milliseconds on a
-** monotonic clock (hp_now), or HP_NEVER.  hp_read and hp_write block
-** without limit; a caller with a deadline first waits with hp_ready, then
-** moves no more than a ready handle takes at once (hp_room bytes on a
-** write), so that the call itself does not block.
+** monotonic clock (hp_now), or HP_NEVER; it may lie up to 10^18 ms ahead
+** (a timeout is at most 10^15 s), so a wait that the system takes in
+** pieces (a DWORD of milliseconds on Windows) loops until it.  hp_read
+** and hp_write block without limit; a caller with a deadline first waits
+** with hp_ready, then moves no more than a ready handle takes at once
+** (hp_room bytes on a write), so that the call itself does not block.
+** A deadline that has passed is the binding's to enforce (hpb_ready in
+** lua_hpass.c): hp_ready and hp_poll only wait until it, and report a
+** handle that is ready then as ready.
 */
 typedef long long hp_time;
 #define HP_NEVER  (-1LL)

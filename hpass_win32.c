@@ -1499,12 +1499,13 @@ static long job_members (HANDLE job) {
 
 /*
 ** The whole job: the child and all it started, also once the child has
-** been collected (a job handle is never reused, unlike a pid): an empty
-** job reads as a process that has ended.  sig 0 only checks, as in
-** hp_kill.
+** been collected (a job handle cannot name another job, unlike a pid):
+** an empty job reads as a process that has ended.  sig 0 only checks, as
+** in hp_kill.
 */
-int hp_killgroup (hp_proc *p, int sig) {
+int hp_killgroup (hp_proc *p, int sig, int collected) {
   HANDLE job = (HANDLE)p->group;
+  (void)collected;
   if (job == NULL)
     return hp_err_srch();
   if (sig < 0)

@@ -74,18 +74,6 @@ void *hpc_testudata (lua_State *L, int i, const char *tname) {
 
 #if LUA_VERSION_NUM < 503
 
-/* Before 5.3 accept only numbers with an exact integer value. */
-lua_Integer hpc_checkinteger (lua_State *L, int arg) {
-  lua_Number d = luaL_checknumber(L, arg);
-  if (!iswhole(d, -MAXEXACT))
-    luaL_argerror(L, arg, "number has no integer representation");
-  return (lua_Integer)d;
-}
-
-lua_Integer hpc_optinteger (lua_State *L, int arg, lua_Integer def) {
-  return lua_isnoneornil(L, arg) ? def : hpc_checkinteger(L, arg);
-}
-
 /* t[k] for any k: lua_rawgeti takes an int there. */
 void hpc_rawgeti (lua_State *L, int t, lua_Integer k) {
   if (k >= INT_MIN && k <= INT_MAX) {
@@ -109,6 +97,153 @@ void hpc_rawseti (lua_State *L, int t, lua_Integer k) {
 }
 
 #endif
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Argument errors (see lua_hpass.h)
+** =======================================================
+*/
+
+#define NAMES       "hpass.names"   /* registry: function -> public name */
+
+void hpb_setnames (lua_State *L, int t) {
+  if (t < 0 && t > LUA_REGISTRYINDEX) t = lua_gettop(L) + t + 1;
+  lua_getfield(L, LUA_REGISTRYINDEX, NAMES);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, NAMES);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, t) != 0) {
+    if (lua_iscfunction(L, -1) && lua_type(L, -2) == LUA_TSTRING) {
+      lua_pushvalue(L, -1);
+      lua_pushvalue(L, -3);
+      lua_rawset(L, -5);  /* names[function] = name */
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/*
+** As lauxlib's: a method call counts its arguments without self, and a
+** bad self says so.  The name is the function's public one; a function
+** of no such name (none of the binding's) is named as lauxlib would.
+*/
+int hpc_argerror (lua_State *L, int arg, const char *extramsg) {
+  lua_Debug ar;
+  const char *name = NULL;
+  if (!lua_getstack(L, 0, &ar))  /* no stack frame */
+    return luaL_error(L, "bad argument #%d (%s)", arg, extramsg);
+  lua_getinfo(L, "nf", &ar);
+  lua_getfield(L, LUA_REGISTRYINDEX, NAMES);
+  if (lua_istable(L, -1)) {
+    lua_pushvalue(L, -2);
+    lua_rawget(L, -2);
+    name = lua_tostring(L, -1);
+  }
+  if (name == NULL) name = ar.name != NULL ? ar.name : "?";
+  if (ar.namewhat != NULL && strcmp(ar.namewhat, "method") == 0 && --arg == 0)
+    return luaL_error(L, "calling '%s' on bad self (%s)", name, extramsg);
+  return luaL_error(L, "bad argument #%d to '%s' (%s)", arg, name, extramsg);
+}
+
+int hpc_typeerror (lua_State *L, int arg, const char *tname) {
+  const char *typearg;
+  if (luaL_getmetafield(L, arg, "__name") != 0 && lua_type(L, -1) == LUA_TSTRING)
+    typearg = lua_tostring(L, -1);
+  else if (lua_type(L, arg) == LUA_TLIGHTUSERDATA)
+    typearg = "light userdata";
+  else
+    typearg = luaL_typename(L, arg);
+  return hpc_argerror(L, arg, lua_pushfstring(L, "%s expected, got %s", tname,
+                                              typearg));
+}
+
+void hpc_checktype (lua_State *L, int arg, int t) {
+  if (lua_type(L, arg) != t) hpc_typeerror(L, arg, lua_typename(L, t));
+}
+
+void hpc_checkany (lua_State *L, int arg) {
+  if (lua_type(L, arg) == LUA_TNONE) hpc_argerror(L, arg, "value expected");
+}
+
+void *hpc_checkudata (lua_State *L, int arg, const char *tname) {
+  void *p = luaL_testudata(L, arg, tname);
+  if (p == NULL) hpc_typeerror(L, arg, tname);
+  return p;
+}
+
+/* A number, never a string that looks like one (lauxlib converts). */
+lua_Number hpc_checknumber (lua_State *L, int arg) {
+  if (lua_type(L, arg) != LUA_TNUMBER) hpc_typeerror(L, arg, "number");
+  return lua_tonumber(L, arg);
+}
+
+/*
+** An integer: before 5.3 only a float with an exact integer value, as a
+** cast of NaN, inf or a value out of range is undefined behaviour.
+*/
+lua_Integer hpc_checkinteger (lua_State *L, int arg) {
+#if LUA_VERSION_NUM >= 503
+  int ok;
+  lua_Integer v = lua_tointegerx(L, arg, &ok);
+  if (ok && lua_type(L, arg) == LUA_TNUMBER) return v;
+  if (lua_type(L, arg) == LUA_TNUMBER)
+    hpc_argerror(L, arg, "number has no integer representation");
+  hpc_typeerror(L, arg, "number");
+  return 0;
+#else
+  lua_Number d = hpc_checknumber(L, arg);
+  if (!iswhole(d, -MAXEXACT))
+    hpc_argerror(L, arg, "number has no integer representation");
+  return (lua_Integer)d;
+#endif
+}
+
+lua_Integer hpc_optinteger (lua_State *L, int arg, lua_Integer def) {
+  return lua_isnoneornil(L, arg) ? def : hpc_checkinteger(L, arg);
+}
+
+/* A string, or a number made one, as lauxlib's. */
+const char *hpc_checklstring (lua_State *L, int arg, size_t *l) {
+  const char *s;
+  int t = lua_type(L, arg);
+  if (t != LUA_TSTRING && t != LUA_TNUMBER) hpc_typeerror(L, arg, "string");
+  s = lua_tolstring(L, arg, l);
+  return s;
+}
+
+const char *hpc_optlstring (lua_State *L, int arg, const char *def,
+                            size_t *l) {
+  if (!lua_isnoneornil(L, arg)) return hpc_checklstring(L, arg, l);
+  if (l != NULL) *l = def != NULL ? strlen(def) : 0;
+  return def;
+}
+
+int hpc_checkoption (lua_State *L, int arg, const char *def,
+                     const char *const lst[]) {
+  const char *name = def != NULL ? hpc_optlstring(L, arg, def, NULL)
+                                 : hpc_checklstring(L, arg, NULL);
+  int i;
+  for (i = 0; lst[i] != NULL; i++)
+    if (strcmp(lst[i], name) == 0) return i;
+  return hpc_argerror(L, arg, lua_pushfstring(L, "invalid option '%s'", name));
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Lua files
+** =======================================================
+*/
 
 /*
 ** Lua files: since 5.2 a luaL_Stream whose closef is NULL once closed; in
@@ -232,13 +367,39 @@ int hpb_ioerror (lua_State *L, int code, const char *what) {
   return 3;
 }
 
+/*
+** Whole milliseconds, rounded up so that a tiny timeout still waits.
+** Anything above MAXWAIT seconds (math.huge too) is MAXWAIT: a wait of
+** 31 million years, whose deadline still fits an hp_time with room to
+** spare (now + 10^18 ms < 2^63).
+*/
+#define MAXWAIT     1e15
+
 hp_time hpb_opttimeout (lua_State *L, int arg) {
   lua_Number s;
   if (lua_isnoneornil(L, arg)) return HP_NEVER;
-  s = luaL_checknumber(L, arg);
+  s = luaL_checknumber(L, arg);  /* a number, never a numeric string */
   luaL_argcheck(L, s >= 0, arg, "timeout must be a non-negative number");
-  if (s > 1e12) return HP_NEVER;  /* beyond any wait: none */
+  if (s > MAXWAIT) s = MAXWAIT;
   return (hp_time)ceil(s * 1000);
+}
+
+
+hp_time hpb_deadline (Handle *h) {
+  if (h == NULL) return HP_NEVER;
+  h->tried = 0;
+  return h->timeout == HP_NEVER ? HP_NEVER : hp_now() + h->timeout;
+}
+
+
+int hpb_ready (Handle *h, hp_os os, int events, hp_time dl) {
+  int err;
+  if (dl == HP_NEVER) return 0;
+  if (h != NULL && (h->tried & events) && hp_now() >= dl)
+    return hp_err_timeout();
+  err = hp_ready(os, events, dl);
+  if (err == 0 && h != NULL) h->tried |= events;
+  return err;
 }
 
 int hpb_okresult (lua_State *L, int code) {
@@ -329,6 +490,7 @@ Handle *hpb_newhandle (lua_State *L) {
   h->size = h->wlen = h->rpos = h->rlen = h->rcap = 0;
   h->iruns = NULL;
   h->nruns = 0;
+  h->tried = 0;
   h->timeout = HP_NEVER;
   h->prev = h->next = NULL;
   luaL_getmetatable(L, HANDLE_T);
@@ -373,12 +535,12 @@ static int resizeread (lua_State *L, Handle *h, size_t cap) {
 ** Where a write may stop: how many bytes of the integer that position p
 ** falls inside lie before p, 0 when p is between two units.  The units
 ** of a direct write are `whole` bytes from its start (4 for integers, 1
-** for bytes); those of a buffer (h not NULL) are its integers' runs, and
-** single bytes elsewhere.
+** for bytes); those of h's write buffer (whole == 0) are its integers'
+** runs, and single bytes elsewhere.
 */
 static size_t begun (const Handle *h, size_t whole, size_t p) {
   size_t i;
-  if (h == NULL) return p % whole;
+  if (whole > 0) return p % whole;
   for (i = 0; i < h->nruns; i++)
     if (p > h->iruns[2 * i] && p < h->iruns[2 * i + 1])
       return (p - h->iruns[2 * i]) % 4;
@@ -387,19 +549,19 @@ static size_t begun (const Handle *h, size_t whole, size_t p) {
 
 
 /*
-** Write all of buf, looping over short writes; *sent says how much went.
-** With a deadline each write waits until the handle takes hp_room bytes
-** without blocking (HP_ATOMIC, a pipe's PIPE_BUF; on Windows a socket's
-** send buffer), looks at the deadline again before each piece, also while
-** the reader keeps up, and ends each piece between two units, so that the
-** write can stop there when the deadline passes.  Should a short write
-** have cut an integer all the same, its rest is still written past the
-** deadline: the stream never holds a torn one.  The first piece goes
-** whenever the handle is ready, so that a timeout of 0 moves what it can.
+** Write all of buf to os (of handle object h, or NULL), looping over
+** short writes; *sent says how much went.  The units that a write may
+** not cut are `whole` bytes long, or, with whole == 0, those of h's write
+** buffer (begun).  With a deadline each write waits until the handle
+** takes hp_room bytes without blocking (HP_ATOMIC, a pipe's PIPE_BUF; on
+** Windows a socket's send buffer), and ends between two units, so that
+** the write can stop there when the deadline passes (hpb_ready: also
+** while the reader keeps up).  Should a short write have cut an integer
+** all the same, its rest is still written past the deadline: the stream
+** never holds a torn one.
 */
-static int writeall (hp_os os, const unsigned char *buf, size_t n,
-                     hp_time deadline, const Handle *h, size_t whole,
-                     size_t *sent) {
+static int writeall (Handle *h, hp_os os, const unsigned char *buf, size_t n,
+                     hp_time deadline, size_t whole, size_t *sent) {
   size_t room = deadline != HP_NEVER ? hp_room(os) : 0;
   *sent = 0;
   while (*sent < n) {
@@ -407,8 +569,7 @@ static int writeall (hp_os os, const unsigned char *buf, size_t n,
     int err;
     if (deadline != HP_NEVER) {
       size_t in = begun(h, whole, *sent);
-      if (*sent > 0 && hp_now() > deadline) err = hp_err_timeout();
-      else err = hp_ready(os, HP_WRITABLE, deadline);
+      err = hpb_ready(h, os, HP_WRITABLE, deadline);
       if (err == hp_err_timeout() && in > 0)
         k = 4 - in;  /* the rest of the integer, and no more */
       else if (err != 0) return err;
@@ -451,7 +612,7 @@ static int flushbuf (Handle *h, hp_time deadline) {
   int err = 0;
   if (h->wlen > 0) {
     size_t sent;
-    err = writeall(h->os, h->wbuf, h->wlen, deadline, h, 1, &sent);
+    err = writeall(h, h->os, h->wbuf, h->wlen, deadline, 0, &sent);
     if (err == hp_err_timeout()) dropsent(h, sent);
     else h->wlen = 0;
   }
@@ -485,15 +646,14 @@ int hpb_fill (lua_State *L, Handle *h, hp_time deadline, size_t max,
   *eof = 0;
   /* a request may wait in our buffer for the reply we now wait for */
   if (h->wlen > 0 && (err = flushbuf(h, deadline)) != 0) return err;
+  /* the wait first: a deadline that has passed grows no buffer */
+  if ((err = hpb_ready(h, h->os, HP_READABLE, deadline)) != 0) return err;
   if (h->rlen == h->rcap) {
     if (h->rpos > 0) (void)resizeread(L, h, h->rcap);   /* compact */
     else if ((err = resizeread(L, h, h->rcap < DEFBUF / 16 ? DEFBUF / 16
                                                         : 2 * h->rcap)) != 0)
       return err;
   }
-  if (deadline != HP_NEVER &&
-      (err = hp_ready(h->os, HP_READABLE, deadline)) != 0)
-    return err;
   room = h->rcap - h->rlen;
   err = hp_read(h->os, h->rbuf + h->rlen, room < max ? room : max, &done);
   if (err != 0) return err;
@@ -840,9 +1000,9 @@ void hpb_checkahead (lua_State *L, HandleArg *t) {
 }
 
 
-int hpb_flushout (lua_State *L, HandleArg *t) {
+int hpb_flushout (lua_State *L, HandleArg *t, hp_time dl) {
   hpb_handlearg_check(L, t);
-  return t->h != NULL ? flushbuf(t->h, hdeadline(t->h)) : prepwrite(L, t);
+  return t->h != NULL ? flushbuf(t->h, dl) : prepwrite(L, t);
 }
 
 /* }====================================================== */
@@ -990,6 +1150,7 @@ static int h_tofile (lua_State *L) {
   const char *mode = luaL_optstring(L, 2, "r");
   const char *m = mode;
   int err = 0;
+  hp_time dl;
   FILE *f;
   void *u;
   hpb_noextra(L, 2);
@@ -998,11 +1159,12 @@ static int h_tofile (lua_State *L) {
                 2, "invalid mode");
   if (unread(h) > 0)
     luaL_error(L, "cannot convert a handle with unread buffered input");
-  if ((err = flushbuf(h, hdeadline(h))) != 0) return hpb_ioerror(L, err, NULL);
+  dl = hdeadline(h);
+  if ((err = flushbuf(h, dl)) != 0) return hpb_ioerror(L, err, NULL);
   if ((u = newfile(L)) == NULL) return 3;  /* fail, message, code */
   /* making the file ran Lua code (a finalizer; io.open before 5.2) */
   if (isclosed(h)) luaL_error(L, "attempt to use a closed handle");
-  if ((err = flushbuf(h, hdeadline(h))) != 0) return hpb_ioerror(L, err, NULL);
+  if ((err = flushbuf(h, dl)) != 0) return hpb_ioerror(L, err, NULL);
   f = hp_tofile(h->os, mode, &err);
   if (f == NULL) return hpb_oserror(L, err, NULL);
   setfile(u, f);
@@ -1122,7 +1284,7 @@ int hpb_send (lua_State *L, HandleArg *t, const unsigned char *b, size_t n,
       */
       int err = flushbuf(h, deadline);
       if (err != 0) return err;
-      if (n > h->size) return writeall(t->os, b, n, deadline, NULL, whole, sent);
+      if (n > h->size) return writeall(h, t->os, b, n, deadline, whole, sent);
       join = 0;
     }
     if (whole > 1) {  /* integers: where they are, for flushbuf */
@@ -1134,7 +1296,7 @@ int hpb_send (lua_State *L, HandleArg *t, const unsigned char *b, size_t n,
     *sent = n;
     return 0;
   }
-  return writeall(t->os, b, n, deadline, NULL, whole, sent);
+  return writeall(h, t->os, b, n, deadline, whole, sent);
 }
 
 
@@ -1167,9 +1329,7 @@ int hpb_recv (lua_State *L, HandleArg *t, unsigned char *b, size_t n,
     /* a request may wait in our buffer for the reply we now wait for */
     if (h != NULL && h->wlen > 0 && (err = flushbuf(h, deadline)) != 0)
       return err;
-    if (deadline != HP_NEVER &&
-        (err = hp_ready(t->os, HP_READABLE, deadline)) != 0)
-      return err;
+    if ((err = hpb_ready(h, t->os, HP_READABLE, deadline)) != 0) return err;
     if (h != NULL && h->size > 0 && n - *got < h->rcap) {
       h->rpos = h->rlen = 0;
       err = hp_read(t->os, h->rbuf, h->rcap, &done);
@@ -1310,6 +1470,7 @@ static int hpass_write_ints (lua_State *L) {
   size_t n;
   hp_time dl;
   hpb_tohandlearg(L, 1, 1, &t);
+  dl = deadline(t.h);  /* the check below counts too: the call has begun */
   luaL_checktype(L, 2, LUA_TTABLE);
   i = luaL_optinteger(L, 3, 1);
   j = luaL_opt(L, luaL_checkinteger, 4, (lua_Integer)lua_rawlen(L, 2));
@@ -1327,7 +1488,6 @@ static int hpass_write_ints (lua_State *L) {
     toint32s(L, 2, k, n, NULL, &e);
     if (last) break;  /* k += n could overflow past j */
   }
-  dl = deadline(t.h);
   if ((err = prepwrite(L, &t)) != 0 ||
       (t.h != NULL && (err = flushbuf(t.h, dl)) != 0))
     goto failed;
@@ -1336,7 +1496,7 @@ static int hpass_write_ints (lua_State *L) {
     n = nextstep(k, j, sizeof(chunk) / sizeof(chunk[0]), &last);
     toint32s(L, 2, k, n, chunk, &e);
     hpb_handlearg_check(L, &t);
-    err = writeall(t.os, (unsigned char *)chunk, n * sizeof(int), dl, NULL, 4,
+    err = writeall(t.h, t.os, (unsigned char *)chunk, n * sizeof(int), dl, 4,
                    &sent);
     written += (lua_Integer)(sent / sizeof(int));
     if (err != 0) goto failed;
@@ -1531,5 +1691,6 @@ HPASS_API int luaopen_hpass_core (lua_State *L) {
   hpb_open_spawn(L);
   hpb_open_signal(L);
   hpb_open_listen(L);
+  hpb_setnames(L, -1);  /* argument errors name them so */
   return 1;
 }

@@ -72,14 +72,10 @@ HP_INTERNAL void *hpc_testudata (lua_State *L, int i, const char *tname);
 #define lua_isinteger(L,i)    0   /* all numbers are floats: checked apart */
 /*
 ** luaL_checkinteger casts any number there, and casting NaN, inf or a
-** value out of range is undefined behaviour in C; lua_rawgeti and
-** lua_rawseti take an int, which a count beyond 2^31 would wrap.
+** value out of range is undefined behaviour in C (hpc_checkinteger, below,
+** refuses them); lua_rawgeti and lua_rawseti take an int, which a count
+** beyond 2^31 would wrap.
 */
-#define luaL_checkinteger   hpc_checkinteger
-#define luaL_optinteger     hpc_optinteger
-HP_INTERNAL lua_Integer hpc_checkinteger (lua_State *L, int arg);
-HP_INTERNAL lua_Integer hpc_optinteger (lua_State *L, int arg,
-                                        lua_Integer def);
 HP_INTERNAL void hpc_rawgeti (lua_State *L, int t, lua_Integer k);
 HP_INTERNAL void hpc_rawseti (lua_State *L, int t, lua_Integer k);
 #define rawgeti(L,t,k)        hpc_rawgeti(L, (t), (k))
@@ -93,6 +89,65 @@ HP_INTERNAL void hpc_rawseti (lua_State *L, int t, lua_Integer k);
 #define lua_newuserdatauv(L,s,n)  lua_newuserdata(L, (s))
 #define luaL_pushfail(L)          lua_pushnil(L)
 #endif
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Argument errors
+** =======================================================
+**
+** lauxlib names the function of a "bad argument" error after the code
+** that called it, and when there is none (under pcall) after a field of
+** package.loaded that holds it: 'hpass.core.select' or 'hpass.select',
+** whichever the traversal meets first, and '?' before 5.3.  Every
+** function of the binding is registered under its public name, and
+** these replacements of lauxlib's checks always use it ('select'), on
+** every version.  The macros below send every check of the binding
+** through them.
+*/
+
+HP_INTERNAL int hpc_argerror (lua_State *L, int arg, const char *extramsg);
+HP_INTERNAL int hpc_typeerror (lua_State *L, int arg, const char *tname);
+HP_INTERNAL void hpc_checktype (lua_State *L, int arg, int t);
+HP_INTERNAL void hpc_checkany (lua_State *L, int arg);
+HP_INTERNAL void *hpc_checkudata (lua_State *L, int arg, const char *tname);
+HP_INTERNAL lua_Number hpc_checknumber (lua_State *L, int arg);
+HP_INTERNAL lua_Integer hpc_checkinteger (lua_State *L, int arg);
+HP_INTERNAL lua_Integer hpc_optinteger (lua_State *L, int arg,
+                                        lua_Integer def);
+HP_INTERNAL const char *hpc_checklstring (lua_State *L, int arg, size_t *l);
+HP_INTERNAL const char *hpc_optlstring (lua_State *L, int arg,
+                                        const char *def, size_t *l);
+HP_INTERNAL int hpc_checkoption (lua_State *L, int arg, const char *def,
+                                 const char *const lst[]);
+
+/* The public name of each function (table function -> name) in the registry. */
+HP_INTERNAL void hpb_setnames (lua_State *L, int t);
+
+#undef luaL_argerror
+#undef luaL_typeerror
+#undef luaL_checktype
+#undef luaL_checkany
+#undef luaL_checkudata
+#undef luaL_checknumber
+#undef luaL_checkinteger
+#undef luaL_optinteger
+#undef luaL_checklstring
+#undef luaL_optlstring
+#undef luaL_checkoption
+#define luaL_argerror       hpc_argerror
+#define luaL_typeerror      hpc_typeerror
+#define luaL_checktype      hpc_checktype
+#define luaL_checkany       hpc_checkany
+#define luaL_checkudata     hpc_checkudata
+#define luaL_checknumber    hpc_checknumber
+#define luaL_checkinteger   hpc_checkinteger
+#define luaL_optinteger     hpc_optinteger
+#define luaL_checklstring   hpc_checklstring
+#define luaL_optlstring     hpc_optlstring
+#define luaL_checkoption    hpc_checkoption
 
 /* }====================================================== */
 
@@ -140,6 +195,8 @@ typedef struct Handle {
   size_t rcap;           /* what rbuf holds: size, or more for a long line */
   size_t *iruns;         /* where wbuf holds integers (see IRUNS), or NULL */
   size_t nruns;          /* runs of integers in iruns */
+  int tried;             /* HP_READABLE/HP_WRITABLE: the call running on
+                            this handle has looked before that transfer */
   hp_time timeout;       /* ms a blocking call may take, or HP_NEVER */
   struct Handle *prev, *next;  /* in the exit list while buffered */
 } Handle;
@@ -177,10 +234,25 @@ HP_INTERNAL void hpb_trim (lua_State *L, Handle *h);
 
 
 
-/* The deadline of a call on handle h that starts now (h may be NULL). */
-#define hdeadline(h) \
-  ((h)->timeout == HP_NEVER ? HP_NEVER : hp_now() + (h)->timeout)
-#define deadline(h)   ((h) == NULL ? HP_NEVER : hdeadline(h))
+/*
+** A deadline bounds a whole call, however its peer behaves.  A call waits
+** only until its deadline, and once the deadline has passed it starts no
+** further read or write, even on a handle that is ready: a peer that
+** floods or drains steadily cannot keep it going.  The first read and the
+** first write of a call are tried all the same, so that a timeout of 0
+** does what one of each can do at once.
+**
+** hpb_deadline is the deadline of a call on handle h (NULL: none) that
+** starts now; it begins the call's count of tries.  hpb_ready waits
+** until os (of handle object h, or NULL for the other handle forms, which
+** have no deadline) is ready for events before a transfer, or returns
+** hp_err_timeout() as above.  With no deadline it returns 0 at once: the
+** transfer itself may block.
+*/
+HP_INTERNAL hp_time hpb_deadline (Handle *h);
+HP_INTERNAL int hpb_ready (Handle *h, hp_os os, int events, hp_time dl);
+#define hdeadline(h)  hpb_deadline(h)
+#define deadline(h)   hpb_deadline(h)
 
 /* fail, "timeout", code for a deadline that passed, else hpb_oserror */
 HP_INTERNAL int hpb_ioerror (lua_State *L, int code, const char *what);
@@ -247,10 +319,10 @@ HP_INTERNAL int hpb_handleargerror (lua_State *L, const HandleArg *t,
 ** returns 0 or an error code), and input read ahead of it, which the
 ** other side would never see, is refused (hpb_checkahead raises).  Flush
 ** first: flushing a Lua file on a seekable file gives its read-ahead back
-** to the file.
+** to the file.  dl is the flush's deadline (that of a call on t->h).
 */
 HP_INTERNAL void hpb_checkahead (lua_State *L, HandleArg *t);
-HP_INTERNAL int hpb_flushout (lua_State *L, HandleArg *t);
+HP_INTERNAL int hpb_flushout (lua_State *L, HandleArg *t, hp_time dl);
 
 /* Whether input was read ahead of t's handle, in its buffer or its file's. */
 HP_INTERNAL int hpb_hasahead (lua_State *L, HandleArg *t);

@@ -47,6 +47,7 @@ static FdBox *newbox (lua_State *L) {
 int hpb_send_handle (lua_State *L) {
   HandleArg *t;     /* t[0] the channel, t[1 .. n] the handles */
   hp_os *fds;
+  hp_time dl;
   int n = lua_gettop(L) - 1, i, err;
   luaL_checkany(L, 1);
   luaL_argcheck(L, n >= 1, 2, "handle expected, got no value");
@@ -67,17 +68,19 @@ int hpb_send_handle (lua_State *L) {
   for (i = 1; i <= n; i++)
     if (t[i].h != NULL) hpb_checkahead(L, &t[i]);
   /*
-  ** Output waiting in the buffers goes first, the channel's last, so that
-  ** the peer sees bytes and handles in the order they were written.
+  ** Output waiting in the buffers goes first, each handle's within its
+  ** own timeout, the channel's last, so that the peer sees bytes and
+  ** handles in the order they were written.
   */
-  for (i = 1; i <= n + 1; i++)
-    if ((err = hpb_flushout(L, &t[i <= n ? i : 0])) != 0)
+  for (i = 1; i <= n; i++)
+    if ((err = hpb_flushout(L, &t[i], deadline(t[i].h))) != 0)
       return hpb_ioerror(L, err, NULL);
+  dl = deadline(t[0].h);
+  if ((err = hpb_flushout(L, &t[0], dl)) != 0) return hpb_ioerror(L, err, NULL);
   for (i = 1; i <= n; i++) hpb_checkahead(L, &t[i]);
   for (i = 0; i < n; i++) fds[i] = t[i + 1].os;
   /* a message is one small send: once there is room it does not block */
-  if (t[0].h != NULL && t[0].h->timeout != HP_NEVER &&
-      (err = hp_ready(t[0].os, HP_WRITABLE, hdeadline(t[0].h))) != 0)
+  if ((err = hpb_ready(t[0].h, t[0].os, HP_WRITABLE, dl)) != 0)
     return hpb_ioerror(L, err, NULL);
   return hpb_okresult(L, hp_sendfds(t[0].os, fds, (size_t)n));
 }
@@ -91,6 +94,7 @@ int hpb_recv_handle (lua_State *L) {
   HandleArg chan;
   FdBox *box;
   size_t n, i;
+  hp_time dl;
   int err;
   luaL_checkany(L, 1);
   hpb_noextra(L, 1);
@@ -100,9 +104,10 @@ int hpb_recv_handle (lua_State *L) {
   /* bytes we read ahead may have carried handles: they are gone */
   if (hpb_hasahead(L, &chan))
     luaL_argerror(L, 1, "channel has unread buffered input");
-  if ((err = hpb_flushout(L, &chan)) != 0) return hpb_ioerror(L, err, NULL);
   /* the deadline covers the whole message (on Windows, several steps) */
-  err = hp_recvfds(chan.os, box->fds, HP_MAXFDS, &n, deadline(chan.h));
+  dl = deadline(chan.h);
+  if ((err = hpb_flushout(L, &chan, dl)) != 0) return hpb_ioerror(L, err, NULL);
+  err = hp_recvfds(chan.os, box->fds, HP_MAXFDS, &n, dl);
   if (err != 0) return hpb_ioerror(L, err, NULL);
   if (n == 0) {
     luaL_pushfail(L);  /* clean end of stream */

@@ -40,27 +40,61 @@ static size_t copylist (lua_State *L, int arg, size_t base) {
 }
 
 
-/* The result list for entries [from, to) ready for ev: array and set. */
+/*
+** The result list for entries [from, to) ready for ev: an array, and a
+** set of the objects.  A descriptor number goes in the array only: as a
+** key, 3 would overwrite the array's third entry.  An object listed
+** twice is reported once.
+*/
 static void pushready (lua_State *L, Entry *e, size_t from, size_t to,
                        int ev) {
   size_t i;
   int k = 0;
-  lua_newtable(L);
+  lua_newtable(L);                    /* seen */
+  lua_newtable(L);                    /* the result */
   for (i = from; i < to; i++) {
     if (!(e[i].ready & ev)) continue;
     rawgeti(L, S_OBJS, (lua_Integer)i + 1);
     lua_pushvalue(L, -1);
-    lua_rawget(L, -3);
-    if (!lua_isnil(L, -1)) {  /* listed twice: once is enough */
+    lua_rawget(L, -4);
+    if (!lua_isnil(L, -1)) {          /* listed twice: once is enough */
       lua_pop(L, 2);
       continue;
     }
     lua_pop(L, 1);
     lua_pushvalue(L, -1);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -5);                /* seen[obj] = true */
+    lua_pushvalue(L, -1);
     lua_rawseti(L, -3, ++k);
+    if (lua_type(L, -1) == LUA_TNUMBER) {
+      lua_pop(L, 1);
+      continue;
+    }
     lua_pushboolean(L, 1);
     lua_rawset(L, -3);
   }
+  lua_remove(L, -2);
+}
+
+
+/*
+** A request waiting in the output buffer of a handle among the readers
+** would never get the reply select waits for: it goes out first, within
+** select's deadline, as before a read.  0, or the error of a flush that
+** failed (a timeout is none: select then only looks).
+*/
+static int flushreaders (lua_State *L, Entry *e, size_t nr, hp_time dl) {
+  size_t i;
+  for (i = 0; i < nr; i++) {
+    Handle *h = e[i].t.h;
+    int err;
+    if (e[i].kind != E_HANDLE || h == NULL || h->wlen == 0) continue;
+    (void)hpb_deadline(h);  /* a call on h begins: its tries count anew */
+    err = hpb_flushout(L, &e[i].t, dl);
+    if (err != 0 && err != hp_err_timeout()) return err;
+  }
+  return 0;
 }
 
 
@@ -132,7 +166,8 @@ int hpb_select (lua_State *L) {
     if (x->ready) any = 1;
     lua_pop(L, 1);
   }
-  for (;;) {
+  err = flushreaders(L, e, nr, dl);
+  while (err == 0) {
     hp_time wake = any ? hp_now() : dl;
     if (polling && !any) {
       hp_time next = hp_now() + pause;
@@ -141,6 +176,8 @@ int hpb_select (lua_State *L) {
     }
     err = hp_poll(items, n, wake, &nready, hpb_scratchalloc, scratch);
     hpb_freescratch(scratch);
+    if (err == hp_err_inval())
+      return luaL_error(L, "too many objects for select (%d)", (int)n);
     if (err != 0) break;
     for (i = 0; i < n; i++) {
       e[i].ready |= items[i].revents;
@@ -156,8 +193,6 @@ int hpb_select (lua_State *L) {
     }
     if (any || (dl != HP_NEVER && hp_now() >= dl)) break;
   }
-  if (err == hp_err_inval())
-    return luaL_error(L, "too many objects for select (%d)", (int)n);
   pushready(L, e, 0, nr, HP_READABLE);
   pushready(L, e, nr, n, HP_WRITABLE);
   if (err != 0) {

@@ -249,16 +249,6 @@ static int p_poll (lua_State *L) {
 }
 
 
-/*
-** p:kill([sig [, "group"]]).  With "group" the signal goes to the
-** child's whole group (the job on Windows), which only a child started
-** with group or session has.  The group is signalled only while its
-** leader has not been collected: after that its id may be reused, so a
-** group whose leader has ended is reported as ended, even if some of its
-** members still run (kill them before waiting for the leader).  Windows
-** keeps the job, which is never reused: what is left of it can still be
-** ended after its leader was collected (HP_KILLGROUP_AFTER_WAIT).
-*/
 /* The number of a signal named "TERM" or "SIGTERM"; -1 if unknown. */
 static int signum (const char *name) {
   int i;
@@ -268,6 +258,38 @@ static int signum (const char *name) {
   return -1;
 }
 
+/* "process has already ended", ESRCH */
+static int pushended (lua_State *L) {
+  luaL_pushfail(L);
+  lua_pushliteral(L, "process has already ended");
+  lua_pushinteger(L, hp_err_srch());
+  return 3;
+}
+
+/*
+** The group is signalled first, then the leader collected if it has
+** ended: a leader that has ended but is not collected still holds its
+** pid, so the group's id is still the group's (POSIX), and its members,
+** which may hold the pipes, are reached.  A leader collected before
+** (wait, poll, an earlier kill) ends that on POSIX: the id may be reused.
+*/
+static int killgroup (lua_State *L, Process *p, int sig) {
+  int collected = p->state != P_RUNNING;
+  int err = hp_killgroup(&p->p, sig, collected);
+  (void)collect(p, 0);
+  unlist(L, p, 1);
+  if (err == 0) return hpb_okresult(L, 0);
+  if (p->state == P_LOST)
+    return hpb_oserror(L, p->err, "process status was collected elsewhere");
+  if (collected && err == hp_err_srch()) return pushended(L);
+  return hpb_okresult(L, err);
+}
+
+/*
+** p:kill([sig [, "group"]]).  With "group" the signal goes to the
+** child's whole group (the job on Windows), which only a child started
+** with group or session has (see killgroup).
+*/
 static int p_kill (lua_State *L) {
   Process *p = checkproc(L, 1);
   int sig, group = 0;
@@ -293,6 +315,8 @@ static int p_kill (lua_State *L) {
                           "group or session)");
     group = 1;
   }
+  if (p->state == P_NONE) return luaL_error(L, "process was never started");
+  if (group) return killgroup(L, p, sig);
   /*
   ** A child that has ended is collected first: once collected, its pid
   ** may belong to someone else, so it is never signalled.
@@ -301,22 +325,11 @@ static int p_kill (lua_State *L) {
   unlist(L, p, 1);
   switch (p->state) {
     case P_RUNNING:
-      return hpb_okresult(L, group ? hp_killgroup(&p->p, sig)
-                                   : hp_kill(&p->p, sig));
+      return hpb_okresult(L, hp_kill(&p->p, sig));
     case P_LOST:
       return hpb_oserror(L, p->err, "process status was collected elsewhere");
-    case P_DONE: {
-      /* a job outlives its leader and is never reused (Windows) */
-      int err = group && HP_KILLGROUP_AFTER_WAIT ? hp_killgroup(&p->p, sig)
-                                                 : hp_err_srch();
-      if (err != hp_err_srch()) return hpb_okresult(L, err);
-      luaL_pushfail(L);
-      lua_pushliteral(L, "process has already ended");
-      lua_pushinteger(L, hp_err_srch());
-      return 3;
-    }
-    default:
-      return luaL_error(L, "process was never started");
+    default:  /* P_DONE */
+      return pushended(L);
   }
 }
 
@@ -981,12 +994,12 @@ int hpb_spawn (lua_State *L) {
   for (i = 0; i < nh + 3; i++)
     if (t[i].h != NULL) hpb_checkahead(L, &t[i]);
   for (i = 0; i < nh + 3; i++) {
-    if ((err = hpb_flushout(L, &t[i])) != 0) {
+    if ((err = hpb_flushout(L, &t[i], deadline(t[i].h))) != 0) {
       s.req.failed = i < nh ? HP_FAIL_HANDLE : HP_FAIL_STDIO;
       s.req.failed_index = i < nh ? i : i - nh;
-      /* a deadline that passed is "timeout", as in every other call */
-      return err == hp_err_timeout() ? hpb_ioerror(L, err, NULL)
-                                     : hpb_oserror(L, err, culprit(L, &s, nh));
+      if (err == hp_err_timeout())  /* as settimeout promises */
+        return hpb_ioerror(L, err, NULL);
+      return hpb_oserror(L, err, culprit(L, &s, nh));
     }
   }
   for (i = 0; i < nh + 3; i++) hpb_checkahead(L, &t[i]);
@@ -1086,6 +1099,7 @@ void hpb_open_spawn (lua_State *L) {
   luaL_setfuncs(L, process_meta, 0);
   lua_newtable(L);
   luaL_setfuncs(L, process_methods, 0);
+  hpb_setnames(L, -1);
   lua_pushcclosure(L, p_index, 1);
   lua_setfield(L, -2, "__index");
   lua_pushliteral(L, PROCESS_T);

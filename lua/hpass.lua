@@ -84,16 +84,23 @@ local function closeall(...)
   end
 end
 
+-- What capture holds of a child's output and error together when its
+-- options do not say (max_output): 64 MiB.
+local MAX_OUTPUT = 64 * 1048576
+
 --- Run argv and capture its output: `out, err, ok, how, code`, where out
 -- and err are its standard output and error as strings (err is nil when
 -- stderr is not captured: merged with "stdout" or redirected), then the
 -- wait triple.  Options: those of spawn_with_handle, plus `input` (a
 -- string fed to its standard input, which is then closed), `timeout`
--- (seconds; when it runs out the child, or with `group`/`session` its
--- whole group, is killed and the result is
--- `out_so_far, err_so_far, nil, "timeout", seconds`) and `handles`
--- (passed as spawn_with_handle passes them).  If the program cannot
--- start: nil, message, errno.
+-- (seconds for the whole capture, the wait for the child included; when
+-- they run out the child, or with `group`/`session` its whole group, is
+-- killed and the result is `out_so_far, err_so_far, nil, "timeout",
+-- seconds`), `max_output` (bytes out and err may hold together, 64 MiB
+-- by default, math.huge for no limit; past it the child is killed in the
+-- same way and the result is `out, err, nil, "max_output", max_output`)
+-- and `handles` (passed as spawn_with_handle passes them).  If the
+-- program cannot start: nil, message, errno.
 function hpass.capture(argv, options, ...)
   if select("#", ...) > 0 then
     error("bad argument #3 to 'capture' (no value expected)", 2)
@@ -101,10 +108,11 @@ function hpass.capture(argv, options, ...)
   if options ~= nil and type(options) ~= "table" then
     error("bad argument #2 to 'capture' (table expected, got " .. type(options) .. ")", 2)
   end
-  local opts, input, timeout, handles = {}, nil, nil, {}
+  local opts, input, timeout, handles, max = {}, nil, nil, {}, MAX_OUTPUT
   for k, v in next, options or {} do  -- raw, as spawn_with_handle reads
     if k == "input" then input = v
     elseif k == "timeout" then timeout = v
+    elseif k == "max_output" then max = v
     elseif k == "handles" then handles = v
     else opts[k] = v end
   end
@@ -114,6 +122,10 @@ function hpass.capture(argv, options, ...)
   end
   if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
     error("bad argument #2 to 'capture' (option 'timeout' must be a non-negative number)", 2)
+  end
+  if type(max) ~= "number" or max < 0 or (max % 1 ~= 0 and max ~= math.huge) then
+    error("bad argument #2 to 'capture' (option 'max_output' must be a "
+          .. "non-negative integer or math.huge)", 2)
   end
   if opts.stdout ~= nil then
     error("bad argument #2 to 'capture' (option 'stdout' is what capture takes)", 2)
@@ -142,21 +154,20 @@ function hpass.capture(argv, options, ...)
     closeall(outr, errr, inw)
     return nil, msg, code
   end
-  local out, err, state = core._pump(outr, errr, inw, input, timeout)
+  -- one deadline for the output and for the end of the child
+  local out, err, stop, left = core._pump(outr, errr, inw, input, timeout,
+                                          max ~= math.huge and max or nil)
   closeall(outr, errr, inw)
+  if out ~= nil and stop == nil then
+    local ended, how, status = proc:wait(left)
+    if ended ~= false then return out, err, ended, how, status end
+    stop = "timeout"  -- the outputs closed, but the child runs on
+  end
   -- a child with a group of its own takes the whole group with it
-  local group = (opts.group or opts.session) and "group" or nil
-  if out == nil then  -- an OS failure while moving the bytes
-    proc:kill("KILL", group)
-    proc:wait()
-    return nil, err, state
-  end
-  if state == "timeout" then
-    proc:kill("KILL", group)
-    proc:wait()
-    return out, err, nil, "timeout", timeout
-  end
-  return out, err, proc:wait()
+  proc:kill("KILL", (opts.group or opts.session) and "group" or nil)
+  proc:wait()
+  if out == nil then return nil, err, stop end  -- an OS failure: message, errno
+  return out, err, nil, stop, stop == "timeout" and timeout or max
 end
 
 return hpass

@@ -79,6 +79,28 @@ function H.openfds()
   return t
 end
 
+--- The state letter of process pid (/proc/PID/stat: "R", "S", "T" when
+-- stopped, "Z" when it has ended and waits to be collected), or nil when
+-- there is no such process.
+function H.procstate(pid)
+  local f = io.open("/proc/" .. pid .. "/stat", "rb")
+  if not f then return nil end
+  local s = f:read("*a")  -- nil when the process went after the open
+  f:close()
+  return s and s:match("%) (%S) ")
+end
+
+--- Wait up to `seconds` for f() to be true; its last result.
+function H.within(seconds, f)
+  local socket = require "socket"
+  local deadline = socket.gettime() + seconds
+  repeat
+    if f() then return true end
+    socket.sleep(0.01)
+  until socket.gettime() > deadline
+  return f()
+end
+
 --- This process's pid, from /proc/self/stat read by this process.
 function H.pid()
   local f = assert(io.open("/proc/self/stat"))
@@ -112,13 +134,11 @@ end
 H.version = tonumber(_VERSION:match("%d+%.%d+"))
 H.luajit = type(rawget(_G, "jit")) == "table"
 
---- Pattern for "bad argument #n to 'name'".  Lua 5.1, 5.2 and LuaJIT take
--- a function's name only from the code that calls it, and a function
--- called by pcall (as H.raises does) has none there: '?'.  Lua 5.3 and
--- later find it in the loaded modules ('hpass.core.read_int').
+--- Pattern for "bad argument #n to 'name'".  hpass names its own
+-- function on every Lua version, also under pcall (Lua's own functions say
+-- '?' there before 5.3).
 function H.badarg(n, name)
-  local fname = H.version >= 5.3 and "'[%w_.]*" .. name .. "'" or "'[%w_.?]*'"
-  return "bad argument #" .. n .. " to " .. fname
+  return "bad argument #" .. n .. " to '" .. name .. "'"
 end
 
 --- A connected pair of loopback TCP sockets (LuaSocket): client, server

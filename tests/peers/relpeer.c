@@ -20,8 +20,15 @@
 **   relpeer die SIGNUM            die of signal SIGNUM
 **   relpeer ignpipe PROG ARG...   run PROG with SIGPIPE ignored and blocked
 **   relpeer block N PROG ARG...   run PROG with signal N blocked
+**   relpeer flood FD...           write 'y' to each FD, one process per FD,
+**                                 as fast as it goes and without end, each
+**                                 pipe made as large as Linux allows, so
+**                                 that a reader that takes 64 kB a turn
+**                                 rarely finds it empty
 */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +67,17 @@ static int writen (int fd, const void *buf, size_t n) {
     n -= (size_t)r;
   }
   return 0;
+}
+
+/* Writes to fd until a write fails (SIGPIPE ends it first, by default). */
+static void flood (int fd) {
+  static char buf[65536];
+#if defined(__linux__)
+  (void)fcntl(fd, 1031, 1 << 20);  /* F_SETPIPE_SZ; may be refused */
+#endif
+  memset(buf, 'y', sizeof buf);
+  for (;;)
+    if (write(fd, buf, sizeof buf) < 0 && errno != EINTR) _exit(0);
 }
 
 static void die (int sig) {
@@ -141,6 +159,12 @@ int main (int argc, char **argv) {
     return 0;
   }
   if (strcmp(cmd, "die") == 0 && argc == 3) die(atoi(argv[2]));
+  if (strcmp(cmd, "flood") == 0 && argc >= 3) {
+    int i;
+    for (i = 3; i < argc; i++)
+      if (fork() == 0) flood(atoi(argv[i]));
+    flood(atoi(argv[2]));
+  }
   if (strcmp(cmd, "ignpipe") == 0 && argc >= 3) {
     sigset_t s;
     signal(SIGPIPE, SIG_IGN);

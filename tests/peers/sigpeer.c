@@ -34,6 +34,13 @@
 **   const               this system's numbers: const.EPIPE, const.SIGUSR1,
 **                       const.SOL_SOCKET, ... (errno and signal numbers
 **                       differ between CPUs: MIPS's are not x86's)
+**   setenv(name, v)     setenv, or unsetenv when v is nil
+**   rawenv(entry)       add entry to environ as it is, '=' or not;
+**                       rawenv() puts the environ of before back
+**   inthread(code)      run code in a new Lua state on a thread of its
+**                       own, and wait for that thread to end; the string
+**                       the code returns, or nil, message
+**   reap(pid)           waitpid(pid): true once collected, nil if not ours
 **
 ** Signals are given as numbers or names ("PIPE", "ALRM", "USR1", ...).
 */
@@ -55,6 +62,7 @@
 
 #include "lua.h"
 #include "lauxlib.h"
+#include "lualib.h"
 
 #define NSIG_MAX 65
 
@@ -432,6 +440,105 @@ static void pushconsts (lua_State *L) {
 }
 
 
+/* setenv(name, value), or unsetenv(name) when value is nil. */
+static int s_setenv (lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  int r = lua_isnoneornil(L, 2) ? unsetenv(name)
+                                : setenv(name, luaL_checkstring(L, 2), 1);
+  if (r != 0) return fail(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/*
+** rawenv(entry): entry added to environ as it is -- setenv and putenv
+** cannot make one without '=', which a program started by execve may
+** still find there.  rawenv() puts the environ of before back, and frees
+** what rawenv(entry) made (the module may be unloaded before exit).
+*/
+extern char **environ;
+static char **added, **saved;
+static int s_rawenv (lua_State *L) {
+  size_t n = 0;
+  char **e, *copy;
+  if (lua_isnoneornil(L, 1)) {
+    /* if setenv has replaced environ since, its copy may hold our entry:
+       then nothing is freed */
+    if (added != NULL && environ == added) {
+      environ = saved;
+      for (e = added; *e != NULL; e++) n++;
+      free(added[n - 1]);
+      free(added);
+    }
+    added = saved = NULL;
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (added != NULL) return luaL_error(L, "rawenv: restore first");
+  while (environ != NULL && environ[n] != NULL) n++;
+  e = malloc((n + 2) * sizeof(char *));
+  copy = strdup(luaL_checkstring(L, 1));
+  if (e == NULL || copy == NULL) {
+    free(e);
+    free(copy);
+    return luaL_error(L, "out of memory");
+  }
+  if (n > 0) memcpy(e, environ, n * sizeof(char *));
+  e[n] = copy;
+  e[n + 1] = NULL;
+  saved = environ;
+  environ = added = e;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/* What a thread of inthread runs, and what it gives back. */
+typedef struct Job {
+  const char *code;
+  char out[256];
+  int ok;
+} Job;
+
+static void *runjob (void *arg) {
+  Job *j = arg;
+  lua_State *L = luaL_newstate();
+  const char *s;
+  if (L == NULL) return NULL;
+  luaL_openlibs(L);
+  j->ok = luaL_loadstring(L, j->code) == 0 && lua_pcall(L, 0, 1, 0) == 0;
+  s = lua_tostring(L, -1);
+  snprintf(j->out, sizeof j->out, "%s", s != NULL ? s : "(no string)");
+  lua_close(L);
+  return NULL;
+}
+
+static int s_inthread (lua_State *L) {
+  Job j;
+  pthread_t t;
+  j.code = luaL_checkstring(L, 1);
+  j.ok = 0;
+  snprintf(j.out, sizeof j.out, "thread did not run");
+  if ((errno = pthread_create(&t, NULL, runjob, &j)) != 0) return fail(L);
+  pthread_join(t, NULL);
+  if (!j.ok) lua_pushnil(L);
+  lua_pushstring(L, j.out);
+  return j.ok ? 1 : 2;
+}
+
+
+static int s_reap (lua_State *L) {
+  int status;
+  pid_t r;
+  do r = waitpid((pid_t)luaL_checkinteger(L, 1), &status, 0);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return fail(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
 int luaopen_sigpeer (lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"catch", s_catch}, {"ignore", s_ignore}, {"default", s_default},
@@ -444,6 +551,8 @@ int luaopen_sigpeer (lua_State *L) {
     {"nonblock", s_nonblock}, {"catchx", s_catchx}, {"action", s_action},
     {"raise", s_raise}, {"kill", s_kill}, {"subreaper", s_subreaper},
     {"reaped", s_reaped},
+    {"setenv", s_setenv}, {"rawenv", s_rawenv},
+    {"inthread", s_inthread}, {"reap", s_reap},
     {NULL, NULL}
   };
   const luaL_Reg *r;

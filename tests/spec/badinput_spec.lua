@@ -182,9 +182,11 @@ describe("bad input", function()
           calls = calls + 1
           if kind == "raise" then
             assert.is_string(res, what)
-            -- the argument at fault is named, or the handle is closed
-            local named = res:match("bad argument #(%d+) to '[^']+'")
+            -- the argument at fault is named, and the function by its
+            -- own name, or the handle is closed
+            local named, fname = res:match("bad argument #(%d+) to '([^']+)'")
             if named then
+              assert.equal(name:match("^[%w_]+"), fname, what .. ": " .. res)
               named = tonumber(named)
               if named ~= pos then assert.equal(also[pos], named, what .. ": " .. res) end
             else

@@ -1,6 +1,9 @@
--- hpass.capture: a child's output and error as strings, its input fed,
--- with no deadlock whatever the sizes, and timeouts; "null" and "stdout"
--- as standard streams.
+-- The manual's "Capturing a child's output" and "Standard streams by
+-- name", sentence by sentence: a child's output and error as strings, its
+-- input fed, with no deadlock whatever the sizes, a timeout and a limit on
+-- the output; "null" and "stdout" as standard streams.  Each test is named
+-- after the promise it checks; how the timeout holds against the worst
+-- children is in deadline_worst_spec.lua.
 local hpass = require "hpass"
 local H = require "helpers"
 local R = require "relhelp"
@@ -8,23 +11,24 @@ local socket = require "socket"
 
 local function pack(...) return {n = select("#", ...), ...} end
 
-describe("capture", function()
+describe("Capturing a child's output:", function()
   after_each(H.cleanup)
 
-  it("returns output, error and the wait triple", function()
+  it("returns out, err, ok, how, code: its output and error as strings, then the wait "
+     .. "triple", function()
     assert.same({"out\n", "err\n", nil, "exit", 3},
                 {hpass.capture({"sh", "-c", "echo out; echo err >&2; exit 3"})})
     assert.same({"", "", true, "exit", 0}, {hpass.capture({"true"})})
   end)
 
-  it("feeds input, then closes it", function()
+  it("input is fed to its standard input, which is then closed", function()
     assert.same({"fed\n", "", true, "exit", 0},
                 {hpass.capture({"cat"}, {input = "fed\n"})})
     assert.same({"0\n", "", true, "exit", 0},
                 {hpass.capture({"wc", "-c"}, {input = ""})})
   end)
 
-  it("keeps every byte value, zeros included", function()
+  it("bytes are kept as they are, zeros included", function()
     local t = {}
     for i = 0, 255 do t[#t + 1] = string.char(i) end
     local all = table.concat(t):rep(1000)
@@ -35,24 +39,28 @@ describe("capture", function()
 
   -- 64 MiB (less under valgrind: HPASS_BIG_MIB is twice this)
   local mib = math.floor(R.knob("HPASS_BIG_MIB", 128) / 2)
-  it(("moves %d MiB on each stream at once without deadlock"):format(mib), function()
+  it(("no deadlock whatever the sizes of input, output and error (%d MiB on each at "
+      .. "once); max_output = math.huge means no limit"):format(mib), function()
     local input = string.rep("0123456789abcdef", mib * 65536)
     local t0 = socket.gettime()
-    local out, err, ok = hpass.capture({"sh", "-c", "tee /dev/stderr"}, {input = input})
+    -- with max_output = math.huge: no limit, beyond the default of 64 MiB
+    local out, err, ok = hpass.capture({"sh", "-c", "tee /dev/stderr"},
+                                       {input = input, max_output = math.huge})
     assert.is_true(ok)
     assert.equal(#input, #out); assert.equal(#input, #err)
     assert.is_true(out == input and err == input, "data differ")
     assert.is_true(socket.gettime() - t0 < 60)
   end)
 
-  it("does not fail when the child exits without reading its input", function()
+  it("a child that exits without reading all its input is no failure", function()
     local input = string.rep("x", 8 * 1048576)
     assert.same({"", "", true, "exit", 0}, {hpass.capture({"true"}, {input = input})})
     assert.same({"xx", "", true, "exit", 0},
                 {hpass.capture({"head", "-c", "2"}, {input = input})})
   end)
 
-  it("kills the child when the time runs out and returns what came", function()
+  it("when the timeout runs out the child is killed and the result is out_so_far, "
+     .. "err_so_far, nil, 'timeout', seconds", function()
     local t0 = socket.gettime()
     local res = pack(hpass.capture({"sh", "-c", "echo partial; echo e >&2; exec sleep 30"},
                                    {timeout = 0.5}))
@@ -63,12 +71,46 @@ describe("capture", function()
     assert.equal(0, zombies)
   end)
 
-  it("returns nil, message, errno when the program cannot start", function()
+  it("max_output: past it the child is killed and the result is out, err, nil, "
+     .. "'max_output', max_output, out and err holding the first bytes, together", function()
+    local out, err, ok, how, code = hpass.capture({R.relpeer, "flood", "1", "2"},
+                                                  {max_output = 100000, group = true})
+    assert.same({nil, "max_output", 100000}, {ok, how, code})
+    assert.equal(100000, #out + #err)
+    assert.is_true(out == ("y"):rep(#out) and err == ("y"):rep(#err))
+    assert.same({"", "", nil, "max_output", 0}, {hpass.capture({"echo", "x"}, {max_output = 0})})
+    assert.same({"", "", true, "exit", 0}, {hpass.capture({"true"}, {max_output = 0})})
+  end)
+
+  it("a child that writes exactly max_output bytes and exits is no overflow", function()
+    local function zeros(n) return ("0"):rep(n) end
+    assert.same({zeros(600), zeros(400), true, "exit", 0},
+                {hpass.capture({"sh", "-c", "printf %0600d 0; printf %0400d 0 >&2"},
+                               {max_output = 1000})})
+    local out, err, ok, how, code = hpass.capture(
+      {"sh", "-c", "printf %0600d 0; printf %0401d 0 >&2"}, {max_output = 1000})
+    assert.same({nil, "max_output", 1000}, {ok, how, code})
+    assert.equal(1000, #out + #err)
+  end)
+
+  -- the default at full size; under valgrind (HPASS_BIG_MIB below 128)
+  -- the same path at a smaller limit given explicitly
+  local big = R.knob("HPASS_BIG_MIB", 128) >= 128
+  it("max_output is 64 MiB by default", function()
+    local limit = big and 67108864 or 1048576
+    local out, err, ok, how, code = hpass.capture({"head", "-c", tostring(limit + 1),
+                                                   "/dev/zero"},
+                                                  {max_output = not big and limit or nil})
+    assert.same({limit, "", nil, "max_output", limit}, {#out, err, ok, how, code})
+  end)
+
+  it("if the program cannot start: nil, msg, errno", function()
     local ok, msg, code = hpass.capture({"/nonexistent/program"})
     assert.is_nil(ok); assert.matches("/nonexistent/program", msg); assert.equal(R.ENOENT, code)
   end)
 
-  it("merges stderr into stdout, or drops it, and then returns err as nil", function()
+  it("stderr = 'stdout' merges the error output into the output, stderr = 'null' drops "
+     .. "it; err is then nil", function()
     assert.same({"a\nb\nc\n", nil, true, "exit", 0},
                 {hpass.capture({"sh", "-c", "echo a; echo b >&2; echo c"},
                                {stderr = "stdout"})})
@@ -78,7 +120,8 @@ describe("capture", function()
                 {hpass.capture({"cat"}, {stdin = "null"})})
   end)
 
-  it("takes spawn_with_handle's options and handles", function()
+  it("takes the options of spawn_with_handle, and handles passed as it passes them",
+     function()
     local out = hpass.capture({"sh", "-c", 'echo "$X"; pwd'}, {env = {X = "set"}, cwd = "/"})
     assert.equal("set\n/\n", out)
     local r, w = hpass.pipe()
@@ -97,7 +140,8 @@ describe("capture", function()
     assert.equal(fds, R.sig.nfds())
   end)
 
-  it("raises for misuse, naming capture", function()
+  it("misuse raises as capture's own error; stdout cannot be given, nor stdin with input",
+     function()
     local bad = H.badarg(2, "capture")
     local function raises(pat, ...) assert.matches(pat, H.raises(hpass.capture, ...)) end
     raises(H.badarg(1, "capture"), "true")
@@ -105,6 +149,11 @@ describe("capture", function()
     raises(bad .. " %(option 'input' must be a string", {"true"}, {input = 1})
     raises(bad .. " %(option 'timeout' must be a non%-negative number", {"true"}, {timeout = -1})
     raises(bad .. " %(option 'timeout'", {"true"}, {timeout = 0 / 0})
+    raises(bad .. " %(option 'timeout'", {"true"}, {timeout = "1"})
+    for _, v in ipairs({-1, 1.5, 0 / 0, "10", true}) do
+      raises(bad .. " %(option 'max_output' must be a non%-negative integer or math.huge%)",
+             {"true"}, {max_output = v})
+    end
     raises(bad .. " %(option 'stdout' is what capture takes", {"true"}, {stdout = 1})
     raises(bad .. " %(options 'input' and 'stdin' together", {"true"}, {input = "", stdin = 0})
     raises(bad .. " %(unknown option 'bogus'%)", {"true"}, {bogus = 1})
@@ -114,23 +163,42 @@ describe("capture", function()
 end)
 
 
-describe("standard streams by name", function()
+describe("Standard streams by name:", function()
   after_each(H.cleanup)
 
-  it("'null' is the null device for any stream", function()
+  it("stdin, stdout or stderr may be 'null', the null device, in spawn_with_handle, "
+     .. "capture and run", function()
     local p, out = H.start({"sh", "-c", "cat; echo done; echo e >&2"}, {},
                            {stdin = "null", stderr = "null"})
     assert.is_true((p:wait()))
     assert.equal("done\n", H.readfile(out))
+    assert.same({true, "exit", 0},
+                {hpass.run({"sh", "-c", "echo x; test -c /dev/stdout"}, {}, {stdout = "null"})})
+    assert.same({"", nil, true, "exit", 0},
+                {hpass.capture({"sh", "-c", "cat; echo e >&2"}, {stdin = "null",
+                                                                 stderr = "null"})})
   end)
 
-  it("stderr 'stdout' follows stdout, redirected or inherited", function()
+  it("stderr 'stdout' goes wherever the child's standard output goes: redirected", function()
     local out = H.tmpname()
     local p = assert(hpass.spawn_with_handle({"sh", "-c", "echo a; echo b >&2"}, {},
                                              {stdout = assert(io.open(out, "w")),
                                               stderr = "stdout"}))
     assert.is_true((p:wait()))
     assert.equal("a\nb\n", H.readfile(out))
+  end)
+
+  it("stderr 'stdout' goes wherever the child's standard output goes: inherited", function()
+    -- a Lua child whose output is captured starts sh with only stderr =
+    -- "stdout": sh's error output joins the Lua child's own output
+    local script = H.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      local hpass = require "hpass"
+      io.stdout:setvbuf("no")
+      assert(hpass.run({"sh", "-c", "echo a; echo b >&2"}, {}, {stderr = "stdout"}))]])
+    f:close()
+    assert.same({"a\nb\n", "", true, "exit", 0}, {hpass.capture({H.lua, script})})
   end)
 
   it("other names raise", function()

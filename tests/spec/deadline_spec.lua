@@ -1,5 +1,8 @@
--- Deadlines: settimeout on every blocking call, wait(seconds), select over
--- handles and processes, and the polling protocol event loops use.
+-- The manual's "Deadlines and waiting on many": settimeout on every
+-- blocking call, wait(seconds), select over handles and processes, and the
+-- polling protocol event loops use.  Each test is named after the promise
+-- it checks; promises_deadlines_spec.lua holds the rest of the section, and
+-- deadline_worst_spec.lua every deadline against the worst peer.
 local hpass = require "hpass"
 local H = require "helpers"
 local R = require "relhelp"
@@ -8,6 +11,10 @@ local socket = require "socket"
 local sig = R.sig
 local ETIMEDOUT = R.ETIMEDOUT
 local now = socket.gettime
+-- CPU a wait of 1 s may use: valgrind runs each of the few wake-ups of a
+-- wait without pidfds (which it does not know) at its own cost; a busy
+-- wait would use the whole second
+local IDLE = R.sanitizer and 0.05 or 0.01
 
 -- Runs f, returning its results packed, the wall time and the CPU time it took.
 local function timed(f, ...)
@@ -29,18 +36,19 @@ end
 describe("settimeout", function()
   after_each(H.cleanup)
 
-  it("bounds a read with nothing to read, without spinning", function()
+  it("gives up after seconds with nil, 'timeout', ETIMEDOUT, and waits without busy "
+     .. "waiting", function()
     local r, w = hpass.pipe()
     assert.is_true(r:settimeout(1))
     assert.equal(1, r:timeout())
     local res, secs, cpu = timed(r.read_int, r)
     assert.same({nil, "timeout", ETIMEDOUT}, res)
     assert.is_true(secs >= 0.99 and secs < 1.5, "waited " .. secs)
-    assert.is_true(cpu < 0.01, "used " .. cpu .. " s of CPU")
+    assert.is_true(cpu < IDLE, "used " .. cpu .. " s of CPU")
     r:close(); w:close()
   end)
 
-  it("does not fire when the data comes in time", function()
+  it("does not give up when the data comes in time", function()
     local r, w = hpass.pipe()
     r:settimeout(5)
     local proc = assert(hpass.spawn_with_handle(
@@ -53,7 +61,8 @@ describe("settimeout", function()
     r:close()
   end)
 
-  it("keeps the bytes of a cut-short integer for the next read", function()
+  it("a read that times out partway through an integer keeps its bytes, and the next "
+     .. "read returns the whole integer; until then spawn refuses the handle", function()
     for _, buffered in ipairs({false, true}) do
       local r, w = hpass.pipe()
       if buffered then r:setvbuf("full", 64) end
@@ -77,7 +86,8 @@ describe("settimeout", function()
     end
   end)
 
-  it("leaves only whole integers when a write runs out of time", function()
+  it("a write never leaves part of an integer in the stream; write_ints that times out "
+     .. "returns nil, 'timeout', code, k", function()
     for _, buffered in ipairs({false, true}) do
       local r, w = hpass.pipe()
       if buffered then w:setvbuf("full", 4096) end
@@ -102,7 +112,7 @@ describe("settimeout", function()
     end
   end)
 
-  it("bounds flush, and keeps what it could not send", function()
+  it("flush that times out keeps what it could not send", function()
     local r, w = hpass.pipe()
     w:setvbuf("full", 1048576)
     for i = 1, 100000 do assert.is_true(w:write_int(i)) end   -- 400 kB buffered
@@ -116,7 +126,7 @@ describe("settimeout", function()
     assert.equal(("100000\t%d\n"):format(100000 * 100001 / 2), H.readfile(out))
   end)
 
-  it("bounds recv_handle and send_handle", function()
+  it("recv_handle and send_handle give up after seconds", function()
     local a, b = hpass.socketpair()
     b:settimeout(0.1)
     local res, secs = timed(b.recv_handle, b)
@@ -129,9 +139,10 @@ describe("settimeout", function()
     r:close(); a:close(); b:close()
   end)
 
-  it("refuses negative, NaN and non-number timeouts", function()
+  it("a negative, NaN or non-number timeout raises, a numeric string too; nil means no "
+     .. "limit", function()
     local r, w = hpass.pipe()
-    for _, bad in ipairs({-1, 0 / 0, "soon", {}, true}) do
+    for _, bad in ipairs({-1, 0 / 0, "soon", "1", {}, true}) do
       assert.matches(H.badarg(2, "settimeout"),
                      H.raises(r.settimeout, r, bad))
     end
@@ -143,18 +154,19 @@ end)
 
 
 describe("wait(seconds)", function()
-  it("returns false when the time runs out, without spinning", function()
+  it("returns false when the time runs out, without spinning; the child keeps running",
+     function()
     local p = assert(hpass.spawn_with_handle({"sleep", "5"}, {}))
     local res, secs, cpu = timed(p.wait, p, 1)
     assert.same({false}, res)
     assert.is_true(secs >= 0.99 and secs < 1.5, "waited " .. secs)
-    assert.is_true(cpu < 0.01, "used " .. cpu .. " s of CPU")
+    assert.is_true(cpu < IDLE, "used " .. cpu .. " s of CPU")
     assert.is_false(p:poll())
     assert.is_true(p:kill("KILL"))
     assert.same({nil, "signal", R.SIGKILL}, {p:wait(5)})
   end)
 
-  it("returns the triple as soon as the child ends", function()
+  it("returns the triple as soon as the child ends; wait(0) is poll()", function()
     local p = assert(hpass.spawn_with_handle({"sh", "-c", "sleep 0.2; exit 3"}, {}))
     local res, secs = timed(p.wait, p, 10)
     assert.same({nil, "exit", 3}, res)
@@ -165,7 +177,7 @@ end)
 
 
 describe("signals", function()
-  it("never shorten or lengthen a deadline", function()
+  it("that interrupt a wait neither shorten nor lengthen it", function()
     assert.is_true(sig.catch("ALRM"))       -- a handler without SA_RESTART
     local before = sig.count("ALRM")
     assert.is_true(sig.timer(2000))         -- every 2 ms
@@ -186,6 +198,7 @@ describe("signals", function()
       r:close(); w:close()
     end)
     sig.timer(0)
+    sig.ignore("ALRM")    -- drops a signal still pending, before "default"
     sig.default("ALRM")
     assert(ok, err)
     assert.is_true(sig.count("ALRM") - before > 100, "few signals arrived")
@@ -196,7 +209,8 @@ end)
 describe("select", function()
   after_each(H.cleanup)
 
-  it("reports ready handles as an array and a set", function()
+  it("returns readable, writable: arrays that also have each ready object as a key",
+     function()
     local r1, w1 = hpass.pipe()
     local r2, w2 = hpass.pipe()
     assert.is_true(w2:write_int(5))
@@ -208,18 +222,20 @@ describe("select", function()
     for _, h in ipairs({r1, w1, r2, w2}) do h:close() end
   end)
 
-  it("times out with empty lists and 'timeout'", function()
+  it("err is 'timeout' when nothing became ready in time; either list may be nil or {}",
+     function()
     local r, w = hpass.pipe()
     local res, secs, cpu = timed(hpass.select, {r}, nil, 0.3)
     assert.same({}, res[1]); assert.same({}, res[2]); assert.equal("timeout", res[3])
     assert.is_true(secs >= 0.29 and secs < 0.8)
-    assert.is_true(cpu < 0.01)
+    assert.is_true(cpu < IDLE, "used " .. cpu .. " s of CPU")
     res = {hpass.select(nil, {}, 0)}
     assert.equal("timeout", res[3])
     r:close(); w:close()
   end)
 
-  it("counts input already buffered, in a handle or a Lua file, as ready", function()
+  it("a handle is readable with input already buffered, in the handle or a Lua file",
+     function()
     local r, w = hpass.pipe()
     r:setvbuf("full")
     assert.is_true(w:write_ints({1, 2}))
@@ -235,7 +251,8 @@ describe("select", function()
     f:close(); r:close(); w:close(); w2:close()
   end)
 
-  it("sees end of stream, and ended processes", function()
+  it("a handle is readable at the end of its stream; a process once it has ended",
+     function()
     local r, w = hpass.pipe()
     w:close()
     local p = assert(hpass.spawn_with_handle({"true"}, {}))
@@ -267,19 +284,25 @@ describe("select", function()
     end
   end)
 
-  it("takes every handle form", function()
+  it("readers may hold handles in any form and process objects; a ready number is in "
+     .. "the array only", function()
     local r, w = hpass.pipe()
     assert.is_true(w:write_int(1))
     local client, conn = H.tcppair()
     assert(client:send("x"))
-    local rd = hpass.select({r:fileno(), conn}, nil, 2)
-    assert.is_true(rd[r:fileno()])
+    local rd
+    for _ = 1, 50 do  -- until both are seen
+      rd = hpass.select({r:fileno(), conn}, nil, 2)
+      if #rd == 2 then break end
+      socket.sleep(0.01)
+    end
+    assert.same({r:fileno(), conn}, {rd[1], rd[2]})
     assert.is_true(rd[conn])
     client:close(); conn:close(); r:close(); w:close()
   end)
 
   -- #novalgrind: valgrind enforces the descriptor limit itself
-  it("raises for more objects than poll takes, and has no FD_SETSIZE limit #novalgrind",
+  it("has no FD_SETSIZE limit, and raises for more objects than poll takes #novalgrind",
      function()
     local r, w = hpass.pipe()
     local limit = sig.nofile()
@@ -294,7 +317,7 @@ describe("select", function()
     r:close(); w:close()
   end)
 
-  it("refuses closed handles and processes among the writers", function()
+  it("a closed handle raises; a process among the writers raises", function()
     local r, w = hpass.pipe()
     r:close()
     assert.matches("element 1: attempt to use a closed handle",

@@ -1,16 +1,21 @@
--- Process control: groups and sessions, killing a whole tree, children
--- that die with their parent, and hpass.environ().
+-- The manual's "Process control", sentence by sentence: groups and
+-- sessions, killing a whole tree (also once its leader has ended), children
+-- that die with their parent, and hpass.environ().  Each test is named after
+-- the promise it checks.
 local hpass = require "hpass"
 local H = require "helpers"
 local R = require "relhelp"
 local socket = require "socket"
 
+local ESRCH, ECHILD = 3, 10
+
 -- /proc/<pid>/stat: state, pgrp and session of a process, nil if gone.
 local function stat(pid)
   local f = io.open("/proc/" .. pid .. "/stat", "rb")
   if not f then return nil end
-  local s = f:read("*a")
+  local s = f:read("*a")  -- nil when the process went after the open
   f:close()
+  if not s then return nil end
   local state, _, pgrp, sid = s:match("%) (%S) (%d+) (%d+) (%d+)")
   return state, tonumber(pgrp), tonumber(sid)
 end
@@ -51,8 +56,9 @@ end
 local TREE = "sh -c 'sleep 30 & sleep 30 & wait' & sleep 30 & " ..
              "sleep 0.2; echo started; wait"
 
-describe("groups", function()
-  it("group: the child leads a new group; session: a new session", function()
+describe("Process control:", function()
+  it("group = true: the child starts a new group and leads it, its id its pid; "
+     .. "session = true: a new session, and so a new group too", function()
     local p = assert(hpass.spawn_with_handle({"sleep", "30"}, {}, {group = true}))
     local _, pgrp, sid = stat(p.pid)
     assert.equal(p.pid, pgrp)
@@ -79,7 +85,8 @@ describe("groups", function()
   end)
 
   for _, opt in ipairs({"group", "session"}) do
-    it("kill(sig, 'group') ends a three-generation tree (" .. opt .. ")", function()
+    it("kill(sig, 'group') is kill(-pgid, sig): every process of the group, a "
+       .. "three-generation tree (" .. opt .. ")", function()
       local r, w = assert(hpass.pipe())
       local p = assert(hpass.spawn_with_handle({"sh", "-c", TREE}, {},
                                                {stdout = w, [opt] = true}))
@@ -116,7 +123,8 @@ describe("groups", function()
     r:close()
   end)
 
-  it("kill() of the leader alone leaves the tree, and the pipe, open", function()
+  it("once the leader was collected its group is not signalled: killing the leader "
+     .. "alone, then the group, does not work", function()
     local r, w = assert(hpass.pipe())
     local p = assert(hpass.spawn_with_handle({"sh", "-c", TREE}, {},
                                              {stdout = w, group = true}))
@@ -141,16 +149,70 @@ describe("groups", function()
     r:close()
   end)
 
-  it("never signals a group once its leader was collected", function()
+  it("once the leader was collected, kill(sig, 'group') returns nil, 'process has "
+     .. "already ended', ESRCH", function()
     local p = assert(hpass.spawn_with_handle({"true"}, {}, {group = true}))
     assert(p:wait())
     local ok, msg, code = p:kill("KILL", "group")
     assert.is_nil(ok)
     assert.equal("process has already ended", msg)
-    assert.equal(select(3, p:kill()), code)  -- ESRCH, as kill says
+    assert.equal(ESRCH, code)
+    assert.equal(ESRCH, select(3, p:kill()))  -- as kill says
   end)
 
-  it("capture's timeout kills the whole group", function()
+  it("the group is signalled even after its leader has ended, while hpass has not "
+     .. "collected it: its members are reached and kill returns true", function()
+    local r, w = assert(hpass.pipe())
+    local p = assert(hpass.spawn_with_handle({"sh", "-c", "sleep 30 & echo $!"}, {},
+                                             {stdout = w, group = true}))
+    w:close()
+    assert(r:settimeout(20))
+    local pid = assert(tonumber(r:read("l")))
+    assert.is_true(within(5, function() return stat(p.pid) == "Z" end))  -- ended
+    assert.is_true(alive(pid))
+    assert.is_true(p:kill("KILL", "group"))
+    assert.same({true, "exit", 0}, {p:wait()})    -- then it was collected
+    assert.is_true(within(5, function() return not alive(pid) end))
+    assert.is_nil(r:read("l"))                     -- no writer holds the pipe
+    r:close()
+  end)
+
+  it("a leader whose status someone else took is never signalled, nor its group", function()
+    local r, w = assert(hpass.pipe())
+    local p = assert(hpass.spawn_with_handle({"sh", "-c", "sleep 30 & echo $!"}, {},
+                                             {stdout = w, group = true}))
+    w:close()
+    assert(r:settimeout(20))
+    local pid = assert(tonumber(r:read("l")))
+    assert.is_true(within(5, function() return stat(p.pid) == "Z" end))
+    assert.is_true(R.sig.reapall() >= 1)          -- another library's waitpid(-1)
+    assert.same({nil, "process status was collected elsewhere: No child processes",
+                 ECHILD}, {p:kill("KILL", "group")})
+    socket.sleep(0.1)
+    assert.is_true(alive(pid))
+    os.execute("kill -9 " .. pid)
+    r:close()
+  end)
+
+  it("capture's timeout and max_output kill the whole group, also when the child "
+     .. "itself has already exited", function()
+    local out, _, ok, how = hpass.capture({"sh", "-c", "sleep 30 & echo $!"},
+                                          {group = true, timeout = 0.2})
+    assert.same({nil, "timeout"}, {ok, how})
+    local pid = assert(tonumber(out:match("%d+")))
+    assert.is_true(within(5, function() return not alive(pid) end))
+    -- a grandchild floods while its parent has exited: the limit ends them
+    local r, w = assert(hpass.pipe())
+    local res = {hpass.capture({"sh", "-c", '"$0" flood 1 & echo $! >&3', R.relpeer},
+                               {group = true, max_output = 65536, handles = {w}})}
+    w:close()
+    assert.same({nil, "max_output", 65536}, {res[3], res[4], res[5]})
+    pid = assert(tonumber(r:read("l")))
+    assert.is_true(within(5, function() return not alive(pid) end))
+    r:close()
+  end)
+
+  it("capture's timeout kills the whole group when the child has one", function()
     local out, _, ok, how = hpass.capture(
       {"sh", "-c", "sleep 30 & echo $!; wait"}, {group = true, timeout = 0.5})
     assert.is_nil(ok)
@@ -166,7 +228,7 @@ describe("groups", function()
     os.execute("kill -9 " .. pid)
   end)
 
-  it("run takes the same options", function()
+  it("spawn_with_handle, run and capture take the options alike", function()
     local leads = {"sh", "-c", "test $(ps -o sid= -p $$) -eq $$"}
     assert.same({true, "exit", 0}, {hpass.run(leads, {}, {session = true})})
     assert.same({nil, "exit", 1}, {hpass.run(leads, {})})
@@ -177,8 +239,9 @@ end)
 -- one) refuses the option, and only such a build may.
 local nopdeathsig = os.getenv("HPASS_EXPECT_NOPDEATHSIG") == "1"
 
-describe("die_with_parent", function()
-  it("is refused with ENOTSUP exactly where the platform has no death signal", function()
+describe("Process control, die_with_parent:", function()
+  it("on macOS, with no death signal, it returns nil, \"option 'die_with_parent': ...\", "
+     .. "ENOTSUP (and only there)", function()
     local ok, msg, code = hpass.spawn_with_handle({"true"}, {}, {die_with_parent = true})
     if nopdeathsig then
       assert.is_nil(ok)
@@ -207,9 +270,19 @@ describe("die_with_parent", function()
     return pid
   end
 
-  it("a child is killed when its parent is SIGKILLed", function()
+  it("the child is killed when its parent ends, however it ends (SIGKILL)", function()
     local pid = orphan("on")
     assert.is_true(within(2, function() return not alive(pid) end))
+  end)
+
+  it("on Linux it fires when the thread that spawned the child ends, not only the "
+     .. "process", function()
+    local pid = assert(tonumber(assert(R.sig.inthread([[
+      local hpass = require "hpass"
+      local p = assert(hpass.spawn_with_handle({"sleep", "30"}, {}, {die_with_parent = true}))
+      return tostring(p.pid)]]))))
+    assert.is_true(within(2, function() return not alive(pid) end))
+    assert(R.sig.reap(pid))  -- our child: the thread's Lua state has gone
   end)
 
   it("without it the child outlives its parent", function()
@@ -226,8 +299,8 @@ describe("die_with_parent", function()
   end)
 end)
 
-describe("environ", function()
-  it("is this process's environment, a new table each time", function()
+describe("Process control, environ():", function()
+  it("is a new table, name -> value, of this process's environment", function()
     local e = hpass.environ()
     assert.equal(os.getenv("PATH"), e.PATH)
     assert.equal(os.getenv("HOME"), e.HOME)
@@ -240,7 +313,26 @@ describe("environ", function()
     assert.is_true(n > 0)
   end)
 
-  it("round trip: names added and removed, '=' and any byte in values", function()
+  it("is the environment as it is now, not a copy taken at load time", function()
+    assert.is_nil(hpass.environ().HPASS_NOW)
+    assert(R.sig.setenv("HPASS_NOW", "1"))
+    local e = hpass.environ()
+    assert(R.sig.setenv("HPASS_NOW", nil))
+    assert.equal("1", e.HPASS_NOW)
+    assert.is_nil(hpass.environ().HPASS_NOW)
+  end)
+
+  it("leaves out entries without '='", function()
+    assert(R.sig.rawenv("HPASS_NO_EQUALS"))
+    finally(function() R.sig.rawenv() end)
+    local e = hpass.environ()
+    for k, v in pairs(e) do
+      assert.is_nil((k .. "=" .. v):find("HPASS_NO_EQUALS", 1, true))
+    end
+    assert.equal(os.getenv("PATH"), e.PATH)
+  end)
+
+  it("passed back as env: names added and removed, '=' and any byte in values", function()
     local e = hpass.environ()
     local value = "a=b==c \xff\xfe \xc3\xa9"
     e.HPASS_ADDED = value
@@ -262,8 +354,8 @@ describe("environ", function()
   end)
 end)
 
-describe("process control, bad input", function()
-  it("options must be booleans", function()
+describe("Process control, bad input:", function()
+  it("group, session and die_with_parent must be booleans", function()
     for _, opt in ipairs({"group", "session", "die_with_parent"}) do
       for _, v in ipairs({1, "yes", {}}) do
         local msg = H.raises(hpass.spawn_with_handle, {"true"}, {}, {[opt] = v})
@@ -277,7 +369,8 @@ describe("process control, bad input", function()
     assert.truthy(msg:find("bad argument #2", 1, true), msg)
   end)
 
-  it("kill 'group' needs a group; the third argument is 'group' or nothing", function()
+  it("kill(sig, 'group') raises 'bad argument #3 (process has no group of its own ...)' "
+     .. "without group or session; any third argument but 'group' raises", function()
     local p = assert(hpass.spawn_with_handle({"sleep", "30"}, {}))
     local msg = H.raises(p.kill, p, "KILL", "group")
     assert.truthy(msg:find("process has no group of its own", 1, true), msg)

@@ -42,7 +42,8 @@ test("kill(code, 'group') ends the child and all it started", function()
   end
 end)
 
-test("kill() alone leaves the grandchildren, and the pipe, open", function()
+test("kill() alone leaves the grandchildren, and the pipe, open; the job is ended "
+     .. "even after the leader was collected", function()
   local p, r, lines, pids = tree({group = true})
   assert(p:kill(9))
   S.eq(select(3, p:wait()), 9, "exit code")
