@@ -387,7 +387,7 @@ hp_time hpb_opttimeout (lua_State *L, int arg) {
 
 hp_time hpb_deadline (Handle *h) {
   if (h == NULL) return HP_NEVER;
-  h->tried = 0;
+  h->tried = h->late = 0;
   return h->timeout == HP_NEVER ? HP_NEVER : hp_now() + h->timeout;
 }
 
@@ -395,7 +395,9 @@ hp_time hpb_deadline (Handle *h) {
 int hpb_ready (Handle *h, hp_os os, int events, hp_time dl) {
   int err;
   if (dl == HP_NEVER) return 0;
-  if (h != NULL && (h->tried & events) && hp_now() >= dl)
+  /* past the deadline a read only looks, and only a few times (LATE) */
+  if (h != NULL && (h->tried & events) && hp_now() >= dl &&
+      (events != HP_READABLE || h->late++ >= LATE))
     return hp_err_timeout();
   err = hp_ready(os, events, dl);
   if (err == 0 && h != NULL) h->tried |= events;
@@ -490,7 +492,7 @@ Handle *hpb_newhandle (lua_State *L) {
   h->size = h->wlen = h->rpos = h->rlen = h->rcap = 0;
   h->iruns = NULL;
   h->nruns = 0;
-  h->tried = 0;
+  h->tried = h->late = 0;
   h->timeout = HP_NEVER;
   h->prev = h->next = NULL;
   luaL_getmetatable(L, HANDLE_T);

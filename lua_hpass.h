@@ -197,6 +197,7 @@ typedef struct Handle {
   size_t nruns;          /* runs of integers in iruns */
   int tried;             /* HP_READABLE/HP_WRITABLE: the call running on
                             this handle has looked before that transfer */
+  int late;              /* transfers that call made past its deadline */
   hp_time timeout;       /* ms a blocking call may take, or HP_NEVER */
   struct Handle *prev, *next;  /* in the exit list while buffered */
 } Handle;
@@ -236,11 +237,13 @@ HP_INTERNAL void hpb_trim (lua_State *L, Handle *h);
 
 /*
 ** A deadline bounds a whole call, however its peer behaves.  A call waits
-** only until its deadline, and once the deadline has passed it starts no
-** further read or write, even on a handle that is ready: a peer that
-** floods or drains steadily cannot keep it going.  The first read and the
-** first write of a call are tried all the same, so that a timeout of 0
-** does what one of each can do at once.
+** only until its deadline.  Once the deadline has passed it starts no
+** further write, and a further read only on a handle that is readable at
+** once, at most LATE of them: input already there is still taken (the
+** end of a stream too, which takes a read of its own), while a peer that
+** floods or drains steadily cannot keep the call going.  The first read
+** and the first write of a call are tried all the same, so that a timeout
+** of 0 does what can be done at once.
 **
 ** hpb_deadline is the deadline of a call on handle h (NULL: none) that
 ** starts now; it begins the call's count of tries.  hpb_ready waits
@@ -249,6 +252,7 @@ HP_INTERNAL void hpb_trim (lua_State *L, Handle *h);
 ** hp_err_timeout() as above.  With no deadline it returns 0 at once: the
 ** transfer itself may block.
 */
+#define LATE  8
 HP_INTERNAL hp_time hpb_deadline (Handle *h);
 HP_INTERNAL int hpb_ready (Handle *h, hp_os os, int events, hp_time dl);
 #define hdeadline(h)  hpb_deadline(h)

@@ -161,12 +161,17 @@ static int s_timeout (lua_State *L) {
   return 1;
 }
 
-static int s_pollfd (lua_State *L) {
+static int pushfd (lua_State *L) {
   Signals *s = checkopen(L);
   hpb_noextra(L, 1);
   lua_pushinteger(L, (lua_Integer)s->s.h);
   return 1;
 }
+
+/* three names, three functions: an argument error names the one called */
+static int s_pollfd (lua_State *L) { return pushfd(L); }
+static int s_getfd (lua_State *L) { return pushfd(L); }
+static int s_fileno (lua_State *L) { return pushfd(L); }
 
 static int s_events (lua_State *L) {
   (void)checkopen(L);
@@ -217,8 +222,8 @@ static const luaL_Reg signals_methods[] = {
   {"settimeout", s_settimeout},
   {"timeout", s_timeout},
   {"pollfd", s_pollfd},
-  {"getfd", s_pollfd},
-  {"fileno", s_pollfd},
+  {"getfd", s_getfd},
+  {"fileno", s_fileno},
   {"events", s_events},
   {"close", s_close},
   {NULL, NULL}
@@ -240,6 +245,7 @@ void hpb_open_signal (lua_State *L) {
   luaL_setfuncs(L, signals_meta, 0);
   lua_newtable(L);
   luaL_setfuncs(L, signals_methods, 0);
+  hpb_setnames(L, -1);  /* argument errors name the methods so */
   lua_setfield(L, -2, "__index");
   lua_pushliteral(L, SIGNALS_T);
   lua_setfield(L, -2, "__name");

@@ -31,7 +31,7 @@ if mode == "storm" then
       if not name then break end
       counts[name] = counts[name] + 1
     end
-    if ready[input] then break end
+    if ready[input] and rounds > 0 then break end  -- one round at least
     -- the work a signal may interrupt: every call must succeed
     local p = assert(hpass.spawn_with_handle({"true"}, {}))
     assert(w:write_ints({1, 2, 3}))
