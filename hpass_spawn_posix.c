@@ -60,7 +60,7 @@
 /* The lowest descriptor number handed to a child. */
 #define FIRSTCHILD 3
 
-/* See hpass_posix.c: a number an int cannot hold is no descriptor. */
+/* See hpass_io_posix.c: a number an int cannot hold is no descriptor. */
 #define NOTFD(h)  ((h) < 0 || (h) > 0x7fffffff)
 
 /*

@@ -3,8 +3,8 @@
 **
 ** The Lua binding (lua_*.c) talks to the operating system only through
 ** the functions declared here.  There is one implementation per platform:
-** hpass_posix.c, hpass_spawn_posix.c, hpass_poll_posix.c and
-** hpass_signal_posix.c; hpass_win32.c, hpass_win32_send.c,
+** hpass_io_posix.c, hpass_spawn_posix.c, hpass_poll_posix.c and
+** hpass_signal_posix.c; hpass_io_win32.c, hpass_send_win32.c,
 ** hpass_poll_win32.c and hpass_signal_win32.c.  Each of them compiles to
 ** nothing on the other platform, so a build that lists every file works.
 **

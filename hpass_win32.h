@@ -1,6 +1,6 @@
 /*
-** hpass_win32.h - what the Windows files of hpass share: hpass_win32.c
-** (the OS interface) and hpass_win32_send.c (passing handles to a
+** hpass_win32.h - what the Windows files of hpass share: hpass_io_win32.c
+** (the OS interface) and hpass_send_win32.c (passing handles to a
 ** running process).  Not part of the OS interface (see hpass_sys.h).
 */
 #ifndef HPASS_WIN32_H
@@ -71,7 +71,7 @@ HP_INTERNAL int hpw_queryfile (HANDLE x, void *buf, unsigned long size,
 /* Milliseconds left before a deadline: INFINITE for none, 0 once passed. */
 HP_INTERNAL DWORD hpw_left (hp_time deadline);
 
-/* hp_close's news for hpass_win32_send.c: h is closed (its value is free). */
+/* hp_close's news for hpass_send_win32.c: h is closed (its value is free). */
 HP_INTERNAL void hpw_forget_channel (HANDLE x);
 
 /* A socket of our own for the one in info (made for this process). */

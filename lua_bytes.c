@@ -16,7 +16,7 @@
 
 #include <string.h>
 
-#include "lua_hpass.h"
+#include "lua_base.h"
 
 /* Bytes taken at a time by "a" and counts on forms with no buffer. */
 #define STEP    BUFSTEP

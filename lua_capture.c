@@ -17,7 +17,7 @@
 
 #include <string.h>
 
-#include "lua_hpass.h"
+#include "lua_base.h"
 
 #define PUMP_T    "hpass.pump"
 #define STEP      65536    /* bytes asked of a read at a time */

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lua_hpass.h"
+#include "lua_base.h"
 
 #define HPASS_VERSION   "hpass 0.2.0"
 
@@ -103,7 +103,7 @@ void hpc_rawseti (lua_State *L, int t, lua_Integer k) {
 
 /*
 ** {======================================================
-** Argument errors (see lua_hpass.h)
+** Argument errors (see lua_base.h)
 ** =======================================================
 */
 

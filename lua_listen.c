@@ -13,7 +13,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "lua_hpass.h"
+#include "lua_base.h"
 
 /* systemd's SD_LISTEN_FDS_START */
 #define FIRSTFD     3

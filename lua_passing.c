@@ -7,7 +7,7 @@
 ** resolved, so no Lua code can close a handle while it is being sent.
 */
 
-#include "lua_hpass.h"
+#include "lua_base.h"
 
 #define FDBOX_T     "hpass.fdbox"
 

@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-#include "lua_hpass.h"
+#include "lua_base.h"
 
 /* Stack slots: the three arguments, then the call's own objects. */
 enum { A_READERS = 1, A_WRITERS, A_TIMEOUT, S_SCRATCH, S_OBJS, S_TARGETS };

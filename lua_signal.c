@@ -13,7 +13,7 @@
 
 #include <string.h>
 
-#include "lua_hpass.h"
+#include "lua_base.h"
 
 #define SIGNALS_T   "hpass.signals"
 

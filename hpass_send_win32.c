@@ -1,5 +1,5 @@
 /*
-** hpass_win32_send.c - hp_sendfds and hp_recvfds on Windows: passing
+** hpass_send_win32.c - hp_sendfds and hp_recvfds on Windows: passing
 ** handles to a process that already runs, through a rendezvous of our
 ** own (Windows has no SCM_RIGHTS).
 **

@@ -1,5 +1,5 @@
 /*
-** lua_hpass.h - what the files of the Lua binding share.
+** lua_base.h - what the files of the Lua binding share.
 **
 ** The binding is lua_hpass.c (the entry point, handle objects and the
 ** integer protocol), lua_bytes.c (read, write, lines), lua_capture.c
@@ -14,8 +14,8 @@
 ** a finalizer started by an allocation) can change the arguments, never
 ** what the call is working with.
 */
-#ifndef LUA_HPASS_H
-#define LUA_HPASS_H
+#ifndef LUA_BASE_H
+#define LUA_BASE_H
 
 #include <stdio.h>
 

@@ -1,5 +1,5 @@
 /*
-** hpass_posix.c - the POSIX implementation of hpass_sys.h.
+** hpass_io_posix.c - the POSIX implementation of hpass_sys.h.
 **
 ** Handles are file descriptors.  Everything hpass creates is close-on-exec
 ** from birth (where the platform cannot do that at once, right after).

@@ -1,5 +1,5 @@
 /*
-** hpass_win32.c - the Windows implementation of hpass_sys.h.
+** hpass_io_win32.c - the Windows implementation of hpass_sys.h.
 **
 ** Handles are HANDLE (or SOCKET) values carried in an hp_os.  Error codes
 ** are GetLastError() or WSAGetLastError() values, which share one number
