@@ -60,8 +60,6 @@
 /* The lowest descriptor number handed to a child. */
 #define FIRSTCHILD 3
 
-/* See hpass_io_posix.c: a number an int cannot hold is no descriptor. */
-#define NOTFD(h)  ((h) < 0 || (h) > 0x7fffffff)
 
 /*
 ** The path this build starts children with, findable in the binary
@@ -120,7 +118,7 @@ static int makeplan (hp_spawn_req *req, plan *pl, hp_alloc alloc, void *ud) {
   if (argc == 0) return EINVAL;  /* the binding refuses an empty argv */
   for (i = 0; i < n + 3; i++) {
     hp_os h = i < n ? req->handles[i] : req->stdio[i - n];
-    if (NOTFD(h) && (i < n || h != HP_NOHANDLE)) {
+    if (HPP_NOTFD(h) && (i < n || h != HP_NOHANDLE)) {
       req->failed = i < n ? HP_FAIL_HANDLE : HP_FAIL_STDIO;
       req->failed_index = i < n ? i : i - n;
       return EBADF;
@@ -596,19 +594,6 @@ static pid_t startchild (child *c) {
 }
 
 
-/* The report pipe: close-on-exec from birth where the platform can. */
-static int reportpipe (int p[2]) {
-#if HPASS_HAVE_PIPE2
-  return pipe2(p, O_CLOEXEC);
-#else
-  if (pipe(p) != 0) return -1;
-  (void)fcntl(p[0], F_SETFD, FD_CLOEXEC);
-  (void)fcntl(p[1], F_SETFD, FD_CLOEXEC);
-  return 0;
-#endif
-}
-
-
 /* Whether e is one of the variables of systemd's protocol. */
 static int islisten (const char *e) {
   return strncmp(e, "LISTEN_PID=", 11) == 0 ||
@@ -688,7 +673,7 @@ static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
   ** With every descriptor number taken the report goes through our
   ** memory instead, which vfork shares until the child execs or exits.
   */
-  if (reportpipe(pp) != 0) {
+  if (hpp_pipe(pp) != 0) {
     if (!VFORK_SHARES || (errno != EMFILE && errno != ENFILE)) return errno;
     pp[0] = pp[1] = -1;
   }
@@ -821,7 +806,7 @@ static int checkhandles (hp_spawn_req *req) {
   for (i = 0; i < req->nhandles + 3; i++) {
     hp_os h = i < req->nhandles ? req->handles[i] : req->stdio[i - req->nhandles];
     if (h == HP_NOHANDLE && i >= req->nhandles) continue;
-    if (h < 0 || h > INT_MAX || fcntl((int)h, F_GETFD) == -1) {
+    if (HPP_NOTFD(h) || fcntl((int)h, F_GETFD) == -1) {
       req->failed = i < req->nhandles ? HP_FAIL_HANDLE : HP_FAIL_STDIO;
       req->failed_index = i < req->nhandles ? i : i - req->nhandles;
       return EBADF;

@@ -33,6 +33,14 @@
 
 #include "hpass_sys.h"
 
+/*
+** Refusals of our own.  Bit 29 marks a code as an application's, so no
+** system code can collide with these; hp_strerror has their words.
+*/
+#define HPW_ERR_BATCH    0x20000001  /* the program is a batch file */
+#define HPW_ERR_ENVCASE  0x20000002  /* two env names differ only in case */
+#define HPW_ERR_CRT      0x20000003  /* Lua's C runtime cannot be found */
+
 /* The last error, never 0: a failure must not look like success. */
 HP_INTERNAL int hpw_lasterr (void);
 HP_INTERNAL int hpw_lastwsaerr (void);
