@@ -239,10 +239,19 @@ static const luaL_Reg signals_meta[] = {
 };
 
 
+/* The Kind's isclosed, for hpass.type: see lua_base.h. */
+static int s_isclosed (lua_State *L, int i) {
+  return ((Signals *)luaL_checkudata(L, i, SIGNALS_T))->s.h == HP_NOHANDLE;
+}
+
+static Kind signals_kind = {"signals", s_isclosed, NULL};
+
+
 /* The metatable, and hpass.signals in the module table on top. */
-void hpb_open_signal (lua_State *L) {
+int hpb_open_signal (lua_State *L) {
   luaL_newmetatable(L, SIGNALS_T);
   luaL_setfuncs(L, signals_meta, 0);
+  hpb_setkind(L, &signals_kind);
   lua_newtable(L);
   luaL_setfuncs(L, signals_methods, 0);
   hpb_setnames(L, -1);  /* argument errors name the methods so */
@@ -252,13 +261,5 @@ void hpb_open_signal (lua_State *L) {
   lua_pop(L, 1);
   lua_pushcfunction(L, hpass_signals);
   lua_setfield(L, -2, "signals");
-}
-
-
-/* Whether the value at i is a signals handle; *closed tells if closed. */
-int hpb_issignals (lua_State *L, int i, int *closed) {
-  Signals *s = (Signals *)luaL_testudata(L, i, SIGNALS_T);
-  if (s == NULL) return 0;
-  *closed = s->s.h == HP_NOHANDLE;
-  return 1;
+  return 0;
 }
