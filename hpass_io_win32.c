@@ -272,6 +272,58 @@ static int same_addr (const struct sockaddr_in *a,
          a->sin_addr.s_addr == b->sin_addr.s_addr;
 }
 
+/* A listener on the loopback address, at a port of its own (in *addr). */
+static int listener (SOCKET *l, struct sockaddr_in *addr) {
+  int len = (int)sizeof(*addr), one = 1;
+  if ((*l = new_socket()) == INVALID_SOCKET)
+    return hpw_lastwsaerr();
+  memset(addr, 0, sizeof(*addr));
+  addr->sin_family = AF_INET;
+  addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr->sin_port = 0;
+  /* nobody else may bind the port meanwhile, not even with SO_REUSEADDR */
+  if (setsockopt(*l, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&one,
+                 (int)sizeof(one)) == SOCKET_ERROR ||
+      bind(*l, (struct sockaddr *)addr, len) == SOCKET_ERROR ||
+      getsockname(*l, (struct sockaddr *)addr, &len) == SOCKET_ERROR ||
+      listen(*l, 1) == SOCKET_ERROR) {
+    int err = hpw_lastwsaerr();
+    closesocket(*l);
+    return err;
+  }
+  return 0;
+}
+
+/*
+** Accept the connection whose peer is mine (our own client socket):
+** any local process may connect first, and an intruder is dropped.
+*/
+static int acceptown (SOCKET l, const struct sockaddr_in *mine, SOCKET *s) {
+  struct sockaddr_in peer;
+  int tries, len;
+  for (tries = 0; ; tries++) {
+    len = (int)sizeof(peer);
+    if ((*s = accept(l, (struct sockaddr *)&peer, &len)) == INVALID_SOCKET)
+      return hpw_lastwsaerr();
+    /*
+    ** An accepted socket does not take WSA_FLAG_NO_HANDLE_INHERIT from the
+    ** listener on every Windows version, so clear the flag by hand.
+    */
+    if (!SetHandleInformation((HANDLE)*s, HANDLE_FLAG_INHERIT, 0)) {
+      int err = hpw_lasterr();
+      closesocket(*s);
+      *s = INVALID_SOCKET;
+      return err;
+    }
+    if (same_addr(&peer, mine))
+      return 0;
+    closesocket(*s);
+    *s = INVALID_SOCKET;
+    if (tries == 8)
+      return WSAECONNREFUSED;
+  }
+}
+
 /*
 ** Windows has no socketpair: connect two TCP sockets through a listener on
 ** the loopback address that lives only for this call.  Any local process
@@ -280,77 +332,37 @@ static int same_addr (const struct sockaddr_in *a,
 ** we accept again.
 */
 int hp_socketpair (hp_os p[2]) {
-  SOCKET l, c = INVALID_SOCKET, s = INVALID_SOCKET;
-  struct sockaddr_in addr, mine, peer;
-  int len, err = 0, tries, one = 1;
-  if ((err = hp_init()) != 0)
+  SOCKET l, c, s = INVALID_SOCKET;
+  struct sockaddr_in addr, mine;
+  int len = (int)sizeof(mine), err, one = 1;
+  if ((err = hp_init()) != 0 || (err = listener(&l, &addr)) != 0)
     return err;
-  if ((l = new_socket()) == INVALID_SOCKET)
-    return hpw_lastwsaerr();
-  memset(&addr, 0, sizeof(addr));
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  len = (int)sizeof(addr);
-  /* nobody else may bind the port meanwhile, not even with SO_REUSEADDR */
-  if (setsockopt(l, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&one,
-                 (int)sizeof(one)) == SOCKET_ERROR ||
-      bind(l, (struct sockaddr *)&addr, len) == SOCKET_ERROR ||
-      getsockname(l, (struct sockaddr *)&addr, &len) == SOCKET_ERROR ||
-      listen(l, 1) == SOCKET_ERROR)
-    goto wsafail;
   if ((c = new_socket()) == INVALID_SOCKET ||
-      connect(c, (struct sockaddr *)&addr, (int)sizeof(addr)) == SOCKET_ERROR)
-    goto wsafail;
-  len = (int)sizeof(mine);
-  if (getsockname(c, (struct sockaddr *)&mine, &len) == SOCKET_ERROR)
-    goto wsafail;
-  for (tries = 0; ; tries++) {
-    len = (int)sizeof(peer);
-    if ((s = accept(l, (struct sockaddr *)&peer, &len)) == INVALID_SOCKET)
-      goto wsafail;
-    /*
-    ** An accepted socket does not take WSA_FLAG_NO_HANDLE_INHERIT from the
-    ** listener on every Windows version, so clear the flag by hand.
-    */
-    if (!SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0)) {
-      err = hpw_lasterr();
-      goto fail;
-    }
-    if (same_addr(&peer, &mine))
-      break;
-    closesocket(s);
-    s = INVALID_SOCKET;
-    if (tries == 8) {
-      err = WSAECONNREFUSED;
-      goto fail;
-    }
-  }
+      connect(c, (struct sockaddr *)&addr, (int)sizeof(addr)) == SOCKET_ERROR ||
+      getsockname(c, (struct sockaddr *)&mine, &len) == SOCKET_ERROR)
+    err = hpw_lastwsaerr();
+  else
+    err = acceptown(l, &mine, &s);
   closesocket(l);
   /*
   ** A local pair carries small messages (an int, a handle message):
   ** without TCP_NODELAY, Nagle's algorithm holds a second small write
   ** until the first is acknowledged, up to the delayed-ack timer.
   */
-  if (setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&one,
-                 (int)sizeof(one)) == SOCKET_ERROR ||
-      setsockopt(c, IPPROTO_TCP, TCP_NODELAY, (const char *)&one,
-                 (int)sizeof(one)) == SOCKET_ERROR) {
+  if (err == 0 &&
+      (setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&one,
+                  (int)sizeof(one)) == SOCKET_ERROR ||
+       setsockopt(c, IPPROTO_TCP, TCP_NODELAY, (const char *)&one,
+                  (int)sizeof(one)) == SOCKET_ERROR))
     err = hpw_lastwsaerr();
-    closesocket(s);
-    closesocket(c);
+  if (err != 0) {
+    if (s != INVALID_SOCKET) closesocket(s);
+    if (c != INVALID_SOCKET) closesocket(c);
     return err;
   }
   p[0] = hpw_fromhandle((HANDLE)s);
   p[1] = hpw_fromhandle((HANDLE)c);
   return 0;
-wsafail:
-  err = hpw_lastwsaerr();
-fail:
-  if (s != INVALID_SOCKET) closesocket(s);
-  if (c != INVALID_SOCKET) closesocket(c);
-  closesocket(l);
-  return err;
 }
 
 

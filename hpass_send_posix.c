@@ -134,12 +134,42 @@ static void closeall (hp_os *h, size_t n) {
 }
 
 
+/*
+** Take every descriptor that arrived with msg, whatever else is wrong
+** with the message, so that none stays open unowned: up to max into h
+** (*kept of them), the rest closed at once; *got counts the handles.
+*/
+static void takefds (struct msghdr *msg, hp_os *h, size_t max, size_t *got,
+                     size_t *kept) {
+  struct cmsghdr *c;
+  for (c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+    size_t k, i;
+    if (c->cmsg_level != SOL_SOCKET ||
+        (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD))
+      continue;
+    k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (i = 0; i < k; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      /* a pidfd (SO_PASSPIDFD on the channel) is no handle of the message */
+      if (c->cmsg_type != SCM_RIGHTS) {
+        close(fd);
+        continue;
+      }
+      (*got)++;
+      if (MSG_CMSG_CLOEXEC == 0) (void)hpp_cloexec(fd);
+      if (*kept < max) h[(*kept)++] = fd;
+      else close(fd);
+    }
+  }
+}
+
+
 /* A message is one byte: once the channel is readable, it is all there. */
 int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
                 hp_time deadline) {
   struct msghdr msg;
   struct iovec iov;
-  struct cmsghdr *c;
   unsigned char count = 0;
   size_t space = sizeof(ctlbuf);
   size_t got = 0, kept = 0;
@@ -158,31 +188,7 @@ int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
     r = recvmsg((int)chan, &msg, MSG_CMSG_CLOEXEC);
   } while ((err = hpp_settle(r, (int)chan, POLLIN)) < 0);
   if (err != 0) return err;
-  /*
-  ** Take every descriptor that arrived, whatever else is wrong with the
-  ** message, so that none stays open unowned: up to max into h, the rest
-  ** closed at once.
-  */
-  for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-    size_t k, i;
-    if (c->cmsg_level != SOL_SOCKET ||
-        (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD))
-      continue;
-    k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (i = 0; i < k; i++) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      /* a pidfd (SO_PASSPIDFD on the channel) is no handle of the message */
-      if (c->cmsg_type != SCM_RIGHTS) {
-        close(fd);
-        continue;
-      }
-      got++;
-      if (MSG_CMSG_CLOEXEC == 0) (void)hpp_cloexec(fd);
-      if (kept < max) h[kept++] = fd;
-      else close(fd);
-    }
-  }
+  takefds(&msg, h, max, &got, &kept);
   if (r == 0 && got == 0) return 0;  /* clean end of stream */
   if (msg.msg_flags & MSG_CTRUNC)
     err = EMFILE;  /* the buffer has room for any message: the limit was hit */

@@ -171,6 +171,11 @@ typedef struct spawn_mem {
   HANDLE *dup;               /* their inheritable duplicates (NULL: none) */
   HANDLE *list;              /* the duplicates that exist, for the list */
   LPPROC_THREAD_ATTRIBUTE_LIST attrs;
+  size_t n;                  /* handles in orig (and dup) */
+  size_t nreq;               /* of them, those the caller named */
+  size_t nlist;              /* duplicates in list */
+  int listed;                /* attrs was initialized */
+  HANDLE stdh[3];            /* the child's standard handles (ours) */
 } spawn_mem;
 
 /* Room for a handle value in decimal. */
@@ -538,6 +543,169 @@ static int join_job (HANDLE job, PROCESS_INFORMATION *pi) {
 
 
 /*
+** The request's handles as HANDLEs (stdio's in m->stdh, NULL where not
+** redirected); an error names the culprit in req.
+*/
+static int checkreq (hp_spawn_req *req, spawn_mem *m) {
+  size_t i;
+  int err;
+  HANDLE x;
+  if (req->argv == NULL || req->argv[0] == NULL ||
+      strchr(req->argv[0], '"') != NULL || req->nlisten > 0)
+    return hp_err_inval();
+  for (i = 0; i < req->nhandles; i++) {
+    if ((err = hpw_tohandle(req->handles[i], &x)) != 0) {
+      req->failed = HP_FAIL_HANDLE;
+      req->failed_index = i;
+      return err;
+    }
+  }
+  for (i = 0; i < 3; i++) {
+    m->stdh[i] = NULL;
+    if (req->stdio[i] != HP_NOHANDLE &&
+        (err = hpw_tohandle(req->stdio[i], &m->stdh[i])) != 0) {
+      req->failed = HP_FAIL_STDIO;
+      req->failed_index = i;
+      return err;
+    }
+  }
+  return 0;
+}
+
+
+/*
+** Distinct handles to pass: first those the caller named, which must
+** all make it, then our own standard handles for the streams the caller
+** left alone.  Those may be missing (a GUI parent) or, on old systems,
+** console pseudo-handles that cannot be duplicated: the child then gets
+** no such stream rather than no child at all.
+*/
+static int duphandles (hp_spawn_req *req, spawn_mem *m) {
+  static const DWORD stdids[3] = {
+    STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE
+  };
+  size_t i;
+  int err;
+  for (i = 0; i < req->nhandles; i++)
+    add_handle(m->orig, &m->n, (HANDLE)(uintptr_t)req->handles[i]);
+  for (i = 0; i < 3; i++)
+    add_handle(m->orig, &m->n, m->stdh[i]);
+  m->nreq = m->n;
+  for (i = 0; i < 3; i++) {
+    if (m->stdh[i] != NULL)
+      continue;
+    m->stdh[i] = GetStdHandle(stdids[i]);
+    if (m->stdh[i] == INVALID_HANDLE_VALUE)
+      m->stdh[i] = NULL;
+    add_handle(m->orig, &m->n, m->stdh[i]);
+  }
+  for (i = 0; i < m->n; i++)
+    m->dup[i] = NULL;
+  for (i = 0; i < m->n; i++) {
+    HANDLE d;
+    if ((err = hpw_dup_local(m->orig[i], 1, &d)) == 0)
+      m->list[m->nlist++] = m->dup[i] = d;
+    else if (i < m->nreq)
+      return err;
+  }
+  return 0;
+}
+
+
+/* The command line: the arguments, then the duplicates' values. */
+static int cmdline (hp_spawn_req *req, spawn_mem *m, size_t argc) {
+  size_t i, pos = 0;
+  int len;
+  for (i = 0; i < argc + req->nhandles; i++) {
+    if (i >= argc) {
+      HANDLE x = (HANDLE)(uintptr_t)req->handles[i - argc];
+      long long v = hpw_fromhandle(dup_of(m, m->n, x));
+      pos += (size_t)snprintf(m->cmd8 + pos, NUMLEN, "%lld", v);
+    }
+    else if (i == 0)
+      pos += quote_prog(m->cmd8 + pos, req->argv[0]);
+    else
+      pos += quote_arg(m->cmd8 + pos, req->argv[i]);
+    m->cmd8[pos++] = i + 1 < argc + req->nhandles ? ' ' : '\0';
+  }
+  return widen(m->cmd8, m->cmd, (int)m->cmd8cap, &len);
+}
+
+
+/*
+** The startup information: the standard handles, and the list of
+** handles the child may inherit (m->listed once it must be deleted).
+*/
+static int startinfo (spawn_mem *m, STARTUPINFOEXW *si, DWORD *flags) {
+  memset(si, 0, sizeof(*si));
+  si->StartupInfo.cb = sizeof(*si);
+  si->StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+  si->StartupInfo.hStdInput = dup_of(m, m->n, m->stdh[0]);
+  si->StartupInfo.hStdOutput = dup_of(m, m->n, m->stdh[1]);
+  si->StartupInfo.hStdError = dup_of(m, m->n, m->stdh[2]);
+  if (m->nlist > 0) {
+    SIZE_T asize = 0;
+    InitializeProcThreadAttributeList(NULL, 1, 0, &asize);
+    if (!InitializeProcThreadAttributeList(m->attrs, 1, 0, &asize))
+      return hpw_lasterr();
+    m->listed = 1;
+    if (!UpdateProcThreadAttribute(m->attrs, 0,
+                                   PROC_THREAD_ATTRIBUTE_HANDLE_LIST, m->list,
+                                   m->nlist * sizeof(HANDLE), NULL, NULL))
+      return hpw_lasterr();
+    si->lpAttributeList = m->attrs;
+    *flags |= EXTENDED_STARTUPINFO_PRESENT;
+  }
+  if (m->env != NULL)
+    *flags |= CREATE_UNICODE_ENVIRONMENT;
+  return 0;
+}
+
+
+/*
+** CreateProcessW, in a job of its own for group, session and
+** die_with_parent (the child starts suspended, and runs once it is in).
+*/
+static int create (hp_spawn_req *req, hp_proc *p, spawn_mem *m,
+                   STARTUPINFOEXW *si, DWORD flags) {
+  PROCESS_INFORMATION pi;
+  HANDLE job = NULL;
+  int err;
+  if (req->flags & (HP_SPAWN_GROUP | HP_SPAWN_SESSION))
+    flags |= CREATE_NEW_PROCESS_GROUP;
+  if (req->flags != 0) {
+    if ((err = new_job(req->flags, &job)) != 0)
+      return err;
+    flags |= CREATE_SUSPENDED;
+  }
+  /* Without a list, inheriting would pass every inheritable handle. */
+  if (!CreateProcessW(m->prog, m->cmd, NULL, NULL, m->nlist > 0 ? TRUE : FALSE,
+                      flags, m->env, m->cwd, &si->StartupInfo, &pi)) {
+    err = hpw_lasterr();
+    /* ERROR_DIRECTORY: the working directory, not the program */
+    req->failed = (m->cwd != NULL && err == ERROR_DIRECTORY)
+                  ? HP_FAIL_CWD : HP_FAIL_EXEC;
+  }
+  else if (job != NULL && (err = join_job(job, &pi)) != 0) {
+    CloseHandle(pi.hThread);
+    CloseHandle(pi.hProcess);
+  }
+  else {
+    req->failed = HP_FAIL_NONE;
+    CloseHandle(pi.hThread);
+    p->pid = (long long)pi.dwProcessId;
+    p->sys = pi.hProcess;
+    p->group = job;
+    p->flags = req->flags;
+    return 0;
+  }
+  if (job != NULL)
+    CloseHandle(job);
+  return err;
+}
+
+
+/*
 ** Only the listed handles reach the child, and a handle can only be listed
 ** when it is inheritable.  Flipping the caller's own handle to inheritable
 ** would let any CreateProcess running meanwhile in another thread (ours
@@ -555,154 +723,27 @@ static int join_job (HANDLE job, PROCESS_INFORMATION *pi) {
 ** to it by its full path; batch files are refused (see is_batch).
 */
 int hp_spawn (hp_spawn_req *req, hp_proc *p, hp_alloc alloc, void *ud) {
-  static const DWORD stdids[3] = {
-    STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE
-  };
   spawn_mem m;
   STARTUPINFOEXW si;
-  PROCESS_INFORMATION pi;
-  HANDLE stdh[3];
-  size_t argc, i, n = 0, nreq, nlist = 0, pos = 0;
-  int err, len, listed = 0;
+  size_t argc = 0, i;
   DWORD flags = 0;
-  HANDLE job = NULL;
+  int err;
   req->failed = HP_FAIL_OTHER;
-  if (req->argv == NULL || req->argv[0] == NULL ||
-      strchr(req->argv[0], '"') != NULL || req->nlisten > 0)
-    return hp_err_inval();
-  for (argc = 0; req->argv[argc] != NULL; argc++) ;
-  for (i = 0; i < req->nhandles; i++) {
-    HANDLE x;
-    if ((err = hpw_tohandle(req->handles[i], &x)) != 0) {
-      req->failed = HP_FAIL_HANDLE;
-      req->failed_index = i;
-      return err;
-    }
-  }
-  for (i = 0; i < 3; i++) {
-    if (req->stdio[i] == HP_NOHANDLE) {
-      stdh[i] = NULL;
-      continue;
-    }
-    if ((err = hpw_tohandle(req->stdio[i], &stdh[i])) != 0) {
-      req->failed = HP_FAIL_STDIO;
-      req->failed_index = i;
-      return err;
-    }
-  }
   memset(&m, 0, sizeof(m));
+  if ((err = checkreq(req, &m)) != 0)
+    return err;
+  while (req->argv[argc] != NULL) argc++;
   /* all memory first: a failure from here on has only handles to close */
-  if ((err = spawn_alloc(req, argc, &m, alloc, ud)) != 0)
+  if ((err = spawn_alloc(req, argc, &m, alloc, ud)) != 0 ||
+      (err = pick_prog(req, &m)) != 0)
     return err;
-  if ((err = pick_prog(req, &m)) != 0)
-    return err;
-
-  /*
-  ** Distinct handles to pass: first those the caller named, which must
-  ** all make it, then our own standard handles for the streams the caller
-  ** left alone.  Those may be missing (a GUI parent) or, on old systems,
-  ** console pseudo-handles that cannot be duplicated: the child then gets
-  ** no such stream rather than no child at all.
-  */
-  for (i = 0; i < req->nhandles; i++)
-    add_handle(m.orig, &n, (HANDLE)(uintptr_t)req->handles[i]);
-  for (i = 0; i < 3; i++)
-    add_handle(m.orig, &n, stdh[i]);
-  nreq = n;
-  for (i = 0; i < 3; i++) {
-    if (stdh[i] != NULL)
-      continue;
-    stdh[i] = GetStdHandle(stdids[i]);
-    if (stdh[i] == INVALID_HANDLE_VALUE)
-      stdh[i] = NULL;
-    add_handle(m.orig, &n, stdh[i]);
-  }
-  for (i = 0; i < n; i++)
-    m.dup[i] = NULL;
-  for (i = 0; i < n; i++) {
-    HANDLE d;
-    if ((err = hpw_dup_local(m.orig[i], 1, &d)) == 0)
-      m.list[nlist++] = m.dup[i] = d;
-    else if (i < nreq)
-      goto done;
-  }
-
-  /* The command line: the arguments, then the duplicates' values. */
-  for (i = 0; i < argc + req->nhandles; i++) {
-    if (i >= argc) {
-      HANDLE x = (HANDLE)(uintptr_t)req->handles[i - argc];
-      long long v = hpw_fromhandle(dup_of(&m, n, x));
-      pos += (size_t)snprintf(m.cmd8 + pos, NUMLEN, "%lld", v);
-    }
-    else if (i == 0)
-      pos += quote_prog(m.cmd8 + pos, req->argv[0]);
-    else
-      pos += quote_arg(m.cmd8 + pos, req->argv[i]);
-    m.cmd8[pos++] = i + 1 < argc + req->nhandles ? ' ' : '\0';
-  }
-  if ((err = widen(m.cmd8, m.cmd, (int)m.cmd8cap, &len)) != 0)
-    goto done;
-
-  memset(&si, 0, sizeof(si));
-  si.StartupInfo.cb = sizeof(si);
-  si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
-  si.StartupInfo.hStdInput = dup_of(&m, n, stdh[0]);
-  si.StartupInfo.hStdOutput = dup_of(&m, n, stdh[1]);
-  si.StartupInfo.hStdError = dup_of(&m, n, stdh[2]);
-  if (nlist > 0) {
-    SIZE_T asize = 0;
-    InitializeProcThreadAttributeList(NULL, 1, 0, &asize);
-    if (!InitializeProcThreadAttributeList(m.attrs, 1, 0, &asize)) {
-      err = hpw_lasterr();
-      goto done;
-    }
-    listed = 1;
-    if (!UpdateProcThreadAttribute(m.attrs, 0,
-                                   PROC_THREAD_ATTRIBUTE_HANDLE_LIST, m.list,
-                                   nlist * sizeof(HANDLE), NULL, NULL)) {
-      err = hpw_lasterr();
-      goto done;
-    }
-    si.lpAttributeList = m.attrs;
-    flags |= EXTENDED_STARTUPINFO_PRESENT;
-  }
-  if (m.env != NULL)
-    flags |= CREATE_UNICODE_ENVIRONMENT;
-  if (req->flags & (HP_SPAWN_GROUP | HP_SPAWN_SESSION))
-    flags |= CREATE_NEW_PROCESS_GROUP;
-  if (req->flags != 0) {
-    if ((err = new_job(req->flags, &job)) != 0)
-      goto done;
-    flags |= CREATE_SUSPENDED;
-  }
-  /* Without a list, inheriting would pass every inheritable handle. */
-  if (!CreateProcessW(m.prog, m.cmd, NULL, NULL, nlist > 0 ? TRUE : FALSE,
-                      flags, m.env, m.cwd, &si.StartupInfo, &pi)) {
-    err = hpw_lasterr();
-    /* ERROR_DIRECTORY: the working directory, not the program */
-    req->failed = (m.cwd != NULL && err == ERROR_DIRECTORY)
-                  ? HP_FAIL_CWD : HP_FAIL_EXEC;
-    goto done;
-  }
-  if (job != NULL && (err = join_job(job, &pi)) != 0) {
-    CloseHandle(pi.hThread);
-    CloseHandle(pi.hProcess);
-    goto done;
-  }
-  req->failed = HP_FAIL_NONE;
-  CloseHandle(pi.hThread);
-  p->pid = (long long)pi.dwProcessId;
-  p->sys = pi.hProcess;
-  p->group = job;
-  p->flags = req->flags;
-  job = NULL;
-  err = 0;
-done:
-  if (job != NULL)
-    CloseHandle(job);
-  if (listed)
+  if ((err = duphandles(req, &m)) == 0 &&
+      (err = cmdline(req, &m, argc)) == 0 &&
+      (err = startinfo(&m, &si, &flags)) == 0)
+    err = create(req, p, &m, &si, flags);
+  if (m.listed)
     DeleteProcThreadAttributeList(m.attrs);
-  for (i = 0; i < n; i++)
+  for (i = 0; i < m.n; i++)
     if (m.dup[i] != NULL) hp_close(hpw_fromhandle(m.dup[i]));
   return err;
 }

@@ -14,7 +14,7 @@ HELP += \
   coverage       'line coverage of the C sources (fails below 95%)' \
   lint           'lint-lua and lint-c' \
   lint-lua       'luacheck over lua/ examples/ tests/ bench/ tools/' \
-  lint-c         'the source lists, cppcheck and clang-tidy' \
+  lint-c         'the source lists, cppcheck, clang-tidy, function and file sizes' \
   test-windows   'cross-build for Windows and test under wine' \
   test-fallbacks 'the suite on builds with each platform choice forced' \
   test-oldkernel 'the suite as on Linux < 5.9 (tools/oldkernel)' \
@@ -156,9 +156,12 @@ lint-lua:
 # cppcheck and clang-tidy (config: .clang-tidy, .cppcheck-suppressions).
 # The rockspec's lists first: every top-level *.c is in the list of each
 # platform it belongs to (tools/sources.lua), so none is left out.
+# Then the measures of the house on every platform's files: no file over
+# 1,000 lines, no function over 70 (tools/check-size.sh, with pmccabe).
 lint-c:
 	$(if $(SRC),,$(NOSRC))@$(HOST_LUA) tools/sources.lua --check $(wildcard *.c)
-	@tools/deps.sh cppcheck:cppcheck clang-tidy:clang-tidy
+	@tools/deps.sh cppcheck:cppcheck clang-tidy:clang-tidy pmccabe:pmccabe
+	tools/check-size.sh $(wildcard *.c)
 	cppcheck --quiet --force --error-exitcode=1 --std=c99 --inline-suppr \
 	  --enable=warning,style,performance,portability \
 	  --suppressions-list=.cppcheck-suppressions -I$(LUA_INCDIR) $(SRC)
