@@ -133,6 +133,9 @@ HP_INTERNAL const char *hpc_optlstring (lua_State *L, int arg,
 HP_INTERNAL int hpc_checkoption (lua_State *L, int arg, const char *def,
                                  const char *const lst[]);
 
+/* The registry's table name, pushed (made when missing). */
+HP_INTERNAL void hpb_regtable (lua_State *L, const char *name);
+
 /* The public name of each function (table function -> name) in the registry. */
 HP_INTERNAL void hpb_setnames (lua_State *L, int t);
 
@@ -190,6 +193,9 @@ typedef struct Scratch Scratch;
 HP_INTERNAL Scratch *hpb_newscratch (lua_State *L);
 HP_INTERNAL void *hpb_scratchalloc (void *ud, size_t size);
 HP_INTERNAL void hpb_freescratch (Scratch *s);
+/* A metatable named tname with __gc gc, in the registry. */
+HP_INTERNAL void hpb_gcmetatable (lua_State *L, const char *tname,
+                                  lua_CFunction gc);
 /* The metatable of scratch memory, made once when the module loads. */
 HP_INTERNAL void hpb_open_scratch (lua_State *L);
 
@@ -312,6 +318,13 @@ HP_INTERNAL int hpb_ioerror (lua_State *L, int code, const char *what);
 ** HP_NEVER, a negative, NaN or non-number value raises.
 */
 HP_INTERNAL hp_time hpb_opttimeout (lua_State *L, int arg);
+
+/*
+** settimeout and timeout of an object whose timeout is *timeout / is
+** timeout: the one argument read and checked, the result pushed.
+*/
+HP_INTERNAL int hpb_settimeout (lua_State *L, hp_time *timeout);
+HP_INTERNAL int hpb_pushtimeout (lua_State *L, hp_time timeout);
 
 /* The one close of a handle (close, __gc, __close): 0 or an error code. */
 HP_INTERNAL int hpb_close (lua_State *L, Handle *h);

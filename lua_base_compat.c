@@ -78,15 +78,20 @@ void hpc_rawseti (lua_State *L, int t, lua_Integer k) {
 
 #define NAMES       "hpass.names"   /* registry: function -> public name */
 
-void hpb_setnames (lua_State *L, int t) {
-  if (t < 0 && t > LUA_REGISTRYINDEX) t = lua_gettop(L) + t + 1;
-  lua_getfield(L, LUA_REGISTRYINDEX, NAMES);
+void hpb_regtable (lua_State *L, const char *name) {
+  lua_getfield(L, LUA_REGISTRYINDEX, name);
   if (!lua_istable(L, -1)) {
     lua_pop(L, 1);
     lua_newtable(L);
     lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, NAMES);
+    lua_setfield(L, LUA_REGISTRYINDEX, name);
   }
+}
+
+
+void hpb_setnames (lua_State *L, int t) {
+  if (t < 0 && t > LUA_REGISTRYINDEX) t = lua_gettop(L) + t + 1;
+  hpb_regtable(L, NAMES);
   lua_pushnil(L);
   while (lua_next(L, t) != 0) {
     if (lua_iscfunction(L, -1) && lua_type(L, -2) == LUA_TSTRING) {

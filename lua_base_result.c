@@ -55,6 +55,23 @@ hp_time hpb_opttimeout (lua_State *L, int arg) {
 }
 
 
+int hpb_settimeout (lua_State *L, hp_time *timeout) {
+  hp_time ms = hpb_opttimeout(L, 2);
+  hpb_noextra(L, 2);
+  *timeout = ms;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+int hpb_pushtimeout (lua_State *L, hp_time timeout) {
+  hpb_noextra(L, 1);
+  if (timeout == HP_NEVER) lua_pushnil(L);
+  else lua_pushnumber(L, (lua_Number)timeout / 1000);
+  return 1;
+}
+
+
 hp_time hpb_deadline (Handle *h) {
   if (h == NULL) return HP_NEVER;
   h->tried = h->late = 0;
@@ -112,12 +129,16 @@ static int scratch_gc (lua_State *L) {
   return 0;
 }
 
-/* The metatable of scratch memory. */
-void hpb_open_scratch (lua_State *L) {
-  luaL_newmetatable(L, SCRATCH_T);
-  lua_pushcfunction(L, scratch_gc);
+void hpb_gcmetatable (lua_State *L, const char *tname, lua_CFunction gc) {
+  luaL_newmetatable(L, tname);
+  lua_pushcfunction(L, gc);
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
+}
+
+/* The metatable of scratch memory. */
+void hpb_open_scratch (lua_State *L) {
+  hpb_gcmetatable(L, SCRATCH_T, scratch_gc);
 }
 
 Scratch *hpb_newscratch (lua_State *L) {
@@ -155,13 +176,7 @@ void *hpb_scratchalloc (void *ud, size_t size) {
 
 /* The metatable on top gets Kind k (in a registry table: no new field). */
 void hpb_setkind (lua_State *L, Kind *k) {
-  lua_getfield(L, LUA_REGISTRYINDEX, KINDS);
-  if (!lua_istable(L, -1)) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, KINDS);
-  }
+  hpb_regtable(L, KINDS);
   lua_pushvalue(L, -2);
   lua_pushlightuserdata(L, k);
   lua_rawset(L, -3);

@@ -274,10 +274,7 @@ static int capture_pump (lua_State *L) {
 
 /* Adds _pump to the module table on top (upvalue: the metatable). */
 int hpb_open_capture (lua_State *L) {
-  luaL_newmetatable(L, PUMP_T);
-  lua_pushcfunction(L, pump_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  hpb_gcmetatable(L, PUMP_T, pump_gc);
   lua_pushvalue(L, -2);
   lua_pushcclosure(L, capture_pump, 1);
   lua_setfield(L, -2, "_pump");

@@ -254,12 +254,7 @@ static int h_tofile (lua_State *L) {
 ** from now on (nil: no limit), as LuaSocket's settimeout.
 */
 static int h_settimeout (lua_State *L) {
-  Handle *h = hpb_checkhandle(L, 1);
-  hp_time ms = hpb_opttimeout(L, 2);
-  hpb_noextra(L, 2);
-  h->timeout = ms;
-  lua_pushboolean(L, 1);
-  return 1;
+  return hpb_settimeout(L, &hpb_checkhandle(L, 1)->timeout);
 }
 
 
@@ -282,11 +277,7 @@ static int h_events (lua_State *L) {
 }
 
 static int h_timeout (lua_State *L) {
-  Handle *h = hpb_checkhandle(L, 1);
-  hpb_noextra(L, 1);
-  if (h->timeout == HP_NEVER) lua_pushnil(L);
-  else lua_pushnumber(L, (lua_Number)h->timeout / 1000);
-  return 1;
+  return hpb_pushtimeout(L, hpb_checkhandle(L, 1)->timeout);
 }
 
 

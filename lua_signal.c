@@ -143,22 +143,13 @@ static int s_read_signal (lua_State *L) {
 
 
 static int s_settimeout (lua_State *L) {
-  Signals *s = checkopen(L);
-  hp_time ms = hpb_opttimeout(L, 2);
-  hpb_noextra(L, 2);
-  s->timeout = ms;
-  lua_pushboolean(L, 1);
-  return 1;
+  return hpb_settimeout(L, &checkopen(L)->timeout);
 }
 
 
 /* cqueues' polling protocol, and getfd for hpass.select and the like. */
 static int s_timeout (lua_State *L) {
-  Signals *s = checkopen(L);
-  hpb_noextra(L, 1);
-  if (s->timeout == HP_NEVER) lua_pushnil(L);
-  else lua_pushnumber(L, (lua_Number)s->timeout / 1000);
-  return 1;
+  return hpb_pushtimeout(L, checkopen(L)->timeout);
 }
 
 static int pushfd (lua_State *L) {
