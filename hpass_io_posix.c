@@ -14,6 +14,9 @@
 
 #include "hpass_posix.h"
 
+#if HPASS_HAVE_DLADDR
+#include <dlfcn.h>
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -405,6 +408,17 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 void hp_lock (void) { pthread_mutex_lock(&lock); }
 void hp_unlock (void) { pthread_mutex_unlock(&lock); }
 int hp_lock_atexit (void) { hp_lock(); return 1; }
+
+
+/* See hpass_sys.h: a second, never closed, reference that is NODELETE. */
+void hp_pinself (void) {
+#if HPASS_HAVE_DLADDR
+  static const char here = 0;   /* an address inside this module */
+  Dl_info info;
+  if (dladdr(&here, &info) != 0 && info.dli_fname != NULL)
+    (void)dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+#endif
+}
 
 /* }====================================================== */
 

@@ -970,4 +970,11 @@ void hp_unlock (void) { ReleaseSRWLockExclusive(&lock); }
 */
 int hp_lock_atexit (void) { return TryAcquireSRWLockExclusive(&lock) != 0; }
 
+/*
+** mingw's and MSVC's runtimes keep a DLL's atexit handlers with the DLL
+** and run them when it is unloaded: nothing to pin.
+*/
+void hp_pinself (void) {
+}
+
 #endif

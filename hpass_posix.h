@@ -210,6 +210,21 @@
 #endif
 #endif
 
+/*
+** dladdr and dlopen(RTLD_NODELETE | RTLD_NOLOAD), which keep the module
+** loaded (hp_pinself): in the C library on glibc 2.34 and later, musl,
+** the BSDs and macOS.  Before glibc 2.34 they are in libdl, which the
+** module does not link; gcc's links there give the exit handler the
+** library's own handle, and glibc runs it when the library is unloaded.
+*/
+#if !defined(HPASS_HAVE_DLADDR)
+#if HPASS_GLIBC > 0 && HPASS_GLIBC < 234
+#define HPASS_HAVE_DLADDR  0
+#else
+#define HPASS_HAVE_DLADDR  1
+#endif
+#endif
+
 /* A forced absence hides the flag from the code that would use it. */
 #if !HPASS_HAVE_MSG_CMSG_CLOEXEC
 #undef MSG_CMSG_CLOEXEC

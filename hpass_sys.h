@@ -286,6 +286,16 @@ HP_INTERNAL void hp_unlock (void);
 HP_INTERNAL int hp_lock_atexit (void);
 
 /*
+** Keep this module loaded until the process ends.  The binding calls it
+** once it has registered its exit handler: a closing Lua state unloads
+** its C modules, and a C library that runs a library's exit handlers
+** only at exit (or is given no handle of the library to run them at its
+** unload) would then call into unmapped code.  Where the platform cannot
+** pin a module, nothing happens.
+*/
+HP_INTERNAL void hp_pinself (void);
+
+/*
 ** Lua io files.  The FILE * belongs to the C runtime that Lua was built
 ** with; only these functions touch it, so that a platform whose modules
 ** may each have their own runtime (Windows) can route them to Lua's.
