@@ -10,6 +10,7 @@ HELP += \
   check-asan     'the suite with AddressSanitizer + UBSan' \
   check-valgrind 'the suite under valgrind memcheck' \
   check-restart  'hotrestart.lua under 400 connections, restarted 20 times' \
+  check-stress   'the leak stress at length: 10,000 spawn/write/read/wait cycles' \
   check-stream   'the stream against its model: 10 seeds of 20,000 random steps' \
   coverage       'line coverage of the C sources (fails below 95%)' \
   lint           'lint-lua and lint-c' \
@@ -48,7 +49,8 @@ SAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=all
 SAN_LUA = $(CURDIR)/build/asan/lua
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1:exitcode=86:strict_string_checks=1 \
-          UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 HPASS_SANITIZER=asan
+          UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 HPASS_SANITIZER=asan \
+          HPASS_STRESS_CYCLES=$(STRESS_CYCLES)
 
 build/asan/lua: tests/peers/sanlua.c
 	@mkdir -p $(dir $@)
@@ -92,6 +94,17 @@ check-valgrind: deps
 	$(RUN_ENV) $(VALGRIND_ENV) \
 	  prove --exec '$(VALGRIND) $(LUA) $(BUSTED) -o TAP --exclude-tags=novalgrind' \
 	  $(if $(filter-out tests/spec/*_spec.lua,$(TESTS)),$(TESTS),$(VALGRIND_TESTS))
+
+# The leak stress of tests/spec/reliability_spec.lua at length: make test
+# runs 1,000 spawn/write/read/wait cycles, this 10,000 (a leak of one
+# descriptor, child or heap block per cycle shows in either; the long
+# form shows slow growth that the short one could miss).
+STRESS_CYCLES = 10000
+.PHONY: check-stress
+check-stress: deps
+	@tools/deps.sh $(TEST_PKGS)
+	@$(MAKE) --no-print-directory all test-helpers
+	$(RUN_ENV) HPASS_STRESS_CYCLES=$(STRESS_CYCLES) $(PROVE) tests/spec/reliability_spec.lua
 
 # examples/hotrestart.lua under the full load (tests/spec/restart_spec.lua
 # runs it smaller in make test): 400 connections at once, 20 restarts.

@@ -495,7 +495,9 @@ describe("hpass", function()
         local _, z = R.sig.children()
         if z > worst then worst = z end
       end
-      assert.is_true(worst <= 1024 / 256 + 1, "zombies: " .. worst)
+      -- spawn looks once every live/256 calls (here 5): a few more can
+      -- end while a loaded machine runs the next spawns, never 1%
+      assert.is_true(worst < 1024 / 100, "zombies: " .. worst)
       w:close()
       for _, p in ipairs(live) do assert.is_true((p:wait())) end
     end)
