@@ -626,11 +626,10 @@ static int socket_io (SOCKET s, int writing, void *buf, DWORD len,
 
 /*
 ** A PIPE_NOWAIT pipe has nothing to wait on, so a call that must block on
-** one polls it, with back-off from 1 ms up to 10 ms (*pause).
+** one polls it, with back-off from 1 ms up to HPW_PAUSE (*pause).
 */
-static void nap (DWORD *pause) {
-  Sleep(*pause);
-  if (*pause < 10) *pause *= 2;
+static void nap (hp_time *pause) {
+  Sleep((DWORD)hp_backoff(pause, HPW_PAUSE));
 }
 
 
@@ -648,7 +647,8 @@ static void nap (DWORD *pause) {
 int hp_read (hp_os h, void *buf, size_t n, size_t *done) {
   HANDLE x;
   hpw_kind k;
-  DWORD len = n > MAXIO ? MAXIO : (DWORD)n, got, pause = 1;
+  DWORD len = n > MAXIO ? MAXIO : (DWORD)n, got;
+  hp_time pause = 1;
   int err = hpw_tohandle(h, &x);
   *done = 0;
   if (err != 0)
@@ -692,7 +692,8 @@ int hp_read (hp_os h, void *buf, size_t n, size_t *done) {
 
 static int write_nowait (HANDLE x, const hpw_kind *k, const void *buf,
                          DWORD len, DWORD *put) {
-  DWORD want = len > NOWAIT_MAX ? NOWAIT_MAX : len, pause = 1;
+  DWORD want = len > NOWAIT_MAX ? NOWAIT_MAX : len;
+  hp_time pause = 1;
   int err;
   for (;;) {
     if ((err = file_io(x, k, 1, (void *)buf, want, put)) != 0 || *put > 0)

@@ -342,11 +342,24 @@ HP_INTERNAL int hp_fclose (FILE *f);
 ** with hp_ready, then moves no more than a ready handle takes at once
 ** (hp_room bytes on a write), so that the call itself does not block.
 ** A deadline that has passed is the binding's to enforce (hpb_ready in
-** lua_hpass.c): hp_ready and hp_poll only wait until it, and report a
-** handle that is ready then as ready.
+** lua_base_result.c): hp_ready and hp_poll only wait until it, and report
+** a handle that is ready then as ready.
 */
 typedef long long hp_time;
 #define HP_NEVER  (-1LL)
+
+/*
+** The back-off of a wait that must poll, having nothing to sleep on (a
+** process without a pidfd, a pipe that took nothing, a Windows pipe in
+** PIPE_NOWAIT mode): the pause to take now, in ms, while *pause doubles
+** for the next one up to cap (a power of two, so that the pauses run 1,
+** 2, 4, ..., cap).  The one copy, for the binding and the backends.
+*/
+static inline hp_time hp_backoff (hp_time *pause, hp_time cap) {
+  hp_time now = *pause;
+  if (*pause < cap) *pause *= 2;
+  return now;
+}
 
 /*
 ** Bytes a handle that polls writable takes without blocking: PIPE_BUF,

@@ -76,6 +76,9 @@ HP_INTERNAL int hpw_is_socket (HANDLE x);
 HP_INTERNAL int hpw_queryfile (HANDLE x, void *buf, unsigned long size,
                                int cls);
 
+/* The longest pause of a Windows wait that polls (hp_backoff), in ms. */
+#define HPW_PAUSE 16
+
 /* Milliseconds left before a deadline: INFINITE for none, 0 once passed. */
 HP_INTERNAL DWORD hpw_left (hp_time deadline);
 

@@ -200,14 +200,6 @@ HP_INTERNAL void hpb_gcmetatable (lua_State *L, const char *tname,
 HP_INTERNAL void hpb_open_scratch (lua_State *L);
 
 /*
-** The back-off of a wait that must poll, having nothing to sleep on
-** (a process without a pidfd): the pause to take now, in ms, while
-** *pause doubles for the next one up to cap (a power of two, so that
-** the pauses run 1, 2, 4, ..., cap).
-*/
-HP_INTERNAL hp_time hpb_backoff (hp_time *pause, hp_time cap);
-
-/*
 ** Objects of a concern's own that other calls must know (hpass.type,
 ** select) without calling that concern: the concern gives its metatable
 ** a Kind (hpb_setkind, the metatable on top), and the others ask

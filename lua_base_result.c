@@ -200,9 +200,3 @@ const Kind *hpb_kindof (lua_State *L, int i) {
 
 /* }====================================================== */
 
-
-hp_time hpb_backoff (hp_time *pause, hp_time cap) {
-  hp_time now = *pause;
-  if (*pause < cap) *pause *= 2;
-  return now;
-}

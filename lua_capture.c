@@ -172,7 +172,7 @@ static int pumprun (lua_State *L, Pump *p, hp_time dl, Scratch *scratch,
       break;
     }
     if (p->stalled) {  /* the pipe took nothing last time: try again soon */
-      hp_time next = hp_now() + hpb_backoff(&p->pause, STALLPAUSE);
+      hp_time next = hp_now() + hp_backoff(&p->pause, STALLPAUSE);
       if (wake == HP_NEVER || next < wake) wake = next;
       p->stalled = 0;
     }

@@ -193,7 +193,7 @@ static int waitready (lua_State *L, Call *c, Scratch *scratch, hp_time dl) {
   for (;;) {
     hp_time wake = c->any ? hp_now() : dl;
     if (c->polling && !c->any) {
-      hp_time next = hp_now() + hpb_backoff(&pause, POLLPAUSE);
+      hp_time next = hp_now() + hp_backoff(&pause, POLLPAUSE);
       if (wake == HP_NEVER || next < wake) wake = next;
     }
     err = hp_poll(c->items, c->n, wake, &nready, hpb_scratchalloc, scratch);

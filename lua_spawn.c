@@ -145,7 +145,7 @@ static void waitfor (Process *p, hp_time deadline) {
     return;
   }
   for (;;) {
-    hp_time now = hp_now(), wake = now + hpb_backoff(&pause, WAITPAUSE);
+    hp_time now = hp_now(), wake = now + hp_backoff(&pause, WAITPAUSE);
     if (now >= deadline) return;
     if (wake > deadline) wake = deadline;
     (void)hp_poll(NULL, 0, wake, &n, NULL, NULL);
