@@ -16,8 +16,10 @@ HELP += \
   lint           'lint-lua and lint-c' \
   lint-lua       'luacheck over lua/ examples/ tests/ bench/ tools/' \
   lint-c         'the source lists, cppcheck, clang-tidy, function and file sizes' \
+  check-docs     'make targets and exports named in the docs, Lua samples run' \
   test-windows   'cross-build for Windows and test under wine' \
   test-fallbacks 'the suite on builds with each platform choice forced' \
+  fallback-NAME  'one build of test-fallbacks (NAME: one of FALLBACKS)' \
   test-oldkernel 'the suite as on Linux < 5.9 (tools/oldkernel)' \
   test-noproc    'the /proc-free specs without /proc, as on an old kernel' \
   test-musl      'Lua 5.4, busted and hpass built with musl-gcc, the suite' \
@@ -160,6 +162,20 @@ coverage: deps
 
 .PHONY: lint lint-lua lint-c
 lint: lint-lua lint-c
+
+# What a command can find of the docs' drift from the code
+# (tools/check-docs.lua): every make target README.md and docs/*.md name
+# is in `make help`, and every function the module exports is in the
+# manual; then every Lua sample of the README and the manual runs
+# (tests/spec/readme_spec.lua).
+.PHONY: check-docs
+check-docs: deps
+	@tools/deps.sh $(TEST_PKGS)
+	@$(MAKE) --no-print-directory all test-helpers
+	@$(MAKE) --no-print-directory help > $(BUILD)/help.txt
+	$(RUN_ENV) $(LUA) tools/check-docs.lua $(BUILD)/help.txt '$(FALLBACKS)' \
+	  README.md $(wildcard docs/*.md)
+	$(RUN_ENV) $(PROVE) tests/spec/readme_spec.lua
 
 # luacheck over every Lua file (config: .luacheckrc).
 lint-lua:
