@@ -332,6 +332,13 @@ HP_INTERNAL Handle *hpb_newhandle (lua_State *L);
 ** the handle at i, open, or it raises.
 */
 #define HANDLEMT    lua_upvalueindex(1)
+
+/*
+** Adds the functions of l to the module table on top of the stack, the
+** handle metatable below it as their upvalue 1 (how each concern
+** registers its functions).
+*/
+HP_INTERNAL void hpb_addfuncs (lua_State *L, const luaL_Reg *l);
 HP_INTERNAL Handle *hpb_testhandle (lua_State *L, int i);
 HP_INTERNAL Handle *hpb_checkhandle (lua_State *L, int i);
 

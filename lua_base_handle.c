@@ -328,3 +328,9 @@ Handle *hpb_checkhandle (lua_State *L, int i) {
 }
 
 /* }====================================================== */
+
+
+void hpb_addfuncs (lua_State *L, const luaL_Reg *l) {
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, l, 1);
+}

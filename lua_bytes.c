@@ -328,8 +328,7 @@ static const luaL_Reg funcs[] = {
 
 /* Adds the byte calls to the module table on top (upvalue: metatable). */
 int hpb_open_bytes (lua_State *L) {
-  lua_pushvalue(L, -2);
-  luaL_setfuncs(L, funcs, 1);
+  hpb_addfuncs(L, funcs);
   return 0;
 }
 

@@ -272,11 +272,14 @@ static int capture_pump (lua_State *L) {
 }
 
 
+static const luaL_Reg funcs[] = {
+  {"_pump", capture_pump},
+  {NULL, NULL}
+};
+
 /* Adds _pump to the module table on top (upvalue: the metatable). */
 int hpb_open_capture (lua_State *L) {
   hpb_gcmetatable(L, PUMP_T, pump_gc);
-  lua_pushvalue(L, -2);
-  lua_pushcclosure(L, capture_pump, 1);
-  lua_setfield(L, -2, "_pump");
+  hpb_addfuncs(L, funcs);
   return 0;
 }

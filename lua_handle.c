@@ -354,7 +354,6 @@ int hpb_open_handle (lua_State *L) {
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, handle_meta, 0);
   lua_pop(L, 1);
-  lua_pushvalue(L, -2);
-  luaL_setfuncs(L, funcs, 1);
+  hpb_addfuncs(L, funcs);
   return 0;
 }

@@ -295,7 +295,6 @@ static const luaL_Reg funcs[] = {
 };
 
 int hpb_open_ints (lua_State *L) {
-  lua_pushvalue(L, -2);
-  luaL_setfuncs(L, funcs, 1);
+  hpb_addfuncs(L, funcs);
   return 0;
 }

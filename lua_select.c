@@ -252,9 +252,12 @@ static int hpass_select (lua_State *L) {
 }
 
 
+static const luaL_Reg funcs[] = {
+  {"select", hpass_select},
+  {NULL, NULL}
+};
+
 int hpb_open_select (lua_State *L) {
-  lua_pushvalue(L, -2);
-  lua_pushcclosure(L, hpass_select, 1);
-  lua_setfield(L, -2, "select");
+  hpb_addfuncs(L, funcs);
   return 0;
 }

@@ -726,14 +726,17 @@ static const luaL_Reg process_meta[] = {
 };
 
 
+static const luaL_Reg funcs[] = {
+  {"spawn_with_handle", spawn_with_handle},
+  {NULL, NULL}
+};
+
 /*
 ** spawn_with_handle and environ; the process metatable and the registry
 ** tables reaping uses.
 */
 int hpb_open_spawn (lua_State *L) {
-  lua_pushvalue(L, -2);
-  lua_pushcclosure(L, spawn_with_handle, 1);
-  lua_setfield(L, -2, "spawn_with_handle");
+  hpb_addfuncs(L, funcs);
   luaL_newmetatable(L, PROCESS_T);
   luaL_setfuncs(L, process_meta, 0);
   hpb_setkind(L, &process_kind);

@@ -331,7 +331,6 @@ test-fallbacks: deps
 
 FB_apple = -D_GNU_SOURCE -include tools/apple-decls.h \
            -DHPASS_SPAWN=HPASS_SPAWN_APPLE -DHPASS_HAVE_ADDCHDIR_NP=0 $(FB_nocloexec)
-FB_SRC_apple = $(filter-out lua_hpass.c,$(SRC))
 # FreeBSD 13.1 and later, and FreeBSD before 13.1, NetBSD and OpenBSD:
 # their choices of hpass_posix.h, with __linux__ undefined so that the
 # code takes the branches those systems take, compiled (not linked) on
@@ -350,7 +349,7 @@ FB_otherbsd = $(FB_BSD) -DHPASS_SPAWN=HPASS_SPAWN_CHILD -DHPASS_HAVE_ADDCHDIR_NP
 COMPILE_ONLY = apple freebsd otherbsd
 $(addprefix fallback-,$(COMPILE_ONLY)): fallback-%:
 	$(if $(SRC),,$(NOSRC))for c in $(CC) clang; do \
-	  for f in $(or $(FB_SRC_$*),$(SRC)); do \
+	  for f in $(SRC); do \
 	    $$c $(WARN) -fPIC -I$(LUA_INCDIR) -O2 $(FB_$*) -c $$f -o /dev/null || exit 1; \
 	  done; \
 	done
