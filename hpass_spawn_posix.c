@@ -17,8 +17,7 @@
 **   standard stream or which handle was the culprit.  Nothing is copied:
 **   the cost does not grow with the parent's heap, as fork's would.
 **
-** - posix_spawn with addclosefrom_np (glibc >= 2.34, FreeBSD >= 13.1).
-**
+** - posix_spawn with addclosefrom_np (glibc >= 2.34, FreeBSD >= 13.1);
 ** - posix_spawn with POSIX_SPAWN_CLOEXEC_DEFAULT (macOS), where every
 **   descriptor not named in a file action is closed at exec.
 **
@@ -59,6 +58,10 @@
 
 /* The lowest descriptor number handed to a child. */
 #define FIRSTCHILD 3
+
+#define NUMLEN    24      /* room for a number in decimal */
+#define VARLEN    40      /* room for LISTEN_FDS= or LISTEN_PID= and one */
+#define CLOSEMAX  65536   /* the most numbers closed one by one (childprep) */
 
 
 /*
@@ -157,8 +160,8 @@ static int makeplan (hp_spawn_req *req, plan *pl, hp_alloc alloc, void *ud) {
   for (i = 0; i < argc; i++) pl->argv[i] = (char *)req->argv[i];
   /* the listening handles' numbers are told by LISTEN_FDS instead */
   for (i = req->nlisten; i < n; i++, argc++) {
-    if ((pl->argv[argc] = (char *)alloc(ud, 24)) == NULL) return ENOMEM;
-    (void)snprintf(pl->argv[argc], 24, "%d", FIRSTCHILD + (int)i);
+    if ((pl->argv[argc] = (char *)alloc(ud, NUMLEN)) == NULL) return ENOMEM;
+    (void)snprintf(pl->argv[argc], NUMLEN, "%d", FIRSTCHILD + (int)i);
   }
   pl->argv[argc] = NULL;
   return 0;
@@ -475,7 +478,7 @@ static void child_flags (child *c) {
 ** or more).  snprintf is not async-signal-safe: the digits are made here.
 */
 static void putpid (char *p) {
-  char d[24];
+  char d[NUMLEN];
   long long v = (long long)getpid();
   int n = 0;
   do {
@@ -671,14 +674,14 @@ static int listenenv (const hp_spawn_req *req, char ***out, char **slot,
     return ENOMEM;
   for (i = 0; i < n; i++)
     if (!islisten(base[i])) e[k++] = base[i];
-  if ((e[k] = (char *)alloc(ud, 40)) == NULL) return ENOMEM;
-  (void)snprintf(e[k++], 40, "LISTEN_FDS=%lu", (unsigned long)req->nlisten);
+  if ((e[k] = (char *)alloc(ud, VARLEN)) == NULL) return ENOMEM;
+  (void)snprintf(e[k++], VARLEN, "LISTEN_FDS=%lu", (unsigned long)req->nlisten);
   if (req->listen_names != NULL) {
     size_t len = strlen(req->listen_names) + sizeof("LISTEN_FDNAMES=");
     if ((e[k] = (char *)alloc(ud, len)) == NULL) return ENOMEM;
     (void)snprintf(e[k++], len, "LISTEN_FDNAMES=%s", req->listen_names);
   }
-  if ((*slot = (char *)alloc(ud, 40)) == NULL) return ENOMEM;
+  if ((*slot = (char *)alloc(ud, VARLEN)) == NULL) return ENOMEM;
   memcpy(*slot, "LISTEN_PID=", sizeof("LISTEN_PID="));
   e[k++] = *slot;
   e[k] = NULL;
@@ -698,8 +701,8 @@ static int childprep (child *c, hp_spawn_req *req, plan *pl,
   int err;
   if ((err = checklimit(req, pl, &c->lim)) != 0) return err;
   c->maxfd = (c->lim.rlim_cur == RLIM_INFINITY || c->lim.rlim_cur > INT_MAX) ?
-             65536 : (int)c->lim.rlim_cur;
-  if (c->lim.rlim_max != RLIM_INFINITY && c->lim.rlim_max <= 65536 &&
+             CLOSEMAX : (int)c->lim.rlim_cur;
+  if (c->lim.rlim_max != RLIM_INFINITY && c->lim.rlim_max <= CLOSEMAX &&
       (int)c->lim.rlim_max > c->maxfd)
     c->maxfd = (int)c->lim.rlim_max;  /* descriptors above a lowered limit */
   for (k = 0; k < pl->m; k++)  /* a source above the soft limit */

@@ -13,6 +13,8 @@
 #define CHUNK       65536
 /* Bytes converted at a time by write_ints (on the C stack). */
 #define WCHUNK      16384
+/* read_ints makes room for this many at once; more grow the table. */
+#define PRESIZE     (1 << 20)
 
 
 /*
@@ -250,7 +252,7 @@ static int hpass_read_ints (lua_State *L) {
   lua_settop(L, 3);
   chunk = (int *)lua_newuserdatauv(L, CHUNK, 0);
   if (own)  /* room for up to a million without rehashing; more grows */
-    lua_createtable(L, want < (1 << 20) ? (int)want : (1 << 20), 0);
+    lua_createtable(L, want < PRESIZE ? (int)want : PRESIZE, 0);
   else
     lua_pushvalue(L, 3);
   tbl = lua_gettop(L);
