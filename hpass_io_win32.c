@@ -468,6 +468,30 @@ int hp_noinherit (hp_os h) {
 
 
 /*
+** Layers above may keep state per handle (handle passing keeps the cut
+** messages of a channel): they ask to hear of each close here, so that
+** this file never calls up into them.  One hook is enough; it is set
+** once, under the lock, and read under it.
+*/
+static SRWLOCK hook_lock = SRWLOCK_INIT;
+static hpw_closehook close_hook;
+
+void hpw_on_close (hpw_closehook f) {
+  AcquireSRWLockExclusive(&hook_lock);
+  close_hook = f;
+  ReleaseSRWLockExclusive(&hook_lock);
+}
+
+static void tell_close (HANDLE x) {
+  hpw_closehook f;
+  AcquireSRWLockShared(&hook_lock);
+  f = close_hook;
+  ReleaseSRWLockShared(&hook_lock);
+  if (f != NULL) f(x);
+}
+
+
+/*
 ** Sockets must go through closesocket so Winsock forgets them too; a
 ** handle of another kind may be a socket still in its books, and what
 ** Winsock does not know (WSAENOTSOCK) is closed as a handle.  What
@@ -481,7 +505,7 @@ int hp_close (hp_os h) {
   if (err != 0)
     return err;
   nb_drop(x);
-  hpw_forget_channel(x);
+  tell_close(x);
   hpw_classify(x, &k);
   if (k.kind == HPW_SOCKET || k.kind == HPW_OTHER) {
     if (closesocket((SOCKET)x) == 0)

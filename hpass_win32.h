@@ -82,8 +82,10 @@ HP_INTERNAL int hpw_queryfile (HANDLE x, void *buf, unsigned long size,
 /* Milliseconds left before a deadline: INFINITE for none, 0 once passed. */
 HP_INTERNAL DWORD hpw_left (hp_time deadline);
 
-/* hp_close's news for hpass_send_win32.c: h is closed (its value is free). */
-HP_INTERNAL void hpw_forget_channel (HANDLE x);
+/* hp_close tells the hook set here of each handle it closes (its value
+** is then free), so a layer above can forget what it kept for it. */
+typedef void (*hpw_closehook) (HANDLE x);
+HP_INTERNAL void hpw_on_close (hpw_closehook f);
 
 /* A socket of our own for the one in info (made for this process). */
 HP_INTERNAL int hpw_take_socket (WSAPROTOCOL_INFOW *info, int inherit,

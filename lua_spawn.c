@@ -15,7 +15,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "lua_spawn.h"
+#include "lua_spawnargs.h"
 
 #define ORPHANS     "hpass.orphans"   /* registry: pid -> true */
 #define RUNNING     "hpass.running"   /* registry: process -> true, weak keys */

@@ -12,7 +12,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "lua_spawn.h"
+#include "lua_spawnargs.h"
 
 /* The longest name LISTEN_FDNAMES may hold (systemd's FDNAME_MAX). */
 #define NAMEMAX     255

@@ -1,10 +1,10 @@
 /*
-** lua_spawn.h - what lua_spawn.c (spawn_with_handle, process objects) and
+** lua_spawnargs.h - what lua_spawn.c (spawn_with_handle, process objects) and
 ** lua_spawnargs.c (the readers of its arguments) share, and no other
 ** file.  Names: hps_.
 */
-#ifndef LUA_SPAWN_H
-#define LUA_SPAWN_H
+#ifndef LUA_SPAWNARGS_H
+#define LUA_SPAWNARGS_H
 
 #include "lua_base.h"
 
