@@ -11,8 +11,10 @@
 
 /* Bytes read at a time by read_ints (as much as a pipe holds). */
 #define CHUNK       65536
-/* Bytes converted at a time by write_ints (on the C stack). */
+/* Bytes write_ints writes per system call (converted on the C stack). */
 #define WCHUNK      16384
+/* Integers write_ints converts once, as it checks them (4 MiB of them). */
+#define ONCEMAX     ((size_t)1 << 20)
 /* read_ints makes room for this many at once; more grow the table. */
 #define PRESIZE     (1 << 20)
 
@@ -159,16 +161,91 @@ static size_t nextstep (lua_Integer k, lua_Integer j, size_t max, int *last) {
 
 
 /*
+** write_ints checks every element before it writes any.  It converts
+** the first ONCEMAX while it checks them, into chunk where they fit,
+** else into memory outside the collector, so that a range of up to
+** ONCEMAX integers is walked once.  Those beyond (and all of them where
+** the allocator refuses the memory) are converted again as they are
+** written.  Returns where the converted ones are, *head of them; *rest
+** says whether any follow; *s is the memory's owner (pushed), or NULL.
+** The memory is taken before any element is read: a finalizer that the
+** allocation runs finds nothing read yet.
+*/
+static int *checkall (lua_State *L, lua_Integer i, lua_Integer j, HandleArg *e,
+                      int *chunk, Scratch **s, size_t *head, int *rest) {
+  int *buf;
+  lua_Integer k;
+  size_t n, done;
+  int last;
+  *head = 0;
+  *rest = 0;
+  if (i > j) return chunk;
+  n = nextstep(i, j, ONCEMAX, &last);
+  if (n <= WCHUNK / sizeof(int)) buf = chunk;
+  else {
+    *s = hpb_newscratch(L);
+    buf = (int *)hpb_scratchalloc(*s, n * sizeof(int));
+  }
+  if (buf != NULL) *head = n;
+  *rest = !last || buf == NULL;
+  for (k = i, done = 0;; k += (lua_Integer)n, done += n) {
+    size_t max = done < *head && *head - done < CHECKSTEP ? *head - done : CHECKSTEP;
+    n = nextstep(k, j, max, &last);
+    toint32s(L, 2, k, n, done < *head ? buf + done : NULL, e);
+    if (last) break;  /* k += n could overflow past j */
+  }
+  return buf;
+}
+
+
+/* Write the total integers at all, 4096 a system call. */
+static int sendall (lua_State *L, HandleArg *ha, const int *all, size_t total,
+                    hp_time dl, lua_Integer *written) {
+  size_t off, m;
+  for (off = 0; off < total; off += m) {
+    size_t sent;
+    int err;
+    m = total - off < WCHUNK / sizeof(int) ? total - off : WCHUNK / sizeof(int);
+    hpb_handlearg_check(L, ha);
+    err = hpb_writeall(ha->h, ha->os, (const unsigned char *)(all + off),
+                       m * sizeof(int), dl, 4, &sent);
+    *written += (lua_Integer)(sent / sizeof(int));
+    if (err != 0) return err;
+  }
+  return 0;
+}
+
+
+/* Write t[i..j], converted again a chunk at a time (checked before). */
+static int sendchunks (lua_State *L, HandleArg *ha, HandleArg *e, lua_Integer i,
+                       lua_Integer j, int *chunk, hp_time dl, lua_Integer *written) {
+  lua_Integer k;
+  size_t n;
+  int last;
+  for (k = i; k <= j; k += (lua_Integer)n) {
+    int err;
+    n = nextstep(k, j, WCHUNK / sizeof(int), &last);
+    toint32s(L, 2, k, n, chunk, e);
+    if ((err = sendall(L, ha, chunk, n, dl, written)) != 0) return err;
+    if (last) break;
+  }
+  return 0;
+}
+
+
+/*
 ** hpass.write_ints(h, t [, i [, j]]): true, or fail, msg, code and the
 ** number of integers written before the failure (a timeout included:
 ** then the stream holds exactly that many, whole).
 */
 static int hpass_write_ints (lua_State *L) {
   HandleArg ha, e;
-  lua_Integer i, j, k, written = 0;
-  int err, last;
+  lua_Integer i, j, written = 0;
+  int err;
   int chunk[WCHUNK / sizeof(int)];
-  size_t n;
+  int *buf, rest;
+  size_t head;
+  Scratch *s = NULL;
   hp_time dl;
   hpb_tohandlearg(L, 1, 1, &ha);
   dl = hpb_deadline(ha.h);  /* the check below counts too: the call has begun */
@@ -179,33 +256,17 @@ static int hpass_write_ints (lua_State *L) {
   e.arg = 2;
   e.inarray = 1;
   e.opt = NULL;
-  /*
-  ** Check everything first: a bad element must not leave half a write.
-  ** Then convert again chunk by chunk, so that the reader is busy with
-  ** the first chunk while the next is made, and memory stays small.
-  */
-  for (k = i; k <= j; k += (lua_Integer)n) {
-    n = nextstep(k, j, CHECKSTEP, &last);
-    toint32s(L, 2, k, n, NULL, &e);
-    if (last) break;  /* k += n could overflow past j */
+  /* a bad element must not leave half a write: everything is checked first */
+  buf = checkall(L, i, j, &e, chunk, &s, &head, &rest);
+  if ((err = hpb_prepwrite(L, &ha)) == 0 &&
+      (ha.h == NULL || (err = hpb_flushbuf(ha.h, dl)) == 0) &&
+      (err = sendall(L, &ha, buf, head, dl, &written)) == 0 && rest)
+    err = sendchunks(L, &ha, &e, i + (lua_Integer)head, j, chunk, dl, &written);
+  if (s != NULL) hpb_freescratch(s);
+  if (err == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
   }
-  if ((err = hpb_prepwrite(L, &ha)) != 0 ||
-      (ha.h != NULL && (err = hpb_flushbuf(ha.h, dl)) != 0))
-    goto failed;
-  for (k = i; k <= j; k += (lua_Integer)n) {
-    size_t sent;
-    n = nextstep(k, j, sizeof(chunk) / sizeof(chunk[0]), &last);
-    toint32s(L, 2, k, n, chunk, &e);
-    hpb_handlearg_check(L, &ha);
-    err = hpb_writeall(ha.h, ha.os, (unsigned char *)chunk, n * sizeof(int), dl, 4,
-                   &sent);
-    written += (lua_Integer)(sent / sizeof(int));
-    if (err != 0) goto failed;
-    if (last) break;
-  }
-  lua_pushboolean(L, 1);
-  return 1;
-failed:
   hpb_ioerror(L, err, NULL);
   lua_pushinteger(L, written);
   return 4;
