@@ -13,8 +13,6 @@
 #define CHUNK       65536
 /* Bytes write_ints writes per system call (converted on the C stack). */
 #define WCHUNK      16384
-/* Integers write_ints converts once, as it checks them (4 MiB of them). */
-#define ONCEMAX     ((size_t)1 << 20)
 /* read_ints makes room for this many at once; more grow the table. */
 #define PRESIZE     (1 << 20)
 
@@ -161,45 +159,36 @@ static size_t nextstep (lua_Integer k, lua_Integer j, size_t max, int *last) {
 
 
 /*
-** write_ints checks every element before it writes any.  It converts
-** the first ONCEMAX while it checks them, into chunk where they fit,
-** else into memory outside the collector, so that a range of up to
-** ONCEMAX integers is walked once.  Those beyond (and all of them where
-** the allocator refuses the memory) are converted again as they are
-** written.  Returns where the converted ones are, *head of them; *rest
-** says whether any follow; *s is the memory's owner (pushed), or NULL.
-** The memory is taken before any element is read: a finalizer that the
-** allocation runs finds nothing read yet.
+** write_ints checks every element before it writes any.  A range that
+** fits chunk is converted as it is checked, and written from there; a
+** longer one is converted again chunk by chunk as it is written, while
+** the reader is busy with the chunk before.  (Converting all of it once,
+** into memory of its own, saves that second walk but not the time: the
+** second walk overlaps the reader's work, and fresh memory for millions
+** of integers costs page faults that, on some machines, cost more than
+** the walk.)  Returns how many integers chunk holds.
 */
-static int *checkall (lua_State *L, lua_Integer i, lua_Integer j, HandleArg *e,
-                      int *chunk, Scratch **s, size_t *head, int *rest) {
-  int *buf;
+static size_t checkall (lua_State *L, lua_Integer i, lua_Integer j, HandleArg *e,
+                        int *chunk) {
   lua_Integer k;
-  size_t n, done;
+  size_t n;
   int last;
-  *head = 0;
-  *rest = 0;
-  if (i > j) return chunk;
-  n = nextstep(i, j, ONCEMAX, &last);
-  if (n <= WCHUNK / sizeof(int)) buf = chunk;
-  else {
-    *s = hpb_newscratch(L);
-    buf = (int *)hpb_scratchalloc(*s, n * sizeof(int));
+  if (i > j) return 0;
+  n = nextstep(i, j, WCHUNK / sizeof(int), &last);
+  if (last) {
+    toint32s(L, 2, i, n, chunk, e);
+    return n;
   }
-  if (buf != NULL) *head = n;
-  *rest = !last || buf == NULL;
-  for (k = i, done = 0;; k += (lua_Integer)n, done += n) {
-    size_t max = done < *head && *head - done < CHECKSTEP ? *head - done : CHECKSTEP;
-    n = nextstep(k, j, max, &last);
-    toint32s(L, 2, k, n, done < *head ? buf + done : NULL, e);
-    if (last) break;  /* k += n could overflow past j */
+  for (k = i;; k += (lua_Integer)n) {
+    n = nextstep(k, j, CHECKSTEP, &last);
+    toint32s(L, 2, k, n, NULL, e);
+    if (last) return 0;  /* k += n could overflow past j */
   }
-  return buf;
 }
 
 
-/* Write the total integers at all, 4096 a system call. */
-static int sendall (lua_State *L, HandleArg *ha, const int *all, size_t total,
+/* Write the total integers at buf, 4096 a system call. */
+static int sendall (lua_State *L, HandleArg *ha, const int *buf, size_t total,
                     hp_time dl, lua_Integer *written) {
   size_t off, m;
   for (off = 0; off < total; off += m) {
@@ -207,7 +196,7 @@ static int sendall (lua_State *L, HandleArg *ha, const int *all, size_t total,
     int err;
     m = total - off < WCHUNK / sizeof(int) ? total - off : WCHUNK / sizeof(int);
     hpb_handlearg_check(L, ha);
-    err = hpb_writeall(ha->h, ha->os, (const unsigned char *)(all + off),
+    err = hpb_writeall(ha->h, ha->os, (const unsigned char *)(buf + off),
                        m * sizeof(int), dl, 4, &sent);
     *written += (lua_Integer)(sent / sizeof(int));
     if (err != 0) return err;
@@ -243,9 +232,7 @@ static int hpass_write_ints (lua_State *L) {
   lua_Integer i, j, written = 0;
   int err;
   int chunk[WCHUNK / sizeof(int)];
-  int *buf, rest;
   size_t head;
-  Scratch *s = NULL;
   hp_time dl;
   hpb_tohandlearg(L, 1, 1, &ha);
   dl = hpb_deadline(ha.h);  /* the check below counts too: the call has begun */
@@ -257,12 +244,11 @@ static int hpass_write_ints (lua_State *L) {
   e.inarray = 1;
   e.opt = NULL;
   /* a bad element must not leave half a write: everything is checked first */
-  buf = checkall(L, i, j, &e, chunk, &s, &head, &rest);
+  head = checkall(L, i, j, &e, chunk);
   if ((err = hpb_prepwrite(L, &ha)) == 0 &&
-      (ha.h == NULL || (err = hpb_flushbuf(ha.h, dl)) == 0) &&
-      (err = sendall(L, &ha, buf, head, dl, &written)) == 0 && rest)
-    err = sendchunks(L, &ha, &e, i + (lua_Integer)head, j, chunk, dl, &written);
-  if (s != NULL) hpb_freescratch(s);
+      (ha.h == NULL || (err = hpb_flushbuf(ha.h, dl)) == 0))
+    err = head > 0 || i > j ? sendall(L, &ha, chunk, head, dl, &written)
+                            : sendchunks(L, &ha, &e, i, j, chunk, dl, &written);
   if (err == 0) {
     lua_pushboolean(L, 1);
     return 1;
