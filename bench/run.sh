@@ -26,8 +26,9 @@
 # BENCH_NI (ints of a per-int round), BENCH_ROUNDS (rounds of the spawn
 # sweep), BENCH_IROUNDS (rounds of the rest), BENCH_PER (partner rounds
 # of each floor per round), BENCH_HEAPS (comma-separated MiB, ascending),
-# BENCH_SPAWNS, BENCH_MAXSEC, and HPASS_MODDIR (a folder holding
-# hpass/core.so; by default `make all` is run and build/lua5.4 is used).
+# BENCH_SPAWNS, BENCH_MAXSEC, HPASS_MODDIR (a folder holding
+# hpass/core.so; by default `make all` is run and build/lua5.4 is used)
+# and BENCH_KEEP (a file to copy the raw results to).
 set -u
 
 usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; }
@@ -398,20 +399,24 @@ for r in $(seq 1 "$IROUNDS"); do
   run floor/select "$TMO" bash -c "$withfds" - "$selneed" \
     "$LUA54" "$bench/select.lua" "$SEL" "$CALLS" "$PER"
   PREFIX=
-  say "round $r/$IROUNDS: $NI ints, C and the Lua peers ($int_impls)"
-  for impl in $(inturn "$int_impls" "$r"); do
-    case $impl in
-      c_perint) run "ints/$impl" "$TMO" "$work/ints" perint "$NI" 1 ;;
-      c_nosig) run "ints/$impl" "$TMO" "$work/ints" nosig "$NI" 1 ;;
-      c_batch) run "ints/$impl" "$TMO" "$work/ints" batch "$N" 1 ;;
-      luaposix_perint) run "ints/$impl" "$TMO" "$LUA53" "$bench/ints_parent.lua" "$impl" "$NI" 1 "$fifo" ;;
-      *) run "ints/$impl" "$TMO" "$LUA54" "$bench/ints_parent.lua" "$impl" "$NI" 1 "$fifo" ;;
-    esac
+  say "round $r/$IROUNDS: $NI ints, C and the Lua peers, $PER rounds ($int_impls)"
+  for k in $(seq 1 "$PER"); do
+    for impl in $(inturn "$int_impls" $((r + k))); do
+      case $impl in
+        c_perint) run "ints/$impl" "$TMO" "$work/ints" perint "$NI" 1 ;;
+        c_nosig) run "ints/$impl" "$TMO" "$work/ints" nosig "$NI" 1 ;;
+        c_batch) run "ints/$impl" "$TMO" "$work/ints" batch "$N" 1 ;;
+        luaposix_perint) run "ints/$impl" "$TMO" "$LUA53" "$bench/ints_parent.lua" "$impl" "$NI" 1 "$fifo" ;;
+        *) run "ints/$impl" "$TMO" "$LUA54" "$bench/ints_parent.lua" "$impl" "$NI" 1 "$fifo" ;;
+      esac
+    done
   done
-  run pairs/c "$TMO" "$work/ints" pairs "$NI" 1
-  say "round $r/$IROUNDS: capture $CAPMIB MiB (hpass_capture popen_read)"
-  for impl in $(inturn "hpass_capture popen_read" "$r"); do
-    run "capture/$impl" "$TMO" "$LUA54" "$bench/capture.lua" "$impl" "$CAPMIB"
+  run pairs/c "$TMO" "$work/ints" pairs "$NI" "$PER"
+  say "round $r/$IROUNDS: capture $CAPMIB MiB, $PER rounds (hpass_capture popen_read)"
+  for k in $(seq 1 "$PER"); do
+    for impl in $(inturn "hpass_capture popen_read" $((r + k))); do
+      run "capture/$impl" "$TMO" "$LUA54" "$bench/capture.lua" "$impl" "$CAPMIB"
+    done
   done
   say "round $r/$IROUNDS: memory of require"
   run mem/bare "$TMO" "$LUA54" "$bench/mem.lua" bare
@@ -436,6 +441,8 @@ if [ $mode = full ] && [ $status = 0 ]; then
   mkdir -p "$root/docs"
   report_args+=("$root/docs/bench-results.md" "$root/docs/spawn-vs-heap.dat")
 fi
+# BENCH_KEEP=file: a copy of the raw results, for a closer look
+[ -n "${BENCH_KEEP:-}" ] && cp "$results" "$BENCH_KEEP"
 echo
 "$LUA54" "$bench/report.lua" "${report_args[@]}"
 rc=$?
