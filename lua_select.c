@@ -154,11 +154,10 @@ static int pushelem (lua_State *L, const Call *c, size_t i) {
 
 /*
 ** Element i an hpass handle (a full userdata with the handle metatable),
-** or NULL.  select is called in loops over many handles, so this is
-** the fewest calls into Lua that tell one apart.
+** or NULL; top is the stack's top.  select is called in loops over many
+** handles, so this is the fewest calls into Lua that tell one apart.
 */
-static Handle *tohandle (lua_State *L, const Call *c, size_t i) {
-  int top = lua_gettop(L);
+static Handle *tohandle (lua_State *L, const Call *c, size_t i, int top) {
   Handle *h = NULL;
   if (pushelem(L, c, i) == LUA_TUSERDATA && lua_getmetatable(L, -1) &&
       lua_rawequal(L, -1, HANDLEMT))
@@ -177,12 +176,13 @@ static Handle *tohandle (lua_State *L, const Call *c, size_t i) {
 */
 static size_t scanlists (lua_State *L, Call *c) {
   size_t i, nother = 0;
+  int top = lua_gettop(L);
   for (i = 0; i < c->n; i++) {
     Entry *x = &c->e[i];
     x->ha = NULL;
     x->k = NULL;
     x->ready = x->polled = 0;
-    x->h = tohandle(L, c, i);
+    x->h = tohandle(L, c, i, top);
     if (x->h == NULL) nother++;
   }
   return nother;
