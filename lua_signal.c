@@ -29,7 +29,7 @@ static Signals *checksignals (lua_State *L) {
 
 static Signals *checkopen (lua_State *L) {
   Signals *s = checksignals(L);
-  if (s->s.h == HP_NOHANDLE) luaL_error(L, "attempt to use a closed handle");
+  if (s->s.h == HP_NOHANDLE) luaL_argerror(L, 1, "attempt to use a closed handle");
   return s;
 }
 
