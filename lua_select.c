@@ -224,7 +224,7 @@ static int hpass_select (lua_State *L) {
   if (!lua_isnil(L, A_READERS)) luaL_checktype(L, A_READERS, LUA_TTABLE);
   if (!lua_isnil(L, A_WRITERS)) luaL_checktype(L, A_WRITERS, LUA_TTABLE);
   dl = hpb_opttimeout(L, A_TIMEOUT);
-  if (dl != HP_NEVER) dl += hp_now();
+  dl = hp_after(dl);
   scratch = hpb_newscratch(L);                      /* S_SCRATCH */
   lua_newtable(L);                                  /* S_OBJS */
   c.nr = copylist(L, A_READERS, 0);
