@@ -10,7 +10,7 @@ HELP += \
   check-asan     'the suite with AddressSanitizer + UBSan' \
   check-valgrind 'the suite under valgrind memcheck' \
   check-restart  'hotrestart.lua under 400 connections, restarted 20 times' \
-  check-stress   'the leak stress at length: 10,000 spawn/write/read/wait cycles' \
+  check-stress   'the stress at length: 10,000 leak cycles, 1,024 live children' \
   check-stream   'the stream against its model: 10 seeds of 20,000 random steps' \
   coverage       'line coverage of the C sources (fails below 95%)' \
   lint           'lint-lua and lint-c' \
@@ -106,7 +106,8 @@ STRESS_CYCLES = 10000
 check-stress: deps
 	@tools/deps.sh $(TEST_PKGS)
 	@$(MAKE) --no-print-directory all test-helpers
-	$(RUN_ENV) HPASS_STRESS_CYCLES=$(STRESS_CYCLES) $(PROVE) tests/spec/reliability_spec.lua
+	$(RUN_ENV) HPASS_STRESS_CYCLES=$(STRESS_CYCLES) HPASS_STRESS_LIVE=1024 \
+	  $(PROVE) tests/spec/reliability_spec.lua tests/spec/core_spec.lua
 
 # examples/hotrestart.lua under the full load (tests/spec/restart_spec.lua
 # runs it smaller in make test): 400 connections at once, 20 restarts.
