@@ -133,7 +133,7 @@ describe("Deadlines and waiting on many:", function()
     }
     for k, c in ipairs(cases) do
       local want, shortest = c[1], math.huge
-      for _ = 1, 250 do
+      for _ = 1, 150 do
         local t0 = now()
         c[2]()
         shortest = math.min(shortest, now() - t0)
