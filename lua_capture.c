@@ -240,7 +240,7 @@ static int capture_pump (lua_State *L) {
   lua_setmetatable(L, -2);
   if (hs[2] != NULL) p->input = luaL_checklstring(L, 4, &p->inlen);
   dl = hpb_opttimeout(L, 5);
-  if (dl != HP_NEVER) dl += hp_now();
+  dl = hp_after(dl);
   p->max = optmax(L, 6);
   scratch = hpb_newscratch(L);
   /* making those may have run a finalizer that closed a handle */

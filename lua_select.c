@@ -327,6 +327,27 @@ static int waitready (lua_State *L, Call *c, Scratch *scratch, hp_time dl) {
 
 
 /*
+** Building the results allocates, and so may the wait's own steps: a
+** finalizer may have closed an argument since resolve took it up.  Its
+** number may already name something else, so nothing about it can be
+** reported: the call raises, as any call does then.
+*/
+static void recheck (lua_State *L, Call *c) {
+  size_t i;
+  for (i = 0; i < c->n; i++) {
+    Entry *x = &c->e[i];
+    if (x->h != NULL && isclosed(x->h)) {
+      HandleArg ha;
+      argof(c, i, &ha);
+      hpb_handleargerror(L, &ha, "handle was closed during the call");
+    }
+    else if (x->ha != NULL && x->k == NULL)
+      hpb_handlearg_check(L, x->ha);
+  }
+}
+
+
+/*
 ** hpass.select(readers, writers [, seconds]): readable, writable, err.
 ** A handle is readable when a read would not block (data, input already
 ** buffered, end of stream, an error), writable when a write would not; a
@@ -344,7 +365,7 @@ static int hpass_select (lua_State *L) {
   if (!lua_isnil(L, A_READERS)) luaL_checktype(L, A_READERS, LUA_TTABLE);
   if (!lua_isnil(L, A_WRITERS)) luaL_checktype(L, A_WRITERS, LUA_TTABLE);
   dl = hpb_opttimeout(L, A_TIMEOUT);
-  if (dl != HP_NEVER) dl += hp_now();
+  dl = hp_after(dl);
   c.nr = listlen(L, A_READERS);
   c.n = c.nr + listlen(L, A_WRITERS);
   c.any = c.polling = 0;
@@ -364,6 +385,7 @@ static int hpass_select (lua_State *L) {
   if (nother == 0) copylists(L, &c, 1);
   pushready(L, c.e, 0, c.nr, HP_READABLE);
   pushready(L, c.e, c.nr, c.n, HP_WRITABLE);
+  recheck(L, &c);
   hpb_freescratch(mem);
   if (err != 0) {
     hpb_oserror(L, err, NULL);   /* fail, message, code */
