@@ -421,26 +421,26 @@ p(string.format("mode:       %s (medians, min–max in brackets; judged ratios a
 p("")
 p("== spawn /bin/true N + wait, µs per spawn, by parent heap")
 do
-  local line = pad("", 42)
+  local line = pad("", 58)
   for _, h in ipairs(heaps) do line = line .. lpad(h .. " MiB", 24) end
   p(line)
   for _, im in ipairs(spawn_impls) do
-    line = pad(im[2], 42)
+    line = pad(im[2], 58)
     for i, h in ipairs(heaps) do
       line = line .. lpad(cell(i == 1 and s0(im[1]) or "sweep/spawn/" .. im[1] .. "/" .. h), 24)
     end
     p(line)
   end
-  for _, im in ipairs(live_impls) do p(pad(im[2], 42), lpad(cell(s0(im[1])), 24)) end
+  for _, im in ipairs(live_impls) do p(pad(im[2], 58), lpad(cell(s0(im[1])), 24)) end
 end
 p("")
 p("== hpass against Lua's floor (partner rounds, median of pair ratios)")
 for _, r in ipairs(floor_rows) do
   local d = pairratio(r[4], r[5])
-  p(pad(r[2] .. ", " .. r[3], 70))
-  p("    ", pad("hpass", 54), lpad(cell(r[4]), 26))
-  p("    ", pad("floor: " .. r[6], 54), lpad(cell(r[5]), 26))
-  p("    ", pad("hpass / floor", 54), lpad(cellof(d), 26))
+  p(r[2], ", ", r[3])
+  p("    ", pad("hpass", 72), lpad(cell(r[4]), 26))
+  p("    ", pad("floor: " .. r[6], 72), lpad(cell(r[5]), 26))
+  p("    ", pad("hpass / floor", 72), lpad(cellof(d), 26))
 end
 p("")
 local function section(title, impls, prefix)
