@@ -154,17 +154,20 @@ static int pushelem (lua_State *L, const Call *c, size_t i) {
 
 /*
 ** Element i an hpass handle (a full userdata with the handle metatable),
-** or NULL; top is the stack's top.  select is called in loops over many
-** handles, so this is the fewest calls into Lua that tell one apart.
+** or NULL.  It leaves the element and its metatable pushed: select is
+** called in loops over many handles, so the scan drops what it pushed a
+** batch at a time, and telling a handle apart takes the fewest calls
+** into Lua.
 */
-static Handle *tohandle (lua_State *L, const Call *c, size_t i, int top) {
-  Handle *h = NULL;
+static Handle *tohandle (lua_State *L, const Call *c, size_t i) {
   if (pushelem(L, c, i) == LUA_TUSERDATA && lua_getmetatable(L, -1) &&
       lua_rawequal(L, -1, HANDLEMT))
-    h = (Handle *)lua_touserdata(L, -2);
-  lua_settop(L, top);
-  return h;
+    return (Handle *)lua_touserdata(L, -2);
+  return NULL;
 }
+
+/* Elements the scan leaves pushed (two slots each) before dropping them. */
+#define SCANBATCH   32
 
 
 /*
@@ -177,14 +180,17 @@ static Handle *tohandle (lua_State *L, const Call *c, size_t i, int top) {
 static size_t scanlists (lua_State *L, Call *c) {
   size_t i, nother = 0;
   int top = lua_gettop(L);
+  luaL_checkstack(L, 2 * SCANBATCH, NULL);
   for (i = 0; i < c->n; i++) {
     Entry *x = &c->e[i];
     x->ha = NULL;
     x->k = NULL;
     x->ready = x->polled = 0;
-    x->h = tohandle(L, c, i, top);
+    x->h = tohandle(L, c, i);
     if (x->h == NULL) nother++;
+    if (i % SCANBATCH == SCANBATCH - 1) lua_settop(L, top);
   }
+  lua_settop(L, top);
   return nother;
 }
 
