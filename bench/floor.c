@@ -15,6 +15,10 @@
 **                      writes an int with (pwritev2 with RWF_NOSIGNAL)
 **   read_int(u)        luaL_checkudata and read(2) of 4 bytes: the int, or
 **                      nil when the read gave fewer
+**   send(u, buf [, m]) the first m ints of buf written to u's descriptor
+**                      (write(2) until all went), m = #buf by default
+**   recv(u, buf [, m]) up to m ints read into buf (read(2) until m came or
+**                      the stream ended): how many came
 **   pollset(fds)       a pollfd array for the descriptors in the array fds
 **   poll(set)          poll(2) over the set, waiting for the first ready
 **                      one: how many are readable
@@ -160,6 +164,39 @@ static int fl_read_int (lua_State *L) {
 }
 
 
+/* The minimal binding's bulk transfer: a buffer out, a buffer in. */
+static int fl_send (lua_State *L) {
+  int fd = *(int *)luaL_checkudata(L, 1, FD_T);
+  Buffer *b = (Buffer *)lua_touserdata(L, 2);
+  size_t off = 0, len;
+  luaL_argcheck(L, b != NULL, 2, "buffer expected");
+  len = (size_t)count(L, 3, b) * sizeof(int);
+  while (off < len) {
+    ssize_t w = write(fd, (char *)b->v + off, len - off);
+    if (w < 0 && errno != EINTR) return luaL_error(L, "write: %s", strerror(errno));
+    if (w > 0) off += (size_t)w;
+  }
+  return 0;
+}
+
+
+static int fl_recv (lua_State *L) {
+  int fd = *(int *)luaL_checkudata(L, 1, FD_T);
+  Buffer *b = (Buffer *)lua_touserdata(L, 2);
+  size_t got = 0, len;
+  luaL_argcheck(L, b != NULL, 2, "buffer expected");
+  len = (size_t)count(L, 3, b) * sizeof(int);
+  while (got < len) {
+    ssize_t r = read(fd, (char *)b->v + got, len - got);
+    if (r < 0 && errno != EINTR) return luaL_error(L, "read: %s", strerror(errno));
+    if (r == 0) break;
+    if (r > 0) got += (size_t)r;
+  }
+  lua_pushinteger(L, (lua_Integer)(got / sizeof(int)));
+  return 1;
+}
+
+
 static int fl_pollset (lua_State *L) {
   lua_Integer n, i;
   Set *s;
@@ -214,6 +251,8 @@ static const luaL_Reg funcs[] = {
   {"wrap", fl_wrap},
   {"write_int", fl_write_int},
   {"read_int", fl_read_int},
+  {"send", fl_send},
+  {"recv", fl_recv},
   {"pollset", fl_pollset},
   {"poll", fl_poll},
   {NULL, NULL}

@@ -12,6 +12,8 @@
 -- the child makes a table of N ints, then times a walk of it into a C
 -- buffer and a fill from that buffer into a new table (or into one reused
 -- table, 16384 at a time, as hpass_stream reads), and says "done ok <ns>".
+-- floor_pipe_bulk and floor_pipe_stream receive through the minimal
+-- binding (bench/floor.c): read(2) into a C buffer, then the fill.
 
 local impl, n, fifo, hnum = arg[1], tonumber(arg[2]), arg[3], arg[#arg]
 if not (impl and n and fifo) then
@@ -131,6 +133,37 @@ local function floor_reader(reuse)
 end
 readers.floor_bulk = floor_reader(false)
 readers.floor_stream = floor_reader(true)
+
+-- The minimal binding's bulk reader: read(2) into a C buffer, then fill.
+local function floor_pipe_reader(reuse)
+  return function()
+    local F = require "benchfloor"
+    local u = F.wrap(tonumber(hnum))
+    local buf = F.buffer(reuse and 16384 or n)
+    local recv, fill = F.recv, F.fill
+    return function()
+      if not reuse then
+        local got = recv(u, buf, n)
+        local t = fill(buf, nil, got)
+        if got ~= n or t[n] ~= n then return got + 1 end
+        return
+      end
+      local t, base = {}, 0
+      while base < n do
+        local want = n - base < 16384 and n - base or 16384
+        local got = recv(u, buf, want)
+        fill(buf, t, got)
+        if got > 0 and (t[1] ~= base + 1 or t[got] ~= base + got) then return base + 1 end
+        base = base + got
+        if got < want then return base + 1 end
+      end
+    end, function()
+      return recv(u, buf, 1) == 0
+    end
+  end
+end
+readers.floor_pipe_bulk = floor_pipe_reader(false)
+readers.floor_pipe_stream = floor_pipe_reader(true)
 
 function readers.luaposix_perint()
   local P = require "posix"

@@ -17,6 +17,12 @@
 --   floor_bulk       no transfer: the child walks a table of N ints into a C
 --                    buffer and fills a new table from it, and times that
 --   floor_stream     the same, filling one reused table 16384 at a time
+--   floor_pipe_bulk  the minimal binding's bulk transfer: the parent walks the
+--                    table into a C buffer and writes it, the child reads it
+--                    into a C buffer and fills a new table (what any binding
+--                    pays for the pipe between two processes)
+--   floor_pipe_stream  the same, the child filling one reused table 16384 at
+--                    a time
 -- Several IMPLs, comma-separated, take turns: each round runs one of each,
 -- in the order of benchlib's B.order (partner rounds).
 -- The ints are 1..N.  The child opens FIFO (a named pipe made by run.sh),
@@ -60,6 +66,15 @@ local function hpass_starter(kind)
     local send
     if kind == "floor" then  -- the child measures itself
       send = function() end
+    elseif kind == "floor_pipe" then
+      local F = require "benchfloor"
+      local t = {}
+      for i = 1, n do t[i] = i end
+      local fw, buf, walk, fsend = F.wrap(w:fileno()), F.buffer(n), F.walk, F.send
+      send = function()
+        walk(t, buf)
+        fsend(fw, buf)
+      end
     elseif kind == "floor_perint" then
       local F = require "benchfloor"
       local fw, write_int = F.wrap(w:fileno()), F.write_int
@@ -107,6 +122,8 @@ starters.hpass_stream = hpass_starter("bulk")
 starters.floor_perint = hpass_starter("floor_perint")
 starters.floor_bulk = hpass_starter("floor")
 starters.floor_stream = hpass_starter("floor")
+starters.floor_pipe_bulk = hpass_starter("floor_pipe")
+starters.floor_pipe_stream = hpass_starter("floor_pipe")
 
 function starters.luaposix_perint(impl)
   local P = require "posix"

@@ -149,7 +149,8 @@ local live_impls = {
   {"c_posix_spawn_nolive", "the same rounds with none"},
 }
 -- Each hpass call against its floor: key stem, what, unit, hpass key,
--- floor key, what the floor is.
+-- floor key, what the floor is, and (bulk) the minimal binding's own
+-- transfer across two processes, for information.
 local floor_rows = {
   {"pairs", string.format("%d write_int + read_int pairs, one process, one pipe", ni),
    "ns per pair", "floor/pairs/hpass", "floor/pairs/floor",
@@ -159,10 +160,12 @@ local floor_rows = {
    "the same minimal binding on both sides"},
   {"bulk", string.format("%d ints parent → child, write_ints / read_ints (a new table)", n),
    "ns per int", "floor/ints/hpass_bulk", "floor/ints/floor_bulk",
-   "one process: walk a table into a C buffer, fill a new table from it"},
+   "one process: walk a table into a C buffer, fill a new table from it",
+   "floor/ints/floor_pipe_bulk"},
   {"stream", string.format("%d ints parent → child, read_ints into a reused table", n),
    "ns per int", "floor/ints/hpass_stream", "floor/ints/floor_stream",
-   "the same walk, the fill into one table 16384 at a time"},
+   "the same walk, the fill into one table 16384 at a time",
+   "floor/ints/floor_pipe_stream"},
   {"select", string.format("select over %d idle handles and one ready one", sel),
    "µs per call", "floor/select/hpass", "floor/select/poll",
    "C: poll(2) over the same descriptors, then a look at each entry"},
@@ -441,6 +444,12 @@ for _, r in ipairs(floor_rows) do
   p("    ", pad("hpass", 72), lpad(cell(r[4]), 26))
   p("    ", pad("floor: " .. r[6], 72), lpad(cell(r[5]), 26))
   p("    ", pad("hpass / floor", 72), lpad(cellof(d), 26))
+  if r[7] then
+    p("    ", pad("the minimal binding across two processes (walk, write, read, fill)", 72),
+      lpad(cell(r[7]), 26))
+    p("    ", pad("that / floor: what the pipe costs any binding", 72),
+      lpad(cellof(pairratio(r[7], r[5])), 26))
+  end
 end
 p("")
 local function section(title, impls, prefix)
@@ -561,6 +570,19 @@ if md_out then
   for _, r in ipairs(floor_rows) do
     w("| ", r[2], ", ", r[3], "; floor: ", r[6], " | ", cell(r[4]), " | ", cell(r[5]),
       " | ", cellof(pairratio(r[4], r[5])), " |")
+  end
+  w("")
+  w("What the pipe between two processes costs any binding, for information: the")
+  w("minimal binding's own bulk transfer (the parent walks the table into a C buffer")
+  w("and writes it, the child reads it and fills its table), in the same partner")
+  w("rounds.")
+  w("")
+  w("| | minimal binding, two processes | that / floor |")
+  w("|---|---|---|")
+  for _, r in ipairs(floor_rows) do
+    if r[7] then
+      w("| ", r[2], ", ", r[3], " | ", cell(r[7]), " | ", cellof(pairratio(r[7], r[5])), " |")
+    end
   end
   w("")
   w("## Spawn `/bin/true N` + wait, µs per spawn, by parent heap")

@@ -313,8 +313,10 @@ int_impls="$int_impls popen_buffered"
 
 # hpass against Lua's floors, each pair in one parent (ints_parent.lua)
 floor_pairs="hpass_perint,floor_perint"
-[ $have_bulk = 1 ] && floor_pairs="$floor_pairs hpass_bulk,floor_bulk"
-[ $have_stream = 1 ] && floor_pairs="$floor_pairs hpass_stream,floor_stream"
+# (and, beside each bulk pair, the minimal binding's own two-process
+# transfer: what any binding pays for the pipe)
+[ $have_bulk = 1 ] && floor_pairs="$floor_pairs hpass_bulk,floor_bulk,floor_pipe_bulk"
+[ $have_stream = 1 ] && floor_pairs="$floor_pairs hpass_stream,floor_stream,floor_pipe_stream"
 
 mem_impls="hpass_perint"
 [ $have_setvbuf = 1 ] && mem_impls="$mem_impls hpass_buffered"
