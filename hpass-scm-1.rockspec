@@ -35,7 +35,7 @@ local function make_plat(plat)
     modules["hpass.core"] = {
       sources = {"lua_hpass.c", "lua_bytes.c", "lua_capture.c", "lua_spawn.c",
                  "lua_passing.c", "lua_select.c", "lua_signal.c", "lua_listen.c",
-                 "hpass_win32.c", "hpass_win32_send.c", "hpass_poll_win32.c",
+                 "lua_subprocess.c", "hpass_win32.c", "hpass_win32_send.c", "hpass_poll_win32.c",
                  "hpass_signal_win32.c"},
       libraries = {"ws2_32", "advapi32"},
     }
@@ -43,8 +43,8 @@ local function make_plat(plat)
     modules["hpass.core"] = {
       sources = {"lua_hpass.c", "lua_bytes.c", "lua_capture.c", "lua_spawn.c",
                  "lua_passing.c", "lua_select.c", "lua_signal.c", "lua_listen.c",
-                 "hpass_posix.c", "hpass_spawn_posix.c", "hpass_poll_posix.c",
-                 "hpass_signal_posix.c"},
+                 "lua_subprocess.c", "hpass_posix.c", "hpass_spawn_posix.c",
+                 "hpass_poll_posix.c", "hpass_signal_posix.c", "hpass_ids_posix.c"},
       defines = {"_GNU_SOURCE"},
     }
   end

@@ -9,13 +9,16 @@
 **   child, which shares the parent's memory until it execs, runs only
 **   async-signal-safe code: caught signals back to their defaults, the
 **   dup2s, everything else closed (close_range, else a walk of
-**   /proc/self/fd, else every number up to the limit), chdir, the signal
+**   /proc/self/fd, else every number up to the limit), chdir, the
+**   umask, groups and user asked for, the process group, the signal
 **   mask emptied, execve over candidate paths the parent prepared (no
 **   malloc, no getenv in the child).  A failure is sent back as the step
 **   that failed and its errno over a close-on-exec pipe, so the parent
 **   returns it as an error and can say whether the program, the cwd, a
-**   standard stream or which handle was the culprit.  Nothing is copied:
-**   the cost does not grow with the parent's heap, as fork's would.
+**   standard stream, an option or which handle was the culprit.  Nothing
+**   is copied: the cost does not grow with the parent's heap, as fork's
+**   would.  A child that changes its user or groups is forked instead
+**   (see needfork).
 **
 ** - posix_spawn with addclosefrom_np (glibc >= 2.34, FreeBSD >= 13.1).
 **
@@ -35,6 +38,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>          /* setgroups */
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -223,6 +227,13 @@ typedef struct child {
   char *pidslot;        /* "LISTEN_PID=", its value written by the child,
                            or NULL */
   volatile report *shared;  /* the report when there is no pipe */
+  int forks;            /* started with fork, not vfork (see needfork) */
+  mode_t mask;          /* with HP_SPAWN_UMASK */
+  uid_t uid;            /* with HP_SPAWN_UID */
+  gid_t gid;            /* with HP_SPAWN_GID */
+  gid_t *groups;        /* with HP_SPAWN_GROUPS: ngroups of them */
+  int ngroups;
+  pid_t pgroup;         /* with HP_SPAWN_JOIN */
 } child;
 
 
@@ -410,6 +421,23 @@ static int failindex (int dst) {
 
 
 /*
+** The umask, then the supplementary groups, the group and the user, in
+** that order: once the user is changed, the rights to change the groups
+** are gone.  The death signal comes after them, because a change of user
+** clears it (Linux).
+*/
+static void child_ids (child *c) {
+  if (c->flags & HP_SPAWN_UMASK) (void)umask(c->mask);
+  if ((c->flags & HP_SPAWN_GROUPS) && setgroups(c->ngroups, c->groups) != 0)
+    childfail(c, HP_FAIL_GROUPS, 0, errno);
+  if ((c->flags & HP_SPAWN_GID) && setgid(c->gid) != 0)
+    childfail(c, HP_FAIL_GID, 0, errno);
+  if ((c->flags & HP_SPAWN_UID) && setuid(c->uid) != 0)
+    childfail(c, HP_FAIL_UID, 0, errno);
+}
+
+
+/*
 ** A group or session of the child's own, and the death signal.  The
 ** death signal is tied to the thread that forked (Linux) or to the
 ** process (FreeBSD); if the parent has already gone by the time it is
@@ -421,6 +449,8 @@ static void child_flags (child *c) {
   if ((c->flags & HP_SPAWN_GROUP) && !(c->flags & HP_SPAWN_SESSION) &&
       setpgid(0, 0) != 0)
     childfail(c, HP_FAIL_OTHER, 0, errno);
+  if ((c->flags & HP_SPAWN_JOIN) && setpgid(0, c->pgroup) != 0)
+    childfail(c, HP_FAIL_JOIN, 0, errno);
   if (c->flags & HP_SPAWN_DIEWITHPARENT) {
 #if HPASS_PDEATHSIG == 1
     if (prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0UL, 0UL, 0UL) != 0)
@@ -504,6 +534,7 @@ static void child_main (child *c) {
   if (raised) (void)setrlimit(RLIMIT_NOFILE, &c->lim);
   if (c->cwd != NULL && chdir(c->cwd) != 0)
     childfail(c, HP_FAIL_CWD, 0, errno);
+  child_ids(c);
   child_flags(c);
   if (c->pidslot != NULL) putpid(c->pidslot + sizeof("LISTEN_PID=") - 1);
   {
@@ -590,7 +621,8 @@ __attribute__((noinline))
 #endif
 static pid_t startchild (child *c) {
   /* vfork on purpose: the child below only makes async-signal-safe calls */
-  pid_t pid = hp_vfork();  /* NOLINT(clang-analyzer-security.insecureAPI.vfork) */
+  pid_t pid = c->forks ? fork() :
+              hp_vfork();  /* NOLINT(clang-analyzer-security.insecureAPI.vfork) */
   if (pid == 0) child_main(c);  /* NOLINT(clang-analyzer-unix.Vfork) */
   return pid;
 }
@@ -650,6 +682,40 @@ static int listenenv (const hp_spawn_req *req, char ***out, char **slot,
 }
 
 
+/*
+** A child that changes its user or groups is forked, not vforked, as
+** CPython's does: the C library's setuid, setgid and setgroups make
+** every thread of the process change with the caller (glibc and musl
+** signal each of them), and a vfork child would reach the threads of the
+** parent, whose memory it shares.  A forked child is a process of its
+** own, with one thread; it costs a copy of the page tables.
+*/
+static int needfork (const hp_spawn_req *req) {
+  return (req->flags & (HP_SPAWN_UID | HP_SPAWN_GID | HP_SPAWN_GROUPS)) != 0;
+}
+
+
+/* What the child's ids steps need, in the types of the system. */
+static int childids (child *c, const hp_spawn_req *req,
+                     hp_alloc alloc, void *ud) {
+  size_t i;
+  c->forks = needfork(req);
+  c->mask = (mode_t)req->umask;
+  c->uid = (uid_t)req->uid;
+  c->gid = (gid_t)req->gid;
+  c->pgroup = (pid_t)req->pgroup;
+  c->groups = NULL;
+  c->ngroups = 0;
+  if (!(req->flags & HP_SPAWN_GROUPS)) return 0;
+  if (req->ngroups > (size_t)INT_MAX) return EINVAL;
+  c->groups = (gid_t *)scratch(alloc, ud, req->ngroups + 1, sizeof(gid_t));
+  if (c->groups == NULL) return ENOMEM;
+  for (i = 0; i < req->ngroups; i++) c->groups[i] = (gid_t)req->groups[i];
+  c->ngroups = (int)req->ngroups;
+  return 0;
+}
+
+
 static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
                         hp_alloc alloc, void *ud) {
   child c;
@@ -679,7 +745,10 @@ static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
   c.cwd = req->cwd;
   c.flags = req->flags;
   c.parent = getpid();
-  if ((c.paths = candidates(req->argv[0], alloc, ud)) == NULL) return ENOMEM;
+  if ((err = childids(&c, req, alloc, ud)) != 0) return err;
+  c.paths = candidates(req->executable ? req->executable : req->argv[0],
+                       alloc, ud);
+  if (c.paths == NULL) return ENOMEM;
   shared.failed = HP_FAIL_NONE;
   shared.index = 0;
   shared.err = 0;
@@ -689,7 +758,8 @@ static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
   ** memory instead, which vfork shares until the child execs or exits.
   */
   if (reportpipe(pp) != 0) {
-    if (!VFORK_SHARES || (errno != EMFILE && errno != ENFILE)) return errno;
+    if (!VFORK_SHARES || c.forks || (errno != EMFILE && errno != ENFILE))
+      return errno;
     pp[0] = pp[1] = -1;
   }
   c.errfd = pp[1];
@@ -724,6 +794,7 @@ static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
   p->sys = NULL;
   p->group = NULL;
   p->flags = req->flags;
+  p->pgid = req->pgroup;
   return 0;
 }
 
@@ -800,6 +871,13 @@ static int needchild (const hp_spawn_req *req, const plan *pl) {
   /* the death signal and LISTEN_PID need a step between fork and exec */
   if (req->flags & HP_SPAWN_DIEWITHPARENT) return 1;
   if (req->nlisten > 0) return 1;
+  /*
+  ** posix_spawn has no step for these, and would blame the program for a
+  ** group that cannot be joined
+  */
+  if (req->flags & (HP_SPAWN_UMASK | HP_SPAWN_GROUPS | HP_SPAWN_GID |
+                    HP_SPAWN_UID | HP_SPAWN_JOIN))
+    return 1;
 #if !(HPASS_HAVE_SPAWN_SETSID && defined(POSIX_SPAWN_SETSID))
   if (req->flags & HP_SPAWN_SESSION) return 1;
 #endif
@@ -842,6 +920,7 @@ static int spawn_posix (hp_spawn_req *req, plan *pl, hp_proc *p,
   int err;
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
   char *const *envp = req->envp ? (char *const *)req->envp : hp_environ();
+  const char *prog = req->executable ? req->executable : pl->argv[0];
   struct rlimit lim;
   if ((err = checkhandles(req)) != 0) return err;
   if ((err = checklimit(req, pl, &lim)) != 0) return err;
@@ -908,10 +987,10 @@ static int spawn_posix (hp_spawn_req *req, plan *pl, hp_proc *p,
   if (err == 0) err = posix_spawnattr_setflags(&attr, flags);
   if (err == 0) {
     /* a name without '/' is searched in PATH, as execvp does */
-    if (strchr(pl->argv[0], '/') != NULL)
-      err = posix_spawn(&pid, pl->argv[0], &fa, &attr, pl->argv, envp);
+    if (strchr(prog, '/') != NULL)
+      err = posix_spawn(&pid, prog, &fa, &attr, pl->argv, envp);
     else
-      err = posix_spawnp(&pid, pl->argv[0], &fa, &attr, pl->argv, envp);
+      err = posix_spawnp(&pid, prog, &fa, &attr, pl->argv, envp);
     req->failed = blamecwd(req->cwd, err) ? HP_FAIL_CWD : HP_FAIL_EXEC;
   }
   if (err == 0) {
@@ -920,6 +999,7 @@ static int spawn_posix (hp_spawn_req *req, plan *pl, hp_proc *p,
     p->sys = NULL;
     p->group = NULL;
     p->flags = req->flags;
+    p->pgid = 0;
   }
   posix_spawnattr_destroy(&attr);
 out_fa:

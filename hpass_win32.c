@@ -1025,7 +1025,9 @@ static int spawn_alloc (const hp_spawn_req *req, size_t argc,
     err = parent_path(m, alloc, ud);
   if (err != 0)
     return err;
-  if ((err = walloc(req->argv[0], &m->name, alloc, ud)) != 0 ||
+  /* the program: the executable option's, else argv[0] */
+  if ((err = walloc(req->executable != NULL ? req->executable : req->argv[0],
+                    &m->name, alloc, ud)) != 0 ||
       (req->cwd != NULL && (err = walloc(req->cwd, &m->cwd, alloc, ud)) != 0))
     return err;
   /*

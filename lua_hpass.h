@@ -377,4 +377,24 @@ HP_INTERNAL void hpb_listennames (lua_State *L, int arg, int v, size_t n);
 /* Whether the value at i is a signals handle; *closed says if closed. */
 HP_INTERNAL int hpb_issignals (lua_State *L, int i, int *closed);
 
+/*
+** The spawn options of lua_subprocess.c: v[X_*] is the stack index of
+** each one's value, 0 when absent.  hpb_extra_option notes an option
+** met in the options table (1 if name is one of them); X_JOIN, group as
+** a number, is noted by the reader of group.  hpb_extra_read checks them
+** all into req, looking names of users and groups up: 0, or an OS error
+** with req->failed set, which hpb_extra_culprit names (NULL for the
+** failures that are not these options').
+*/
+enum { X_EXECUTABLE, X_UMASK, X_UID, X_GID, X_GROUPS, X_JOIN, X_N };
+typedef struct SpawnExtra {
+  int v[X_N];
+} SpawnExtra;
+HP_INTERNAL int hpb_extra_option (SpawnExtra *x, const char *name, size_t len,
+                                  int v);
+HP_INTERNAL int hpb_extra_read (lua_State *L, int arg, const SpawnExtra *x,
+                                hp_spawn_req *req);
+HP_INTERNAL const char *hpb_extra_culprit (const hp_spawn_req *req);
+HP_INTERNAL void hpb_open_subprocess (lua_State *L);
+
 #endif

@@ -20,6 +20,9 @@
 #define ORPHANS     "hpass.orphans"   /* registry: pid -> true */
 #define RUNNING     "hpass.running"   /* registry: process -> true, weak keys */
 #define REAPER      "hpass.reaper"    /* registry: a Reaper */
+#define PIPES       "hpass.pipes"     /* registry: process -> {stdin = h,
+                                         stdout = h, stderr = h}, weak
+                                         keys (lua/hpass.lua fills it) */
 
 
 /*
@@ -63,6 +66,7 @@ static Process *newprocess (lua_State *L) {
   p->p.sys = NULL;
   p->p.group = NULL;
   p->p.flags = 0;
+  p->p.pgid = 0;
   p->group = 0;
   p->how = HP_EXITED;
   p->code = 0;
@@ -505,9 +509,28 @@ static int p_gc (lua_State *L) {
 
 
 #if LUA_VERSION_NUM >= 504
-/* A to-be-closed process is waited for when it goes out of scope. */
+/*
+** A to-be-closed process is waited for when it goes out of scope, its
+** pipes closed first (as Python's Popen does on leaving a with block): a
+** child blocked writing to a pipe nobody reads then ends, with EPIPE or
+** SIGPIPE, rather than keep the wait from returning.
+*/
 static int p_close (lua_State *L) {
-  (void)collect(checkproc(L, 1), 1);
+  Process *p = checkproc(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, PIPES);
+  if (lua_istable(L, -1)) {
+    lua_pushvalue(L, 1);
+    lua_rawget(L, -2);
+    if (lua_istable(L, -1)) {
+      lua_pushnil(L);
+      while (lua_next(L, -2) != 0) {
+        Handle *h = (Handle *)luaL_testudata(L, -1, HANDLE_T);
+        if (h != NULL) (void)hpb_close(L, h);
+        lua_pop(L, 1);
+      }
+    }
+  }
+  (void)collect(p, 1);
   return 0;
 }
 #endif
@@ -533,13 +556,23 @@ static int p_tostring (lua_State *L) {
 }
 
 
-/* proc.pid and the methods */
+/* proc.pid, proc.stdin, proc.stdout, proc.stderr and the methods */
 static int p_index (lua_State *L) {
   Process *p = checkproc(L, 1);
-  const char *k = lua_tostring(L, 2);
+  const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
   if (k != NULL && strcmp(k, "pid") == 0) {
     if (p->state == P_NONE) lua_pushnil(L);
     else lua_pushinteger(L, (lua_Integer)p->p.pid);
+    return 1;
+  }
+  if (k != NULL && (strcmp(k, "stdin") == 0 || strcmp(k, "stdout") == 0 ||
+                    strcmp(k, "stderr") == 0)) {
+    lua_getfield(L, LUA_REGISTRYINDEX, PIPES);
+    lua_pushvalue(L, 1);
+    lua_rawget(L, -2);
+    if (!lua_istable(L, -1)) return 0;  /* no pipes: nil */
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
     return 1;
   }
   lua_pushvalue(L, 2);
@@ -567,6 +600,7 @@ typedef struct SpawnArgs {
   int merge;            /* stderr = "stdout": 2>&1 */
   Handle *null[3];      /* the null device opened for a stdio option */
   int listen, names;    /* stack index of listen, listen_names, or 0 */
+  SpawnExtra extra;     /* the options of lua_subprocess.c */
 } SpawnArgs;
 
 
@@ -715,9 +749,14 @@ static void readoptions (lua_State *L, SpawnArgs *s) {
         readenv(L, s, v);
         break;
       case 5: case 6: case 7:
+        if (which == 5 && lua_type(L, v) == LUA_TNUMBER) {
+          s->extra.v[X_JOIN] = v;  /* a group to join */
+          break;
+        }
         if (lua_type(L, v) != LUA_TBOOLEAN)
           luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
-              "option '%s' must be a boolean, got %s", name,
+              "option '%s' must be a boolean%s, got %s", name,
+              which == 5 && HP_SPAWN_IDS ? " or a process group id" : "",
               luaL_typename(L, v)));
         if (lua_toboolean(L, v)) s->req.flags |= flags[which - 5];
         break;
@@ -728,6 +767,7 @@ static void readoptions (lua_State *L, SpawnArgs *s) {
         s->names = v;
         break;
       default:
+        if (hpb_extra_option(&s->extra, name, len, v)) break;
         luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
             strlen(name) == len ? "unknown option '%s'"
                                 : "unknown option '%s...' (with a zero byte)",
@@ -937,11 +977,11 @@ static const char *culprit (lua_State *L, const SpawnArgs *s, size_t nh) {
     case HP_FAIL_STDIO:
       return r->failed_index < 3 ? names[r->failed_index] : "stdio";
     case HP_FAIL_EXEC:
-      return r->argv[0];
+      return r->executable != NULL ? r->executable : r->argv[0];
     case HP_FAIL_FLAGS:
       return "option 'die_with_parent'";
     default:
-      return "spawn";
+      return hpb_extra_culprit(r) != NULL ? hpb_extra_culprit(r) : "spawn";
   }
 }
 
@@ -976,6 +1016,8 @@ int hpb_spawn (lua_State *L) {
   lua_newtable(L);                      /* S_OBJS: listen, then handles */
   readargv(L, &s);
   readoptions(L, &s);
+  if ((err = hpb_extra_read(L, A_OPTIONS, &s.extra, &s.req)) != 0)
+    return hpb_oserror(L, err, culprit(L, &s, 0));
   if ((err = readnames(L, &s, &which)) != 0) {
     s.req.failed = HP_FAIL_STDIO;
     s.req.failed_index = (size_t)which;
@@ -1020,7 +1062,8 @@ int hpb_spawn (lua_State *L) {
   closenames(&s);
   if (err != 0) return hpb_oserror(L, err, culprit(L, &s, nh));
   proc->state = P_RUNNING;
-  proc->group = (s.req.flags & (HP_SPAWN_GROUP | HP_SPAWN_SESSION)) != 0;
+  proc->group = (s.req.flags & (HP_SPAWN_GROUP | HP_SPAWN_SESSION |
+                                HP_SPAWN_JOIN)) != 0;
   {
     Reaper *r = getreaper(L);
     if (r != NULL) r->live++;
@@ -1100,6 +1143,8 @@ void hpb_open_spawn (lua_State *L) {
   lua_newtable(L);
   luaL_setfuncs(L, process_methods, 0);
   hpb_setnames(L, -1);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -4, "_procmethods");  /* the Lua layer adds communicate */
   lua_pushcclosure(L, p_index, 1);
   lua_setfield(L, -2, "__index");
   lua_pushliteral(L, PROCESS_T);
@@ -1108,6 +1153,20 @@ void hpb_open_spawn (lua_State *L) {
   /* the module table is below: environ joins it here */
   lua_pushcfunction(L, hpass_environ);
   lua_setfield(L, -2, "environ");
+  hpb_open_subprocess(L);
+  /* pipes: a process's stdin, stdout and stderr, set by the Lua layer */
+  lua_getfield(L, LUA_REGISTRYINDEX, PIPES);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, PIPES);
+  }
+  lua_setfield(L, -2, "_pipes");
   /* orphans: pids of collected processes not yet reaped */
   lua_getfield(L, LUA_REGISTRYINDEX, ORPHANS);
   if (!lua_istable(L, -1)) {
