@@ -13,7 +13,7 @@ local FILE_READS = {"read_l", "read_L", "read_count", "read_all", "read_formats"
                     "lines", "lines_formats", "read_int", "read_ints"}
 local FILE_OTHERS = {"write_int", "write_ints", "write", "select", "spawn",
                      "spawn_stdio", "capture", "capture_stderr", "send_handle",
-                     "send_channel", "recv_channel"}
+                     "send_channel", "recv_channel", "communicate", "pipeline"}
 local HANDLE_ONLY = {"tofile", "detach", "flush", "setvbuf"}
 
 -- Runs the midcall child on the cases; its counts by case.
