@@ -207,6 +207,9 @@ local function communicate(proc, input, timeout, ...)
     commerror(1, talk and "input after communication started: only the first call "
                           .. "takes input" or "process has no stdin pipe")
   end
+  if input ~= nil and input ~= "" and not isopen(ends.stdin) then
+    commerror(1, "proc.stdin was closed: the input could not go")
+  end
   local sin, sout, serr = ends.stdin, ends.stdout, ends.stderr
   if not talk then
     local pending = isopen(sin) and select(2, core._takebuffered(sin)) or ""

@@ -134,7 +134,7 @@ describe("Pipes to a child:", function()
     collectgarbage(); collectgarbage()  -- handles earlier tests dropped
     local before = R.sig.nfds()
     for _ = 1, 300 do
-      local p, msg, code = hpass.spawn_with_handle({"nonexisting_i_hope"}, {},
+      local p, msg, code = hpass.spawn_with_handle({"/nonexistent/nonexisting_i_hope"}, {},
                                                    {stdout = "pipe", stderr = "pipe"})
       assert.is_nil(p)
       assert.equal(ENOENT, code, msg)
@@ -200,8 +200,9 @@ describe("Processes: the spawn options", function()
   it("CPython: executable takes precedence over argv[1]; when it cannot start, the "
      .. "message names it (test_executable_takes_precedence)", function()
     assert.same({true, "exit", 0}, {hpass.run({"sh", "-c", "exit 0"}, {})})
-    assert.same({nil, "nonexisting_i_hope: No such file or directory", ENOENT},
-                {hpass.run({"sh", "-c", "exit 0"}, {}, {executable = "nonexisting_i_hope"})})
+    assert.same({nil, "/nonexistent/nonexisting_i_hope: No such file or directory", ENOENT},
+                {hpass.run({"sh", "-c", "exit 0"}, {},
+                           {executable = "/nonexistent/nonexisting_i_hope"})})
     assert.matches("option 'executable' must be a string, got number",
                    H.raises(hpass.spawn_with_handle, {"true"}, {}, {executable = 1}))
     assert.matches("option 'executable': contains a zero byte",
