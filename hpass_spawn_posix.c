@@ -621,9 +621,15 @@ __attribute__((noinline))
 #endif
 static pid_t startchild (child *c) {
   /* vfork on purpose: the child below only makes async-signal-safe calls */
-  pid_t pid = c->forks ? fork() :
-              hp_vfork();  /* NOLINT(clang-analyzer-security.insecureAPI.vfork) */
+  pid_t pid = hp_vfork();  /* NOLINT(clang-analyzer-security.insecureAPI.vfork) */
   if (pid == 0) child_main(c);  /* NOLINT(clang-analyzer-unix.Vfork) */
+  return pid;
+}
+
+/* The same with fork, for a child that changes its user (see needfork). */
+static pid_t forkchild (child *c) {
+  pid_t pid = fork();
+  if (pid == 0) child_main(c);
   return pid;
 }
 
@@ -764,7 +770,7 @@ static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
   }
   c.errfd = pp[1];
   blockall(&old);
-  pid = startchild(&c);
+  pid = c.forks ? forkchild(&c) : startchild(&c);
   err = errno;
   restoremask(&old);
   if (pp[1] >= 0) close(pp[1]);

@@ -302,7 +302,9 @@ static int takebuffered (lua_State *L) {
   /* room first: the allocation may run a finalizer that closes h */
   b = (unsigned char *)lua_newuserdatauv(L, nin + nout + 1, 0);
   if (isclosed(h)) return luaL_error(L, "handle was closed during the call");
+  /* a finalizer may also have read from it, or flushed it */
   if (nin > unread(h)) nin = unread(h);
+  /* cppcheck-suppress knownConditionTrueFalse ; see above */
   if (nout > h->wlen) nout = h->wlen;
   if (nin > 0) memcpy(b, h->rbuf + h->rpos, nin);
   if (nout > 0) memcpy(b + nin, h->wbuf, nout);

@@ -57,6 +57,7 @@ test("communicate's timeout leaves the child running, and a later call resumes",
   assert(ms >= 180 and ms < 1500, ("returned after %d ms"):format(ms))
   S.eq(p:poll(), false, "still running")
   out, err, ok = p:communicate(nil, 30)
+  S.eq(err, nil, "no stderr pipe")
   S.eq(out, "b", "the rest, input sent once"); S.eq(ok, true)
 end)
 
