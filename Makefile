@@ -103,6 +103,7 @@ HELP = \
   deps           'install the compiler and Lua when missing (as root)' \
   demo           'run the seed example (examples/fdpass.lua)' \
   test           'build and run the test suite (LUA_VERSION=5.1..5.5|jit)' \
+  test-helpers   'build the programs the tests use (tests/peers/)' \
   check          'the same as test' \
   repl           'Lua REPL with hpass loaded from this checkout' \
   install        'install into PREFIX (DESTDIR honoured)' \

@@ -33,18 +33,25 @@ local function make_plat(plat)
   }
   if plat == "win32" or plat == "mingw32" then
     modules["hpass.core"] = {
-      sources = {"lua_hpass.c", "lua_bytes.c", "lua_capture.c", "lua_spawn.c",
-                 "lua_passing.c", "lua_select.c", "lua_signal.c", "lua_listen.c",
-                 "lua_subprocess.c", "hpass_win32.c", "hpass_win32_send.c", "hpass_poll_win32.c",
-                 "hpass_signal_win32.c"},
+      sources = {"lua_hpass.c", "lua_handle.c", "lua_ints.c", "lua_bytes.c",
+                 "lua_spawn.c", "lua_spawnargs.c", "lua_capture.c", "lua_select.c",
+                 "lua_passing.c", "lua_signal.c", "lua_listen.c",
+                 "lua_base_compat.c", "lua_base_result.c", "lua_base_handle.c",
+                 "lua_base_arg.c",
+                 "hpass_io_win32.c", "hpass_file_win32.c", "hpass_spawn_win32.c",
+                 "hpass_send_win32.c", "hpass_poll_win32.c", "hpass_signal_win32.c"},
       libraries = {"ws2_32", "advapi32"},
     }
   else
     modules["hpass.core"] = {
-      sources = {"lua_hpass.c", "lua_bytes.c", "lua_capture.c", "lua_spawn.c",
-                 "lua_passing.c", "lua_select.c", "lua_signal.c", "lua_listen.c",
-                 "lua_subprocess.c", "hpass_posix.c", "hpass_spawn_posix.c",
-                 "hpass_poll_posix.c", "hpass_signal_posix.c", "hpass_ids_posix.c"},
+      sources = {"lua_hpass.c", "lua_handle.c", "lua_ints.c", "lua_bytes.c",
+                 "lua_spawn.c", "lua_spawnargs.c", "lua_capture.c", "lua_select.c",
+                 "lua_passing.c", "lua_signal.c", "lua_listen.c",
+                 "lua_base_compat.c", "lua_base_result.c", "lua_base_handle.c",
+                 "lua_base_arg.c",
+                 "hpass_io_posix.c", "hpass_file_posix.c", "hpass_spawn_posix.c",
+                 "hpass_send_posix.c", "hpass_poll_posix.c", "hpass_signal_posix.c",
+                 "hpass_ids_posix.c"},
       defines = {"_GNU_SOURCE"},
     }
   end

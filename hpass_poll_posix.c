@@ -11,6 +11,8 @@
 #define _GNU_SOURCE
 #endif
 
+#include "hpass_posix.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -67,7 +69,7 @@ static int pollfor (struct pollfd *p, nfds_t n, hp_time deadline, int *r) {
 int hp_ready (hp_os h, int events, hp_time deadline) {
   struct pollfd p;
   int r, err;
-  if (h < 0 || h > INT_MAX) return EBADF;
+  if (HPP_NOTFD(h)) return EBADF;
   p.fd = (int)h;
   p.events = (short)(((events & HP_READABLE) ? POLLIN : 0) |
                      ((events & HP_WRITABLE) ? POLLOUT : 0));
@@ -98,7 +100,7 @@ int hp_poll (hp_pollitem *items, size_t n, hp_time deadline, int *nready,
   for (i = 0; i < n; i++) {
     hp_os h = items[i].h;
     items[i].revents = 0;
-    if (h != HP_NOHANDLE && (h < 0 || h > INT_MAX)) return EBADF;
+    if (h != HP_NOHANDLE && HPP_NOTFD(h)) return EBADF;
     p[i].fd = h == HP_NOHANDLE ? -1 : (int)h;  /* poll skips -1 */
     p[i].events = (short)(((items[i].events & HP_READABLE) ? POLLIN : 0) |
                           ((items[i].events & HP_WRITABLE) ? POLLOUT : 0));
@@ -164,7 +166,7 @@ int hp_procfd (const hp_proc *p, hp_os *fd) {
 
 int hp_access (hp_os h) {
   int fl;
-  if (h < 0 || h > INT_MAX || (fl = fcntl((int)h, F_GETFL)) == -1) return 0;
+  if (HPP_NOTFD(h) || (fl = fcntl((int)h, F_GETFL)) == -1) return 0;
   switch (fl & O_ACCMODE) {
     case O_RDONLY: return HP_READABLE;
     case O_WRONLY: return HP_WRITABLE;

@@ -167,7 +167,7 @@ static int pass (hp_pollitem *items, slot *s, size_t n, int *nready) {
 ** back-off *pause.  0, or an error.
 */
 static int waitsome (hp_pollitem *items, slot *s, size_t n, DWORD ms,
-                     DWORD *pause) {
+                     hp_time *pause) {
   HANDLE w[MAXIMUM_WAIT_OBJECTS];
   DWORD nw = 0;
   size_t i, live = 0, sockets = 0, last = 0;
@@ -195,15 +195,17 @@ static int waitsome (hp_pollitem *items, slot *s, size_t n, DWORD ms,
       return hpw_lasterr();
     return 0;
   }
-  Sleep(ms < *pause ? ms : *pause);
-  if (*pause < 10) *pause *= 2;
+  {
+    hp_time p = hp_backoff(pause, HPW_PAUSE);
+    Sleep(ms < (DWORD)p ? ms : (DWORD)p);
+  }
   return 0;
 }
 
 
 static int pollloop (hp_pollitem *items, slot *s, size_t n, hp_time deadline,
                      int *nready) {
-  DWORD pause = 1;
+  hp_time pause = 1;
   for (;;) {
     DWORD ms;
     int err = pass(items, s, n, nready);

@@ -210,6 +210,21 @@
 #endif
 #endif
 
+/*
+** dladdr and dlopen(RTLD_NODELETE | RTLD_NOLOAD), which keep the module
+** loaded (hp_pinself): in the C library on glibc 2.34 and later, musl,
+** the BSDs and macOS.  Before glibc 2.34 they are in libdl, which the
+** module does not link; gcc's links there give the exit handler the
+** library's own handle, and glibc runs it when the library is unloaded.
+*/
+#if !defined(HPASS_HAVE_DLADDR)
+#if HPASS_GLIBC > 0 && HPASS_GLIBC < 234
+#define HPASS_HAVE_DLADDR  0
+#else
+#define HPASS_HAVE_DLADDR  1
+#endif
+#endif
+
 /* A forced absence hides the flag from the code that would use it. */
 #if !HPASS_HAVE_MSG_CMSG_CLOEXEC
 #undef MSG_CMSG_CLOEXEC
@@ -227,7 +242,8 @@ extern char **environ;
 #define hp_environ()  (environ)
 #endif
 
-/* Name of the spawn path built in, for hpass.core's build information. */
+/* Name of the spawn path built in, left in the module as a string
+   (hpass_spawn_posix.c) that `make bench` reads to say which path ran. */
 #if HPASS_SPAWN == HPASS_SPAWN_CHILD
 #define HPASS_SPAWN_NAME  "vfork"
 #elif HPASS_SPAWN == HPASS_SPAWN_CLOSEFROM
@@ -235,5 +251,80 @@ extern char **environ;
 #else
 #define HPASS_SPAWN_NAME  "posix_spawn+cloexec_default"
 #endif
+
+/*
+** {======================================================
+** What the POSIX files share (prefix hpp_)
+** =======================================================
+*/
+
+#include <limits.h>
+
+#include "hpass_sys.h"
+
+/*
+** A handle number that an int cannot hold is no descriptor: the cast
+** would turn it into another one (2^32 + 1 into 1), so it is EBADF.
+*/
+#define HPP_NOTFD(h)  ((h) < 0 || (h) > INT_MAX)
+
+/* Set close-on-exec on fd: 0 or an error code (hpass_io_posix.c). */
+HP_INTERNAL int hpp_cloexec (int fd);
+
+/*
+** A pipe that is close-on-exec: 0, or -1 with errno set.  Without pipe2
+** (macOS) the flag comes right after, and a concurrent fork + exec by
+** other code could inherit the pipe in between; hpass's own children
+** cannot, as they close what they are not given.
+*/
+HP_INTERNAL int hpp_pipe (int fd[2]);
+
+/*
+** After a read, write, sendmsg or recvmsg on fd that returned r: 0 when
+** it is done, -1 to try again (EINTR, or fd became ready for events
+** after EAGAIN: hpass calls block also on a descriptor someone else made
+** non-blocking), else the error.
+*/
+HP_INTERNAL int hpp_settle (ssize_t r, int fd, short events);
+
+/*
+** SIGPIPE blocked in this thread around a call that may write (the
+** portable fallback).  A SIGPIPE the call queued is taken back before the
+** mask is restored; one that was already pending belongs to someone else
+** and stays.  epipe: whether the call failed with EPIPE.
+*/
+typedef struct hpp_nosigpipe {
+  sigset_t pipeset, old;
+  int was_pending;
+} hpp_nosigpipe;
+HP_INTERNAL void hpp_nosigpipe_begin (hpp_nosigpipe *s);
+HP_INTERNAL void hpp_nosigpipe_end (hpp_nosigpipe *s, int epipe);
+
+/*
+** Who a child is (hpass_ids_posix.c): the steps between its descriptors
+** and exec that set its umask, groups and user, its process group or
+** session, and its death signal, from what the parent prepared in the
+** system's types (hpp_idsprep: groups in scratch memory from alloc; 0 or
+** an error code).  forks: the child changes its user or groups and must
+** be forked, not vforked.  hpp_setids runs in the child, async-signal-
+** safe: 0, or the errno of the step that failed, with *failed its
+** HP_FAIL_*; a child whose parent has already gone exits there.
+*/
+typedef struct hpp_ids {
+  unsigned flags;       /* HP_SPAWN_* */
+  pid_t parent;         /* the parent's pid, taken before the fork */
+  int forks;
+  mode_t mask;          /* with HP_SPAWN_UMASK */
+  uid_t uid;            /* with HP_SPAWN_UID */
+  gid_t gid;            /* with HP_SPAWN_GID */
+  gid_t *groups;        /* with HP_SPAWN_GROUPS: ngroups of them */
+  int ngroups;
+  pid_t pgroup;         /* with HP_SPAWN_JOIN */
+} hpp_ids;
+HP_INTERNAL int hpp_idsprep (hpp_ids *ids, const hp_spawn_req *req,
+                             hp_alloc alloc, void *ud);
+HP_INTERNAL int hpp_setids (const hpp_ids *ids, int *failed);
+
+/* }====================================================== */
 
 #endif

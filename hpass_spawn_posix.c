@@ -9,19 +9,17 @@
 **   child, which shares the parent's memory until it execs, runs only
 **   async-signal-safe code: caught signals back to their defaults, the
 **   dup2s, everything else closed (close_range, else a walk of
-**   /proc/self/fd, else every number up to the limit), chdir, the
-**   umask, groups and user asked for, the process group, the signal
-**   mask emptied, execve over candidate paths the parent prepared (no
-**   malloc, no getenv in the child).  A failure is sent back as the step
-**   that failed and its errno over a close-on-exec pipe, so the parent
-**   returns it as an error and can say whether the program, the cwd, a
-**   standard stream, an option or which handle was the culprit.  Nothing
-**   is copied: the cost does not grow with the parent's heap, as fork's
-**   would.  A child that changes its user or groups is forked instead
-**   (see needfork).
+**   /proc/self/fd, else every number up to the limit), chdir, who it is
+**   (hpass_ids_posix.c), the signal mask emptied, execve over candidate
+**   paths the parent prepared (no malloc, no getenv in the child).  A
+**   failure is sent back as the step that failed and its errno over a
+**   close-on-exec pipe, so the parent returns it as an error and can say
+**   whether the program, the cwd, a standard stream, an option or which
+**   handle was the culprit.  Nothing is copied: the cost does not grow
+**   with the parent's heap, as fork's would.  A child that changes its
+**   user or groups is forked instead (see hpp_idsprep).
 **
-** - posix_spawn with addclosefrom_np (glibc >= 2.34, FreeBSD >= 13.1).
-**
+** - posix_spawn with addclosefrom_np (glibc >= 2.34, FreeBSD >= 13.1);
 ** - posix_spawn with POSIX_SPAWN_CLOEXEC_DEFAULT (macOS), where every
 **   descriptor not named in a file action is closed at exec.
 **
@@ -38,7 +36,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>          /* setgroups */
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -55,17 +52,13 @@
 
 #include "hpass_sys.h"
 
-#if HPASS_PDEATHSIG == 1
-#include <sys/prctl.h>
-#elif HPASS_PDEATHSIG == 2
-#include <sys/procctl.h>
-#endif
-
 /* The lowest descriptor number handed to a child. */
 #define FIRSTCHILD 3
 
-/* See hpass_posix.c: a number an int cannot hold is no descriptor. */
-#define NOTFD(h)  ((h) < 0 || (h) > 0x7fffffff)
+#define NUMLEN    24      /* room for a number in decimal */
+#define VARLEN    40      /* room for LISTEN_FDS= or LISTEN_PID= and one */
+#define CLOSEMAX  65536   /* the most numbers closed one by one (childprep) */
+
 
 /*
 ** The path this build starts children with, findable in the binary
@@ -118,18 +111,32 @@ static void *scratch (hp_alloc alloc, void *ud, size_t n, size_t sz) {
 ** Check the handles and make the plan; on an error req->failed (already
 ** HP_FAIL_OTHER) names the culprit.
 */
-static int makeplan (hp_spawn_req *req, plan *pl, hp_alloc alloc, void *ud) {
-  size_t i, argc, n = req->nhandles;
-  for (argc = 0; req->argv[argc] != NULL; argc++) ;
-  if (argc == 0) return EINVAL;  /* the binding refuses an empty argv */
+/*
+** Each handle of the request, then each standard stream given, must be
+** a descriptor number (open: checked with each path's own call), else
+** EBADF names the culprit; open too when open is set (0 or an error).
+*/
+static int checkhandles (hp_spawn_req *req, int open) {
+  size_t i, n = req->nhandles;
   for (i = 0; i < n + 3; i++) {
     hp_os h = i < n ? req->handles[i] : req->stdio[i - n];
-    if (NOTFD(h) && (i < n || h != HP_NOHANDLE)) {
+    if (h == HP_NOHANDLE && i >= n) continue;
+    if (HPP_NOTFD(h) || (open && fcntl((int)h, F_GETFD) == -1)) {
       req->failed = i < n ? HP_FAIL_HANDLE : HP_FAIL_STDIO;
       req->failed_index = i < n ? i : i - n;
       return EBADF;
     }
   }
+  return 0;
+}
+
+
+static int makeplan (hp_spawn_req *req, plan *pl, hp_alloc alloc, void *ud) {
+  size_t i, argc, n = req->nhandles;
+  int err;
+  for (argc = 0; req->argv[argc] != NULL; argc++) ;
+  if (argc == 0) return EINVAL;  /* the binding refuses an empty argv */
+  if ((err = checkhandles(req, 0)) != 0) return err;
   if (n > (size_t)INT_MAX - FIRSTCHILD) return EMFILE;
   pl->src = (int *)scratch(alloc, ud, n + 3, sizeof(int));
   pl->dst = (int *)scratch(alloc, ud, n + 3, sizeof(int));
@@ -149,8 +156,8 @@ static int makeplan (hp_spawn_req *req, plan *pl, hp_alloc alloc, void *ud) {
   for (i = 0; i < argc; i++) pl->argv[i] = (char *)req->argv[i];
   /* the listening handles' numbers are told by LISTEN_FDS instead */
   for (i = req->nlisten; i < n; i++, argc++) {
-    if ((pl->argv[argc] = (char *)alloc(ud, 24)) == NULL) return ENOMEM;
-    (void)snprintf(pl->argv[argc], 24, "%d", FIRSTCHILD + (int)i);
+    if ((pl->argv[argc] = (char *)alloc(ud, NUMLEN)) == NULL) return ENOMEM;
+    (void)snprintf(pl->argv[argc], NUMLEN, "%d", FIRSTCHILD + (int)i);
   }
   pl->argv[argc] = NULL;
   return 0;
@@ -176,6 +183,39 @@ static int checklimit (hp_spawn_req *req, const plan *pl, struct rlimit *lim) {
   return 0;
 }
 
+
+/* The step and index a dup2 onto dst belongs to: *index, and the step. */
+static int blame (int dst, size_t *index) {
+  *index = (size_t)(dst < FIRSTCHILD ? dst : dst - FIRSTCHILD);
+  return dst < FIRSTCHILD ? HP_FAIL_STDIO : HP_FAIL_HANDLE;
+}
+
+
+/*
+** The dup2s run in order, so a source that is also the target of another
+** dup2 could be overwritten before its turn: it is copied first
+** (close-on-exec) above every target, and the plan uses the copy.
+** tmp[k] gets the copy of source k, or -1 (tmp may be NULL: the child's
+** copies go with everything from top up).  0, or errno with *bad the
+** source that could not be copied.  Async-signal-safe: the child runs it.
+*/
+static int movesources (plan *pl, int *tmp, size_t *bad) {
+  size_t k, j;
+  for (k = 0; tmp != NULL && k < pl->m; k++) tmp[k] = -1;
+  for (k = 0; k < pl->m; k++) {
+    int fd;
+    for (j = 0; j < pl->m; j++)
+      if (j != k && pl->dst[j] == pl->src[k]) break;
+    if (j == pl->m) continue;
+    if ((fd = fcntl(pl->src[k], F_DUPFD_CLOEXEC, pl->top)) < 0) {
+      *bad = k;
+      return errno;
+    }
+    if (tmp != NULL) tmp[k] = fd;
+    pl->src[k] = fd;
+  }
+  return 0;
+}
 
 /* }====================================================== */
 
@@ -211,34 +251,25 @@ typedef struct report {
 
 /*
 ** Everything the child needs, prepared by the parent: the child may not
-** allocate, take locks or read the environment.  flags is for steps a
-** later request may ask for between fork and exec.
+** allocate, take locks or read the environment.
 */
 typedef struct child {
-  const plan *pl;
+  plan *pl;
   char *const *envp;
   char *const *paths;   /* where to look for the program, NULL-terminated */
   const char *cwd;
   struct rlimit lim;    /* the parent's descriptor limits */
   int maxfd;            /* where closing one by one stops */
   int errfd;            /* write end of the report pipe, or -1 */
-  unsigned flags;       /* HP_SPAWN_* */
-  pid_t parent;         /* our pid, taken before vfork */
+  hpp_ids ids;          /* who it is: user, groups, process group, ... */
   char *pidslot;        /* "LISTEN_PID=", its value written by the child,
                            or NULL */
   volatile report *shared;  /* the report when there is no pipe */
-  int forks;            /* started with fork, not vfork (see needfork) */
-  mode_t mask;          /* with HP_SPAWN_UMASK */
-  uid_t uid;            /* with HP_SPAWN_UID */
-  gid_t gid;            /* with HP_SPAWN_GID */
-  gid_t *groups;        /* with HP_SPAWN_GROUPS: ngroups of them */
-  int ngroups;
-  pid_t pgroup;         /* with HP_SPAWN_JOIN */
 } child;
 
 
 /* Collect a child that failed before exec (it has exited, or will). */
-static void reap (pid_t pid) {
+static void collectfailed (pid_t pid) {
   int st;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) ;
 }
@@ -410,67 +441,12 @@ static int tryon (int err) {
 }
 
 
-/* The step and index a dup2 onto dst belongs to. */
-static int failstep (int dst) {
-  return dst < FIRSTCHILD ? HP_FAIL_STDIO : HP_FAIL_HANDLE;
-}
-
-static int failindex (int dst) {
-  return dst < FIRSTCHILD ? dst : dst - FIRSTCHILD;
-}
-
-
-/*
-** The umask, then the supplementary groups, the group and the user, in
-** that order: once the user is changed, the rights to change the groups
-** are gone.  The death signal comes after them, because a change of user
-** clears it (Linux).
-*/
-static void child_ids (child *c) {
-  if (c->flags & HP_SPAWN_UMASK) (void)umask(c->mask);
-  if ((c->flags & HP_SPAWN_GROUPS) && setgroups(c->ngroups, c->groups) != 0)
-    childfail(c, HP_FAIL_GROUPS, 0, errno);
-  if ((c->flags & HP_SPAWN_GID) && setgid(c->gid) != 0)
-    childfail(c, HP_FAIL_GID, 0, errno);
-  if ((c->flags & HP_SPAWN_UID) && setuid(c->uid) != 0)
-    childfail(c, HP_FAIL_UID, 0, errno);
-}
-
-
-/*
-** A group or session of the child's own, and the death signal.  The
-** death signal is tied to the thread that forked (Linux) or to the
-** process (FreeBSD); if the parent has already gone by the time it is
-** set, it will never come, so the child checks and gives up.
-*/
-static void child_flags (child *c) {
-  if ((c->flags & HP_SPAWN_SESSION) && setsid() < 0)
-    childfail(c, HP_FAIL_OTHER, 0, errno);
-  if ((c->flags & HP_SPAWN_GROUP) && !(c->flags & HP_SPAWN_SESSION) &&
-      setpgid(0, 0) != 0)
-    childfail(c, HP_FAIL_OTHER, 0, errno);
-  if ((c->flags & HP_SPAWN_JOIN) && setpgid(0, c->pgroup) != 0)
-    childfail(c, HP_FAIL_JOIN, 0, errno);
-  if (c->flags & HP_SPAWN_DIEWITHPARENT) {
-#if HPASS_PDEATHSIG == 1
-    if (prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0UL, 0UL, 0UL) != 0)
-      childfail(c, HP_FAIL_OTHER, 0, errno);
-#elif HPASS_PDEATHSIG == 2
-    int sig = SIGKILL;
-    if (procctl(P_PID, 0, PROC_PDEATHSIG_CTL, &sig) != 0)
-      childfail(c, HP_FAIL_OTHER, 0, errno);
-#endif
-    if (getppid() != c->parent) _exit(127);  /* orphaned already */
-  }
-}
-
-
 /*
 ** The child's own pid in decimal at p, NUL-terminated (p holds 21 bytes
 ** or more).  snprintf is not async-signal-safe: the digits are made here.
 */
 static void putpid (char *p) {
-  char d[24];
+  char d[NUMLEN];
   long long v = (long long)getpid();
   int n = 0;
   do {
@@ -482,43 +458,39 @@ static void putpid (char *p) {
 }
 
 
-/* Runs in the child; never returns. */
-static void child_main (child *c) {
-  const plan *pl = c->pl;
-  int raised = 0, i, err = ENOENT, eacces = 0;
+/*
+** The numbers 3 .. top-1 (and the spare copies above them) may lie above
+** the soft descriptor limit, which dup2 enforces, so the child lifts it
+** to the hard limit while it arranges its descriptors, and puts it back
+** before exec: the program gets the parent's limits.  Whether it did.
+*/
+static int child_raise (const child *c) {
+  struct rlimit up = c->lim;
+  if (c->lim.rlim_cur == RLIM_INFINITY || c->lim.rlim_cur >= c->lim.rlim_max ||
+      (rlim_t)c->pl->top + c->pl->m + 1 <= c->lim.rlim_cur)
+    return 0;
+  up.rlim_cur = up.rlim_max;
+  return setrlimit(RLIMIT_NOFILE, &up) == 0;
+}
+
+
+/*
+** The descriptors: what a dup2 would overwrite (the report pipe, a
+** source) moves above every target first, then the dup2s, then
+** everything from top up is closed.
+*/
+static void child_fds (child *c) {
+  plan *pl = c->pl;
   size_t k;
-  child_signals();
-  /*
-  ** The numbers 3 .. top-1 (and the spare copies above them) may lie
-  ** above the soft descriptor limit, which dup2 enforces, so the child
-  ** lifts it to the hard limit while it arranges its descriptors, and puts
-  ** it back before exec: the program gets the parent's limits.
-  */
-  if (c->lim.rlim_cur != RLIM_INFINITY && c->lim.rlim_cur < c->lim.rlim_max &&
-      (rlim_t)pl->top + pl->m + 1 > c->lim.rlim_cur) {
-    struct rlimit up = c->lim;
-    up.rlim_cur = up.rlim_max;
-    raised = (setrlimit(RLIMIT_NOFILE, &up) == 0);
-  }
-  /*
-  ** A source or the report pipe that is also the target of a dup2 could
-  ** be overwritten before its turn: move it above every target first.
-  ** The copies are closed with everything else from top up.
-  */
+  int err;
   if (c->errfd >= 0 && c->errfd < pl->top) {
     int fd = fcntl(c->errfd, F_DUPFD_CLOEXEC, pl->top);
     if (fd < 0) childfail(c, HP_FAIL_OTHER, 0, errno);
     c->errfd = fd;
   }
-  for (k = 0; k < pl->m; k++) {
-    size_t j;
-    for (j = 0; j < pl->m; j++)
-      if (j != k && pl->dst[j] == pl->src[k]) break;
-    if (j < pl->m) {
-      int fd = fcntl(pl->src[k], F_DUPFD_CLOEXEC, pl->top);
-      if (fd < 0) childfail(c, failstep(pl->dst[k]), failindex(pl->dst[k]), errno);
-      pl->src[k] = fd;
-    }
+  if ((err = movesources(pl, NULL, &k)) != 0) {
+    int step = blame(pl->dst[k], &k);
+    childfail(c, step, (int)k, err);
   }
   for (k = 0; k < pl->m; k++) {
     int s = pl->src[k], d = pl->dst[k];
@@ -528,28 +500,46 @@ static void child_main (child *c) {
     }
     else if (dup2(s, d) < 0)
       s = -1;
-    if (s < 0) childfail(c, failstep(d), failindex(d), errno);
+    if (s < 0) {
+      int step;
+      err = errno;
+      step = blame(d, &k);
+      childfail(c, step, (int)k, err);
+    }
   }
   closerest(c, pl->top);
-  if (raised) (void)setrlimit(RLIMIT_NOFILE, &c->lim);
-  if (c->cwd != NULL && chdir(c->cwd) != 0)
-    childfail(c, HP_FAIL_CWD, 0, errno);
-  child_ids(c);
-  child_flags(c);
-  if (c->pidslot != NULL) putpid(c->pidslot + sizeof("LISTEN_PID=") - 1);
-  {
-    sigset_t none;
-    sigemptyset(&none);
-    (void)sigprocmask(SIG_SETMASK, &none, NULL);
-  }
+}
+
+
+/* execve on each candidate path, as execvp; reports the failure. */
+static void child_exec (child *c) {
+  int i, err = ENOENT, eacces = 0;
+  sigset_t none;
+  sigemptyset(&none);
+  (void)sigprocmask(SIG_SETMASK, &none, NULL);
   for (i = 0; c->paths[i] != NULL; i++) {
-    execve(c->paths[i], pl->argv, c->envp);
+    execve(c->paths[i], c->pl->argv, c->envp);
     err = errno;
     if (err == EACCES) eacces = 1;
     if (!tryon(err)) break;
   }
   if (eacces && tryon(err)) err = EACCES;  /* as execvp reports it */
   childfail(c, HP_FAIL_EXEC, 0, err);
+}
+
+
+/* Runs in the child; never returns. */
+static void child_main (child *c) {
+  int raised, err, step;
+  child_signals();
+  raised = child_raise(c);
+  child_fds(c);
+  if (raised) (void)setrlimit(RLIMIT_NOFILE, &c->lim);
+  if (c->cwd != NULL && chdir(c->cwd) != 0)
+    childfail(c, HP_FAIL_CWD, 0, errno);
+  if ((err = hpp_setids(&c->ids, &step)) != 0) childfail(c, step, 0, err);
+  if (c->pidslot != NULL) putpid(c->pidslot + sizeof("LISTEN_PID=") - 1);
+  child_exec(c);
 }
 
 
@@ -626,24 +616,11 @@ static pid_t startchild (child *c) {
   return pid;
 }
 
-/* The same with fork, for a child that changes its user (see needfork). */
+/* The same with fork, for a child that changes its user (hpp_idsprep). */
 static pid_t forkchild (child *c) {
   pid_t pid = fork();
   if (pid == 0) child_main(c);
   return pid;
-}
-
-
-/* The report pipe: close-on-exec from birth where the platform can. */
-static int reportpipe (int p[2]) {
-#if HPASS_HAVE_PIPE2
-  return pipe2(p, O_CLOEXEC);
-#else
-  if (pipe(p) != 0) return -1;
-  (void)fcntl(p[0], F_SETFD, FD_CLOEXEC);
-  (void)fcntl(p[1], F_SETFD, FD_CLOEXEC);
-  return 0;
-#endif
 }
 
 
@@ -672,14 +649,14 @@ static int listenenv (const hp_spawn_req *req, char ***out, char **slot,
     return ENOMEM;
   for (i = 0; i < n; i++)
     if (!islisten(base[i])) e[k++] = base[i];
-  if ((e[k] = (char *)alloc(ud, 40)) == NULL) return ENOMEM;
-  (void)snprintf(e[k++], 40, "LISTEN_FDS=%lu", (unsigned long)req->nlisten);
+  if ((e[k] = (char *)alloc(ud, VARLEN)) == NULL) return ENOMEM;
+  (void)snprintf(e[k++], VARLEN, "LISTEN_FDS=%lu", (unsigned long)req->nlisten);
   if (req->listen_names != NULL) {
     size_t len = strlen(req->listen_names) + sizeof("LISTEN_FDNAMES=");
     if ((e[k] = (char *)alloc(ud, len)) == NULL) return ENOMEM;
     (void)snprintf(e[k++], len, "LISTEN_FDNAMES=%s", req->listen_names);
   }
-  if ((*slot = (char *)alloc(ud, 40)) == NULL) return ENOMEM;
+  if ((*slot = (char *)alloc(ud, VARLEN)) == NULL) return ENOMEM;
   memcpy(*slot, "LISTEN_PID=", sizeof("LISTEN_PID="));
   e[k++] = *slot;
   e[k] = NULL;
@@ -689,36 +666,58 @@ static int listenenv (const hp_spawn_req *req, char ***out, char **slot,
 
 
 /*
-** A child that changes its user or groups is forked, not vforked, as
-** CPython's does: the C library's setuid, setgid and setgroups make
-** every thread of the process change with the caller (glibc and musl
-** signal each of them), and a vfork child would reach the threads of the
-** parent, whose memory it shares.  A forked child is a process of its
-** own, with one thread; it costs a copy of the page tables.
+** Everything the child needs, prepared here: where closing one by one
+** stops, the environment (with LISTEN_* for listening handles), the
+** program's candidate paths.  0 or an error code.
 */
-static int needfork (const hp_spawn_req *req) {
-  return (req->flags & (HP_SPAWN_UID | HP_SPAWN_GID | HP_SPAWN_GROUPS)) != 0;
+static int childprep (child *c, hp_spawn_req *req, plan *pl,
+                      hp_alloc alloc, void *ud) {
+  size_t k;
+  int err;
+  if ((err = checklimit(req, pl, &c->lim)) != 0) return err;
+  c->maxfd = (c->lim.rlim_cur == RLIM_INFINITY || c->lim.rlim_cur > INT_MAX) ?
+             CLOSEMAX : (int)c->lim.rlim_cur;
+  if (c->lim.rlim_max != RLIM_INFINITY && c->lim.rlim_max <= CLOSEMAX &&
+      (int)c->lim.rlim_max > c->maxfd)
+    c->maxfd = (int)c->lim.rlim_max;  /* descriptors above a lowered limit */
+  for (k = 0; k < pl->m; k++)  /* a source above the soft limit */
+    if (pl->src[k] >= c->maxfd) c->maxfd = pl->src[k] + 1;
+  c->pl = pl;
+  c->envp = req->envp ? (char *const *)req->envp : hp_environ();
+  c->pidslot = NULL;
+  if (req->nlisten > 0) {
+    char **e;
+    if ((err = listenenv(req, &e, &c->pidslot, alloc, ud)) != 0) return err;
+    c->envp = e;
+  }
+  c->cwd = req->cwd;
+  if ((err = hpp_idsprep(&c->ids, req, alloc, ud)) != 0) return err;
+  c->paths = candidates(req->executable ? req->executable : req->argv[0],
+                        alloc, ud);
+  return c->paths == NULL ? ENOMEM : 0;
 }
 
 
-/* What the child's ids steps need, in the types of the system. */
-static int childids (child *c, const hp_spawn_req *req,
-                     hp_alloc alloc, void *ud) {
-  size_t i;
-  c->forks = needfork(req);
-  c->mask = (mode_t)req->umask;
-  c->uid = (uid_t)req->uid;
-  c->gid = (gid_t)req->gid;
-  c->pgroup = (pid_t)req->pgroup;
-  c->groups = NULL;
-  c->ngroups = 0;
-  if (!(req->flags & HP_SPAWN_GROUPS)) return 0;
-  if (req->ngroups > (size_t)INT_MAX) return EINVAL;
-  c->groups = (gid_t *)scratch(alloc, ud, req->ngroups + 1, sizeof(gid_t));
-  if (c->groups == NULL) return ENOMEM;
-  for (i = 0; i < req->ngroups; i++) c->groups[i] = (gid_t)req->groups[i];
-  c->ngroups = (int)req->ngroups;
-  return 0;
+/*
+** The child's report, once its end of the pipe is closed (at exec, or at
+** its _exit): whether there was one, in *r.  With no pipe (pp < 0) it is
+** in shared, which vfork shares until the child execs or exits.
+*/
+static int childreport (int pp, volatile report *shared, report *r) {
+  ssize_t got = 0;
+  if (pp >= 0) {  /* end of stream: exec succeeded */
+    do {
+      got = read(pp, r, sizeof *r);
+    } while (got < 0 && errno == EINTR);
+    close(pp);
+  }
+  else if (shared->failed != HP_FAIL_NONE) {
+    r->failed = shared->failed;
+    r->index = shared->index;
+    r->err = shared->err;
+    got = (ssize_t)sizeof *r;
+  }
+  return got == (ssize_t)sizeof *r;
 }
 
 
@@ -730,31 +729,7 @@ static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
   int pp[2], err;
   sigset_t old;
   pid_t pid;
-  ssize_t got = 0;
-  size_t k;
-  if ((err = checklimit(req, pl, &c.lim)) != 0) return err;
-  c.maxfd = (c.lim.rlim_cur == RLIM_INFINITY || c.lim.rlim_cur > INT_MAX) ?
-            65536 : (int)c.lim.rlim_cur;
-  if (c.lim.rlim_max != RLIM_INFINITY && c.lim.rlim_max <= 65536 &&
-      (int)c.lim.rlim_max > c.maxfd)
-    c.maxfd = (int)c.lim.rlim_max;  /* descriptors above a lowered limit */
-  for (k = 0; k < pl->m; k++)  /* a source above the soft limit */
-    if (pl->src[k] >= c.maxfd) c.maxfd = pl->src[k] + 1;
-  c.pl = pl;
-  c.envp = req->envp ? (char *const *)req->envp : hp_environ();
-  c.pidslot = NULL;
-  if (req->nlisten > 0) {
-    char **e;
-    if ((err = listenenv(req, &e, &c.pidslot, alloc, ud)) != 0) return err;
-    c.envp = e;
-  }
-  c.cwd = req->cwd;
-  c.flags = req->flags;
-  c.parent = getpid();
-  if ((err = childids(&c, req, alloc, ud)) != 0) return err;
-  c.paths = candidates(req->executable ? req->executable : req->argv[0],
-                       alloc, ud);
-  if (c.paths == NULL) return ENOMEM;
+  if ((err = childprep(&c, req, pl, alloc, ud)) != 0) return err;
   shared.failed = HP_FAIL_NONE;
   shared.index = 0;
   shared.err = 0;
@@ -763,14 +738,14 @@ static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
   ** With every descriptor number taken the report goes through our
   ** memory instead, which vfork shares until the child execs or exits.
   */
-  if (reportpipe(pp) != 0) {
-    if (!VFORK_SHARES || c.forks || (errno != EMFILE && errno != ENFILE))
+  if (hpp_pipe(pp) != 0) {
+    if (!VFORK_SHARES || c.ids.forks || (errno != EMFILE && errno != ENFILE))
       return errno;
     pp[0] = pp[1] = -1;
   }
   c.errfd = pp[1];
   blockall(&old);
-  pid = c.forks ? forkchild(&c) : startchild(&c);
+  pid = c.ids.forks ? forkchild(&c) : startchild(&c);
   err = errno;
   restoremask(&old);
   if (pp[1] >= 0) close(pp[1]);
@@ -778,20 +753,8 @@ static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
     if (pp[0] >= 0) close(pp[0]);
     return err;
   }
-  if (pp[0] >= 0) {  /* end of stream: exec succeeded */
-    do {
-      got = read(pp[0], &r, sizeof r);
-    } while (got < 0 && errno == EINTR);
-    close(pp[0]);
-  }
-  else if (shared.failed != HP_FAIL_NONE) {
-    r.failed = shared.failed;
-    r.index = shared.index;
-    r.err = shared.err;
-    got = (ssize_t)sizeof r;
-  }
-  if (got == (ssize_t)sizeof r) {
-    reap(pid);
+  if (childreport(pp[0], &shared, &r)) {
+    collectfailed(pid);
     req->failed = r.failed;
     req->failed_index = (size_t)r.index;
     return r.err != 0 ? r.err : EIO;
@@ -813,43 +776,6 @@ static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
 ** posix_spawn
 ** =======================================================
 */
-
-/* Which step a dup2 onto dst belongs to. */
-static void blamedup (hp_spawn_req *req, int dst) {
-  if (dst < FIRSTCHILD) {
-    req->failed = HP_FAIL_STDIO;
-    req->failed_index = (size_t)dst;
-  }
-  else {
-    req->failed = HP_FAIL_HANDLE;
-    req->failed_index = (size_t)(dst - FIRSTCHILD);
-  }
-}
-
-
-
-/*
-** The file actions run dup2s in order, so a source that is also the
-** target of another dup2 is first copied (close-on-exec, in the parent)
-** above every target.  tmp[i] is that copy or -1.
-*/
-static int spares (hp_spawn_req *req, plan *pl, int *tmp) {
-  size_t i, j;
-  for (i = 0; i < pl->m; i++) tmp[i] = -1;
-  for (i = 0; i < pl->m; i++) {
-    for (j = 0; j < pl->m; j++)
-      if (j != i && pl->dst[j] == pl->src[i]) break;
-    if (j == pl->m) continue;
-    tmp[i] = fcntl(pl->src[i], F_DUPFD_CLOEXEC, pl->top);
-    if (tmp[i] < 0) {
-      blamedup(req, pl->dst[i]);
-      return errno;
-    }
-    pl->src[i] = tmp[i];
-  }
-  return 0;
-}
-
 
 /*
 ** posix_spawn cannot say which file action failed.  When the cwd option
@@ -877,10 +803,7 @@ static int needchild (const hp_spawn_req *req, const plan *pl) {
   /* the death signal and LISTEN_PID need a step between fork and exec */
   if (req->flags & HP_SPAWN_DIEWITHPARENT) return 1;
   if (req->nlisten > 0) return 1;
-  /*
-  ** posix_spawn has no step for these, and would blame the program for a
-  ** group that cannot be joined
-  */
+  /* no step for these, and a group not joined would blame the program */
   if (req->flags & (HP_SPAWN_UMASK | HP_SPAWN_GROUPS | HP_SPAWN_GID |
                     HP_SPAWN_UID | HP_SPAWN_JOIN))
     return 1;
@@ -896,45 +819,11 @@ static int needchild (const hp_spawn_req *req, const plan *pl) {
 }
 
 
-/*
-** posix_spawn reports a handle that is not open as its own failure, the
-** same EBADF as any other: look first, so that the error names it.
-*/
-static int checkhandles (hp_spawn_req *req) {
+/* The file actions: the dup2s, what is closed, the directory. */
+static int fileactions (const hp_spawn_req *req, const plan *pl,
+                        posix_spawn_file_actions_t *fa) {
   size_t i;
-  for (i = 0; i < req->nhandles + 3; i++) {
-    hp_os h = i < req->nhandles ? req->handles[i] : req->stdio[i - req->nhandles];
-    if (h == HP_NOHANDLE && i >= req->nhandles) continue;
-    if (h < 0 || h > INT_MAX || fcntl((int)h, F_GETFD) == -1) {
-      req->failed = i < req->nhandles ? HP_FAIL_HANDLE : HP_FAIL_STDIO;
-      req->failed_index = i < req->nhandles ? i : i - req->nhandles;
-      return EBADF;
-    }
-  }
-  return 0;
-}
-
-
-static int spawn_posix (hp_spawn_req *req, plan *pl, hp_proc *p,
-                        hp_alloc alloc, void *ud) {
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  sigset_t none, dflt;
-  int *tmp;
-  size_t i;
-  pid_t pid;
-  int err;
-  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-  char *const *envp = req->envp ? (char *const *)req->envp : hp_environ();
-  const char *prog = req->executable ? req->executable : pl->argv[0];
-  struct rlimit lim;
-  if ((err = checkhandles(req)) != 0) return err;
-  if ((err = checklimit(req, pl, &lim)) != 0) return err;
-  if ((tmp = (int *)scratch(alloc, ud, pl->m + 1, sizeof(int))) == NULL)
-    return ENOMEM;
-  if ((err = spares(req, pl, tmp)) != 0) goto out_tmp;
-  if ((err = posix_spawn_file_actions_init(&fa)) != 0) goto out_tmp;
-  if ((err = posix_spawnattr_init(&attr)) != 0) goto out_fa;
+  int err = 0;
 #if HPASS_SPAWN == HPASS_SPAWN_APPLE
   /*
   ** Every descriptor not named in a file action is closed at exec; the
@@ -942,15 +831,14 @@ static int spawn_posix (hp_spawn_req *req, plan *pl, hp_proc *p,
   ** already on its number is inherited with addinherit_np, since
   ** adddup2(fd, fd) fails with EBADF on some releases.
   */
-  flags |= POSIX_SPAWN_CLOEXEC_DEFAULT;
   for (i = 0; i < 3 && err == 0; i++)
     if (req->stdio[i] == HP_NOHANDLE)
-      err = posix_spawn_file_actions_addinherit_np(&fa, (int)i);
+      err = posix_spawn_file_actions_addinherit_np(fa, (int)i);
   for (i = 0; i < pl->m && err == 0; i++) {
     if (pl->src[i] == pl->dst[i])
-      err = posix_spawn_file_actions_addinherit_np(&fa, pl->dst[i]);
+      err = posix_spawn_file_actions_addinherit_np(fa, pl->dst[i]);
     else
-      err = posix_spawn_file_actions_adddup2(&fa, pl->src[i], pl->dst[i]);
+      err = posix_spawn_file_actions_adddup2(fa, pl->src[i], pl->dst[i]);
   }
 #else
   /*
@@ -960,26 +848,40 @@ static int spawn_posix (hp_spawn_req *req, plan *pl, hp_proc *p,
   ** everything above, also what other threads opened without O_CLOEXEC.
   */
   for (i = 0; i < pl->m && err == 0; i++)
-    err = posix_spawn_file_actions_adddup2(&fa, pl->src[i], pl->dst[i]);
+    err = posix_spawn_file_actions_adddup2(fa, pl->src[i], pl->dst[i]);
   if (err == 0)
-    err = posix_spawn_file_actions_addclosefrom_np(&fa, pl->top);
+    err = posix_spawn_file_actions_addclosefrom_np(fa, pl->top);
 #endif
 #if HPASS_HAVE_ADDCHDIR_NP
   if (err == 0 && req->cwd)
-    err = posix_spawn_file_actions_addchdir_np(&fa, req->cwd);
+    err = posix_spawn_file_actions_addchdir_np(fa, req->cwd);
+#else
+  (void)req;
 #endif
-  /*
-  ** The child starts with no blocked signals and with SIGPIPE (and
-  ** SIGXFSZ) at their defaults, whatever this process did with them.
-  */
+  return err;
+}
+
+
+/*
+** The attributes: the child starts with no blocked signals and with
+** SIGPIPE (and SIGXFSZ) at their defaults, whatever this process did with
+** them; a session or a group of its own.
+*/
+static int spawnattrs (const hp_spawn_req *req, posix_spawnattr_t *attr) {
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  sigset_t none, dflt;
+  int err;
+#if HPASS_SPAWN == HPASS_SPAWN_APPLE
+  flags |= POSIX_SPAWN_CLOEXEC_DEFAULT;
+#endif
   sigemptyset(&none);
   sigemptyset(&dflt);
   sigaddset(&dflt, SIGPIPE);
 #if defined(SIGXFSZ)
   sigaddset(&dflt, SIGXFSZ);
 #endif
-  if (err == 0) err = posix_spawnattr_setsigmask(&attr, &none);
-  if (err == 0) err = posix_spawnattr_setsigdefault(&attr, &dflt);
+  err = posix_spawnattr_setsigmask(attr, &none);
+  if (err == 0) err = posix_spawnattr_setsigdefault(attr, &dflt);
   /* a group of its own: setpgid(0, 0) in the child, before exec */
   if (req->flags & HP_SPAWN_SESSION) {
 #if HPASS_HAVE_SPAWN_SETSID && defined(POSIX_SPAWN_SETSID)
@@ -988,17 +890,25 @@ static int spawn_posix (hp_spawn_req *req, plan *pl, hp_proc *p,
   }
   else if (req->flags & HP_SPAWN_GROUP) {
     flags |= POSIX_SPAWN_SETPGROUP;
-    if (err == 0) err = posix_spawnattr_setpgroup(&attr, 0);
+    if (err == 0) err = posix_spawnattr_setpgroup(attr, 0);
   }
-  if (err == 0) err = posix_spawnattr_setflags(&attr, flags);
-  if (err == 0) {
-    /* a name without '/' is searched in PATH, as execvp does */
-    if (strchr(prog, '/') != NULL)
-      err = posix_spawn(&pid, prog, &fa, &attr, pl->argv, envp);
-    else
-      err = posix_spawnp(&pid, prog, &fa, &attr, pl->argv, envp);
-    req->failed = blamecwd(req->cwd, err) ? HP_FAIL_CWD : HP_FAIL_EXEC;
-  }
+  if (err == 0) err = posix_spawnattr_setflags(attr, flags);
+  return err;
+}
+
+
+/* posix_spawn, or posix_spawnp for a name without '/' (as execvp). */
+static int runspawn (hp_spawn_req *req, const plan *pl, hp_proc *p,
+                     posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr) {
+  char *const *envp = req->envp ? (char *const *)req->envp : hp_environ();
+  const char *prog = req->executable ? req->executable : pl->argv[0];
+  pid_t pid;
+  int err;
+  if (strchr(prog, '/') != NULL)
+    err = posix_spawn(&pid, prog, fa, attr, pl->argv, envp);
+  else
+    err = posix_spawnp(&pid, prog, fa, attr, pl->argv, envp);
+  req->failed = blamecwd(req->cwd, err) ? HP_FAIL_CWD : HP_FAIL_EXEC;
   if (err == 0) {
     req->failed = HP_FAIL_NONE;
     p->pid = pid;
@@ -1007,10 +917,37 @@ static int spawn_posix (hp_spawn_req *req, plan *pl, hp_proc *p,
     p->flags = req->flags;
     p->pgid = 0;
   }
-  posix_spawnattr_destroy(&attr);
-out_fa:
-  posix_spawn_file_actions_destroy(&fa);
-out_tmp:
+  return err;
+}
+
+
+static int spawn_posix (hp_spawn_req *req, plan *pl, hp_proc *p,
+                        hp_alloc alloc, void *ud) {
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  struct rlimit lim;
+  int *tmp, err;
+  size_t i;
+  /*
+  ** posix_spawn reports a handle that is not open as its own failure,
+  ** the same EBADF as any other: look first, so that the error names it.
+  */
+  if ((err = checkhandles(req, 1)) != 0) return err;
+  if ((err = checklimit(req, pl, &lim)) != 0) return err;
+  if ((tmp = (int *)scratch(alloc, ud, pl->m + 1, sizeof(int))) == NULL)
+    return ENOMEM;
+  if ((err = movesources(pl, tmp, &i)) != 0) {
+    req->failed = blame(pl->dst[i], &req->failed_index);
+  }
+  else if ((err = posix_spawn_file_actions_init(&fa)) == 0) {
+    if ((err = posix_spawnattr_init(&attr)) == 0) {
+      if ((err = fileactions(req, pl, &fa)) == 0 &&
+          (err = spawnattrs(req, &attr)) == 0)
+        err = runspawn(req, pl, p, &fa, &attr);
+      posix_spawnattr_destroy(&attr);
+    }
+    posix_spawn_file_actions_destroy(&fa);
+  }
   for (i = 0; i < pl->m; i++) if (tmp[i] >= 0) close(tmp[i]);
   return err;
 }

@@ -3,8 +3,8 @@
 **
 ** The Lua binding (lua_*.c) talks to the operating system only through
 ** the functions declared here.  There is one implementation per platform:
-** hpass_posix.c, hpass_spawn_posix.c, hpass_poll_posix.c and
-** hpass_signal_posix.c; hpass_win32.c, hpass_win32_send.c,
+** hpass_io_posix.c, hpass_spawn_posix.c, hpass_poll_posix.c and
+** hpass_signal_posix.c; hpass_io_win32.c, hpass_send_win32.c,
 ** hpass_poll_win32.c and hpass_signal_win32.c.  Each of them compiles to
 ** nothing on the other platform, so a build that lists every file works.
 **
@@ -323,6 +323,16 @@ HP_INTERNAL void hp_unlock (void);
 HP_INTERNAL int hp_lock_atexit (void);
 
 /*
+** Keep this module loaded until the process ends.  The binding calls it
+** once it has registered its exit handler: a closing Lua state unloads
+** its C modules, and a C library that runs a library's exit handlers
+** only at exit (or is given no handle of the library to run them at its
+** unload) would then call into unmapped code.  Where the platform cannot
+** pin a module, nothing happens.
+*/
+HP_INTERNAL void hp_pinself (void);
+
+/*
 ** Lua io files.  The FILE * belongs to the C runtime that Lua was built
 ** with; only these functions touch it, so that a platform whose modules
 ** may each have their own runtime (Windows) can route them to Lua's.
@@ -369,11 +379,24 @@ HP_INTERNAL int hp_fclose (FILE *f);
 ** with hp_ready, then moves no more than a ready handle takes at once
 ** (hp_room bytes on a write), so that the call itself does not block.
 ** A deadline that has passed is the binding's to enforce (hpb_ready in
-** lua_hpass.c): hp_ready and hp_poll only wait until it, and report a
-** handle that is ready then as ready.
+** lua_base_result.c): hp_ready and hp_poll only wait until it, and report
+** a handle that is ready then as ready.
 */
 typedef long long hp_time;
 #define HP_NEVER  (-1LL)
+
+/*
+** The back-off of a wait that must poll, having nothing to sleep on (a
+** process without a pidfd, a pipe that took nothing, a Windows pipe in
+** PIPE_NOWAIT mode): the pause to take now, in ms, while *pause doubles
+** for the next one up to cap (a power of two, so that the pauses run 1,
+** 2, 4, ..., cap).  The one copy, for the binding and the backends.
+*/
+static inline hp_time hp_backoff (hp_time *pause, hp_time cap) {
+  hp_time now = *pause;
+  if (*pause < cap) *pause *= 2;
+  return now;
+}
 
 /*
 ** Bytes a handle that polls writable takes without blocking: PIPE_BUF,

@@ -1,6 +1,6 @@
 /*
-** hpass_win32.h - what the Windows files of hpass share: hpass_win32.c
-** (the OS interface) and hpass_win32_send.c (passing handles to a
+** hpass_win32.h - what the Windows files of hpass share: hpass_io_win32.c
+** (the OS interface) and hpass_send_win32.c (passing handles to a
 ** running process).  Not part of the OS interface (see hpass_sys.h).
 */
 #ifndef HPASS_WIN32_H
@@ -32,6 +32,14 @@
 #include <wchar.h>
 
 #include "hpass_sys.h"
+
+/*
+** Refusals of our own.  Bit 29 marks a code as an application's, so no
+** system code can collide with these; hp_strerror has their words.
+*/
+#define HPW_ERR_BATCH    0x20000001  /* the program is a batch file */
+#define HPW_ERR_ENVCASE  0x20000002  /* two env names differ only in case */
+#define HPW_ERR_CRT      0x20000003  /* Lua's C runtime cannot be found */
 
 /* The last error, never 0: a failure must not look like success. */
 HP_INTERNAL int hpw_lasterr (void);
@@ -68,11 +76,16 @@ HP_INTERNAL int hpw_is_socket (HANDLE x);
 HP_INTERNAL int hpw_queryfile (HANDLE x, void *buf, unsigned long size,
                                int cls);
 
+/* The longest pause of a Windows wait that polls (hp_backoff), in ms. */
+#define HPW_PAUSE 16
+
 /* Milliseconds left before a deadline: INFINITE for none, 0 once passed. */
 HP_INTERNAL DWORD hpw_left (hp_time deadline);
 
-/* hp_close's news for hpass_win32_send.c: h is closed (its value is free). */
-HP_INTERNAL void hpw_forget_channel (HANDLE x);
+/* hp_close tells the hook set here of each handle it closes (its value
+** is then free), so a layer above can forget what it kept for it. */
+typedef void (*hpw_closehook) (HANDLE x);
+HP_INTERNAL void hpw_on_close (hpw_closehook f);
 
 /* A socket of our own for the one in info (made for this process). */
 HP_INTERNAL int hpw_take_socket (WSAPROTOCOL_INFOW *info, int inherit,

@@ -16,10 +16,10 @@
 
 #include <string.h>
 
-#include "lua_hpass.h"
+#include "lua_base.h"
 
-/* Bytes taken at a time by "a" and counts on forms with no buffer. */
-#define STEP    BUFSTEP
+/* Formats lines() keeps at most, as liolib's MAXARGLINE. */
+#define MAXFORMATS  250
 
 
 /*
@@ -35,7 +35,7 @@
 ** the end.  A timeout or an error in a later format so loses nothing:
 ** what the earlier formats took stays in the handle for the next read.
 */
-#define have(h,pos)   (unread(h) - (pos))
+#define have(h,pos)   (nunread(h) - (pos))
 
 /*
 ** Push len bytes of h's buffer, from pos, as a string.  Never straight
@@ -118,7 +118,7 @@ static int readall_h (lua_State *L, Handle *h, hp_time dl, size_t *pos) {
     if (err != 0) return err;
   }
   pushbuf(L, h, *pos, have(h, *pos));
-  *pos = unread(h);
+  *pos = nunread(h);
   return 0;
 }
 
@@ -128,14 +128,14 @@ static int readall_h (lua_State *L, Handle *h, hp_time dl, size_t *pos) {
 ** objects), which have no timeout: lines a byte at a time, so that
 ** nothing past the line is taken from the descriptor.
 */
-static int readline_arg (lua_State *L, HandleArg *t, int keep) {
+static int readline_arg (lua_State *L, HandleArg *ha, int keep) {
   luaL_Buffer b;
   size_t n = 0;
   luaL_buffinit(L, &b);
   for (;;) {
     unsigned char c;
     size_t got;
-    int err = hpb_recv(L, t, &c, 1, &got, HP_NEVER);
+    int err = hpb_recv(L, ha, &c, 1, &got, HP_NEVER);
     if (err != 0) return err;
     if (got == 0) break;
     n++;
@@ -154,14 +154,14 @@ static int readline_arg (lua_State *L, HandleArg *t, int keep) {
   return 0;
 }
 
-static int readcount_arg (lua_State *L, HandleArg *t, size_t n, int all) {
+static int readcount_arg (lua_State *L, HandleArg *ha, size_t n, int all) {
   luaL_Buffer b;
   size_t total = 0;
   luaL_buffinit(L, &b);
   while (all || total < n) {
-    size_t want = all || n - total > STEP ? STEP : n - total, got;
+    size_t want = all || n - total > BUFSTEP ? BUFSTEP : n - total, got;
     char *p = luaL_prepbuffsize(&b, want);
-    int err = hpb_recv(L, t, (unsigned char *)p, want, &got, HP_NEVER);
+    int err = hpb_recv(L, ha, (unsigned char *)p, want, &got, HP_NEVER);
     if (err != 0) return err;
     luaL_addsize(&b, got);
     total += got;
@@ -182,12 +182,12 @@ static int readcount_arg (lua_State *L, HandleArg *t, size_t n, int all) {
 ** fail, message, code (timeout included: what was read stays readable).
 */
 static int g_read (lua_State *L, int first) {
-  HandleArg t;
+  HandleArg ha;
   int n = lua_gettop(L), i, err = 0;
   size_t pos = 0;  /* what the formats took from an hpass handle's buffer */
   hp_time dl;
-  hpb_tohandlearg(L, 1, 1, &t);
-  dl = deadline(t.h);
+  hpb_tohandlearg(L, 1, 1, &ha);
+  dl = hpb_deadline(ha.h);
   if (n < first) {  /* no format: a line */
     lua_pushliteral(L, "l");
     n = first;
@@ -198,35 +198,35 @@ static int g_read (lua_State *L, int first) {
       lua_Integer k = luaL_checkinteger(L, i);
       luaL_argcheck(L, k >= 0, i, "count must not be negative");
       /* read(0) tells whether anything is left: only a buffer can */
-      luaL_argcheck(L, k > 0 || t.h != NULL, i,
+      luaL_argcheck(L, k > 0 || ha.h != NULL, i,
                     "count 0 needs an hpass handle");
-      err = t.h != NULL ? readcount_h(L, t.h, (size_t)k, dl, &pos)
-                        : readcount_arg(L, &t, (size_t)k, 0);
+      err = ha.h != NULL ? readcount_h(L, ha.h, (size_t)k, dl, &pos)
+                         : readcount_arg(L, &ha, (size_t)k, 0);
     }
     else {
       const char *p = luaL_checkstring(L, i);
       if (*p == '*') p++;  /* Lua 5.1 and 5.2 spell them "*l" */
       switch (*p) {
         case 'l': case 'L':
-          err = t.h != NULL ? readline_h(L, t.h, *p == 'L', dl, &pos)
-                            : readline_arg(L, &t, *p == 'L');
+          err = ha.h != NULL ? readline_h(L, ha.h, *p == 'L', dl, &pos)
+                             : readline_arg(L, &ha, *p == 'L');
           break;
         case 'a':
-          err = t.h != NULL ? readall_h(L, t.h, dl, &pos)
-                            : readcount_arg(L, &t, 0, 1);
+          err = ha.h != NULL ? readall_h(L, ha.h, dl, &pos)
+                             : readcount_arg(L, &ha, 0, 1);
           break;
         default:
           return luaL_argerror(L, i, "invalid format");
       }
     }
     if (err != 0) return hpb_ioerror(L, err, NULL);  /* nothing consumed */
-    if (t.h != NULL && isclosed(t.h))  /* a finalizer closed it */
+    if (ha.h != NULL && isclosed(ha.h))  /* a finalizer closed it */
       return luaL_error(L, "handle was closed during the call");
     if (lua_isnil(L, -1)) break;  /* the end: no more results */
   }
-  if (t.h != NULL) {  /* every format is done: now they take their bytes */
-    t.h->rpos += pos;
-    hpb_trim(L, t.h);
+  if (ha.h != NULL) {  /* every format is done: now they take their bytes */
+    ha.h->rpos += pos;
+    hpb_trim(L, ha.h);
   }
   return i - first + (i > n ? 0 : 1);
 }
@@ -251,7 +251,7 @@ static int hpass_read (lua_State *L) {
 ** out (on a timeout, exactly those are in the stream).
 */
 static int hpass_write (lua_State *L) {
-  HandleArg t;
+  HandleArg ha;
   int n = lua_gettop(L), i, err = 0;
   size_t total = 0;
   hp_time dl;
@@ -262,13 +262,13 @@ static int hpass_write (lua_State *L) {
     if (lua_type(L, i) != LUA_TNUMBER) luaL_checktype(L, i, LUA_TSTRING);
     else (void)lua_tolstring(L, i, NULL);
   }
-  hpb_tohandlearg(L, 1, 1, &t);
-  dl = deadline(t.h);
-  if (t.f != NULL && (err = hp_fflush(t.f)) != 0) goto failed;
+  hpb_tohandlearg(L, 1, 1, &ha);
+  dl = hpb_deadline(ha.h);
+  if (ha.f != NULL && (err = hp_fflush(ha.f)) != 0) goto failed;
   for (i = 2; i <= n; i++) {
     size_t len, sent;
     const char *s = lua_tolstring(L, i, &len);
-    err = hpb_send(L, &t, (const unsigned char *)s, len, dl, 1, &sent);
+    err = hpb_send(L, &ha, (const unsigned char *)s, len, dl, 1, &sent);
     total += sent;
     if (err != 0) goto failed;
   }
@@ -305,9 +305,9 @@ static int io_readline (lua_State *L) {
 */
 static int hpass_lines (lua_State *L) {
   int n = lua_gettop(L) - 1, i;
-  HandleArg t;
-  hpb_tohandlearg(L, 1, 1, &t);  /* checks that it is a handle */
-  luaL_argcheck(L, n <= 250, 252, "too many arguments");
+  HandleArg ha;
+  hpb_tohandlearg(L, 1, 1, &ha);  /* checks that it is a handle */
+  luaL_argcheck(L, n <= MAXFORMATS, MAXFORMATS + 2, "too many arguments");
   for (i = 2; i <= n + 1; i++)
     if (lua_type(L, i) != LUA_TNUMBER) luaL_checkstring(L, i);
   luaL_checkstack(L, n + 3, "too many arguments");
@@ -327,9 +327,9 @@ static const luaL_Reg funcs[] = {
 };
 
 /* Adds the byte calls to the module table on top (upvalue: metatable). */
-void hpb_open_bytes (lua_State *L) {
-  lua_pushvalue(L, -2);
-  luaL_setfuncs(L, funcs, 1);
+int hpb_open_bytes (lua_State *L) {
+  hpb_addfuncs(L, funcs);
+  return 0;
 }
 
 /* }====================================================== */

@@ -17,10 +17,11 @@
 
 #include <string.h>
 
-#include "lua_hpass.h"
+#include "lua_base.h"
 
 #define PUMP_T    "hpass.pump"
-#define STEP      65536    /* bytes asked of a read at a time */
+#define PUMPSTEP  65536    /* bytes asked of a read at a time */
+#define STALLPAUSE  16     /* ms: the longest wait for a stalled input pipe */
 #define NOLIMIT   ((size_t)-1)
 
 
@@ -56,16 +57,16 @@ static int pump_gc (lua_State *L) {
 }
 
 /*
-** Room for STEP more bytes in buffer i: 0 or an error code.  With a limit
+** Room for PUMPSTEP more bytes in buffer i: 0 or an error code.  With a limit
 ** the buffer never grows past what the limit lets it hold, plus a step.
 */
 static int room (Pump *p, int i) {
   size_t cap = p->cap[i];
   unsigned char *b;
-  if (cap - p->len[i] >= STEP) return 0;
-  cap = cap < STEP ? (size_t)4 * STEP : 2 * cap;
+  if (cap - p->len[i] >= PUMPSTEP) return 0;
+  cap = cap < PUMPSTEP ? (size_t)4 * PUMPSTEP : 2 * cap;
   if (cap < p->cap[i]) return hp_err_nomem();  /* overflow */
-  if (p->max < NOLIMIT - STEP && cap > p->max + STEP) cap = p->max + STEP;
+  if (p->max < NOLIMIT - PUMPSTEP && cap > p->max + PUMPSTEP) cap = p->max + PUMPSTEP;
   b = (unsigned char *)p->f(p->ud, p->buf[i], p->cap[i], cap);
   if (b == NULL) return hp_err_nomem();
   p->buf[i] = b;
@@ -93,7 +94,7 @@ static void touch (unsigned char *b, size_t n) {
 ** overflow; that byte is dropped, and *full set.
 */
 static int readone (Pump *p, int i, int *full) {
-  size_t done, want = STEP, total = p->len[0] + p->len[1];
+  size_t done, want = PUMPSTEP, total = p->len[0] + p->len[1];
   int err;
   if (p->max != NOLIMIT && p->max - total < want) want = p->max - total + 1;
   if ((err = room(p, i)) != 0) return err;
@@ -171,9 +172,8 @@ static int pumprun (lua_State *L, Pump *p, hp_time dl, Scratch *scratch,
       break;
     }
     if (p->stalled) {  /* the pipe took nothing last time: try again soon */
-      hp_time next = hp_now() + p->pause;
+      hp_time next = hp_now() + hp_backoff(&p->pause, STALLPAUSE);
       if (wake == HP_NEVER || next < wake) wake = next;
-      if (p->pause < 10) p->pause *= 2;
       p->stalled = 0;
     }
     err = hp_poll(it, n, wake, &nready, hpb_scratchalloc, scratch);
@@ -281,13 +281,14 @@ static int capture_pump (lua_State *L) {
 }
 
 
+static const luaL_Reg funcs[] = {
+  {"_pump", capture_pump},
+  {NULL, NULL}
+};
+
 /* Adds _pump to the module table on top (upvalue: the metatable). */
-void hpb_open_capture (lua_State *L) {
-  luaL_newmetatable(L, PUMP_T);
-  lua_pushcfunction(L, pump_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
-  lua_pushvalue(L, -2);
-  lua_pushcclosure(L, capture_pump, 1);
-  lua_setfield(L, -2, "_pump");
+int hpb_open_capture (lua_State *L) {
+  hpb_gcmetatable(L, PUMP_T, pump_gc);
+  hpb_addfuncs(L, funcs);
+  return 0;
 }

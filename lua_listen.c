@@ -13,13 +13,10 @@
 #include <limits.h>
 #include <string.h>
 
-#include "lua_hpass.h"
+#include "lua_base.h"
 
 /* systemd's SD_LISTEN_FDS_START */
 #define FIRSTFD     3
-
-/* The longest name LISTEN_FDNAMES may hold (systemd's FDNAME_MAX). */
-#define NAMEMAX     255
 
 static const char *const vars[] = {"LISTEN_PID", "LISTEN_FDS",
                                    "LISTEN_FDNAMES"};
@@ -160,42 +157,6 @@ static int hpass_listen_fds (lua_State *L) {
 
 
 /*
-** The listen_names option (at stack index v), for n listening handles:
-** pushes LISTEN_FDNAMES's value.  Each name is as systemd allows it:
-** printable ASCII but ':', 1 to 255 bytes.
-*/
-void hpb_listennames (lua_State *L, int arg, int v, size_t n) {
-  size_t k, len, i;
-  if (!lua_istable(L, v))
-    luaL_argerror(L, arg, lua_pushfstring(L, "option 'listen_names' must be "
-                  "a table, got %s", luaL_typename(L, v)));
-  if ((size_t)lua_rawlen(L, v) != n)
-    luaL_argerror(L, arg, lua_pushfstring(L, "option 'listen_names' has %d "
-                  "names for %d listening handles", (int)lua_rawlen(L, v),
-                  (int)n));
-  luaL_checkstack(L, (int)(2 * n + 2), "too many listen_names");
-  /* each name read once, onto the stack, then joined with ':' */
-  for (k = 1; k <= n; k++) {
-    const char *s;
-    if (k > 1) lua_pushliteral(L, ":");
-    rawgeti(L, v, (lua_Integer)k);
-    if (lua_type(L, -1) != LUA_TSTRING)
-      luaL_argerror(L, arg, lua_pushfstring(L, "option 'listen_names': "
-                    "element %d must be a string, got %s", (int)k,
-                    luaL_typename(L, -1)));
-    s = lua_tolstring(L, -1, &len);
-    for (i = 0; i < len; i++)
-      if (s[i] < ' ' || s[i] > '~' || s[i] == ':') break;
-    if (len == 0 || len > NAMEMAX || i < len)
-      luaL_argerror(L, arg, lua_pushfstring(L, "option 'listen_names': "
-                    "element %d must be 1 to %d printable ASCII characters "
-                    "but ':'", (int)k, NAMEMAX));
-  }
-  lua_concat(L, (int)(2 * n - 1));
-}
-
-
-/*
 ** hpass.core._now(): seconds on the monotonic clock, for the deadlines of
 ** hpass.server (Lua has no such clock: os.time is wall time, in seconds).
 */
@@ -214,11 +175,12 @@ static int core_pid (lua_State *L) {
 }
 
 
-void hpb_open_listen (lua_State *L) {
+int hpb_open_listen (lua_State *L) {
   lua_pushcfunction(L, hpass_listen_fds);
   lua_setfield(L, -2, "listen_fds");
   lua_pushcfunction(L, core_now);
   lua_setfield(L, -2, "_now");
   lua_pushcfunction(L, core_pid);
   lua_setfield(L, -2, "_pid");
+  return 0;
 }

@@ -7,7 +7,7 @@
 ** resolved, so no Lua code can close a handle while it is being sent.
 */
 
-#include "lua_hpass.h"
+#include "lua_base.h"
 
 #define FDBOX_T     "hpass.fdbox"
 
@@ -44,8 +44,8 @@ static FdBox *newbox (lua_State *L) {
 
 
 /* hpass.send_handle(channel, handle [, ...]): true or fail, msg, code */
-int hpb_send_handle (lua_State *L) {
-  HandleArg *t;     /* t[0] the channel, t[1 .. n] the handles */
+static int send_handle (lua_State *L) {
+  HandleArg *ha;    /* ha[0] the channel, ha[1 .. n] the handles */
   hp_os *fds;
   hp_time dl;
   int n = lua_gettop(L) - 1, i, err;
@@ -54,35 +54,35 @@ int hpb_send_handle (lua_State *L) {
   if (n > HP_MAXFDS)
     luaL_argerror(L, HP_MAXFDS + 2, lua_pushfstring(L,
         "too many handles, at most %d in one message", HP_MAXFDS));
-  t = (HandleArg *)lua_newuserdatauv(L, (size_t)(n + 1) * sizeof(HandleArg), 0);
+  ha = (HandleArg *)lua_newuserdatauv(L, (size_t)(n + 1) * sizeof(HandleArg), 0);
   fds = (hp_os *)lua_newuserdatauv(L, (size_t)n * sizeof(hp_os), 0);
   for (i = 0; i <= n; i++) {
-    t[i].arg = i + 1;
-    t[i].inarray = 0;
-    t[i].elem = 0;
-    t[i].opt = NULL;
-    hpb_handlearg_getfd(L, i + 1, &t[i]);
+    ha[i].arg = i + 1;
+    ha[i].inarray = 0;
+    ha[i].elem = 0;
+    ha[i].opt = NULL;
+    hpb_handlearg_getfd(L, i + 1, &ha[i]);
   }
-  for (i = 0; i <= n; i++) hpb_handlearg_resolve(L, i + 1, &t[i]);
+  for (i = 0; i <= n; i++) hpb_handlearg_resolve(L, i + 1, &ha[i]);
   /* input read ahead of a handle would never reach the receiver */
   for (i = 1; i <= n; i++)
-    if (t[i].h != NULL) hpb_checkahead(L, &t[i]);
+    if (ha[i].h != NULL) hpb_checkahead(L, &ha[i]);
   /*
   ** Output waiting in the buffers goes first, each handle's within its
   ** own timeout, the channel's last, so that the peer sees bytes and
   ** handles in the order they were written.
   */
   for (i = 1; i <= n; i++)
-    if ((err = hpb_flushout(L, &t[i], deadline(t[i].h))) != 0)
+    if ((err = hpb_flushout(L, &ha[i], hpb_deadline(ha[i].h))) != 0)
       return hpb_ioerror(L, err, NULL);
-  dl = deadline(t[0].h);
-  if ((err = hpb_flushout(L, &t[0], dl)) != 0) return hpb_ioerror(L, err, NULL);
-  for (i = 1; i <= n; i++) hpb_checkahead(L, &t[i]);
-  for (i = 0; i < n; i++) fds[i] = t[i + 1].os;
+  dl = hpb_deadline(ha[0].h);
+  if ((err = hpb_flushout(L, &ha[0], dl)) != 0) return hpb_ioerror(L, err, NULL);
+  for (i = 1; i <= n; i++) hpb_checkahead(L, &ha[i]);
+  for (i = 0; i < n; i++) fds[i] = ha[i + 1].os;
   /* a message is one small send: once there is room it does not block */
-  if ((err = hpb_ready(t[0].h, t[0].os, HP_WRITABLE, dl)) != 0)
+  if ((err = hpb_ready(ha[0].h, ha[0].os, HP_WRITABLE, dl)) != 0)
     return hpb_ioerror(L, err, NULL);
-  return hpb_okresult(L, hp_sendfds(t[0].os, fds, (size_t)n));
+  return hpb_okresult(L, hp_sendfds(ha[0].os, fds, (size_t)n));
 }
 
 
@@ -90,7 +90,7 @@ int hpb_send_handle (lua_State *L) {
 ** hpass.recv_handle(channel): the handles of one message, as new handle
 ** objects; fail at a clean end of stream; fail, msg, code on an error.
 */
-int hpb_recv_handle (lua_State *L) {
+static int recv_handle (lua_State *L) {
   HandleArg chan;
   FdBox *box;
   size_t n, i;
@@ -105,7 +105,7 @@ int hpb_recv_handle (lua_State *L) {
   if (hpb_hasahead(L, &chan))
     luaL_argerror(L, 1, "channel has unread buffered input");
   /* the deadline covers the whole message (on Windows, several steps) */
-  dl = deadline(chan.h);
+  dl = hpb_deadline(chan.h);
   if ((err = hpb_flushout(L, &chan, dl)) != 0) return hpb_ioerror(L, err, NULL);
   err = hp_recvfds(chan.os, box->fds, HP_MAXFDS, &n, dl);
   if (err != 0) return hpb_ioerror(L, err, NULL);
@@ -121,4 +121,16 @@ int hpb_recv_handle (lua_State *L) {
   }
   box->n = 0;
   return (int)n;
+}
+
+
+static const luaL_Reg funcs[] = {
+  {"send_handle", send_handle},
+  {"recv_handle", recv_handle},
+  {NULL, NULL}
+};
+
+int hpb_open_passing (lua_State *L) {
+  hpb_addfuncs(L, funcs);
+  return 0;
 }

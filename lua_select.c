@@ -10,15 +10,19 @@
 
 #include <string.h>
 
-#include "lua_hpass.h"
+#include "lua_base.h"
 
 /* Stack slots: the three arguments, then the call's own objects. */
 enum { A_READERS = 1, A_WRITERS, A_TIMEOUT, S_SCRATCH, S_OBJS, S_TARGETS };
 
+/* ms: the longest pause between two looks at a process without a waitfd */
+#define POLLPAUSE   64
+
 /* What one entry of the lists is. */
 typedef struct Entry {
-  HandleArg t;            /* a handle (kind E_HANDLE) */
+  HandleArg ha;           /* a handle (kind E_HANDLE) */
   int kind;
+  const Kind *k;          /* a process's Kind (kind E_PROCESS) */
   int ready;           /* HP_READABLE / HP_WRITABLE found so far */
   int polled;          /* a process with no waitfd: checked by polling */
 } Entry;
@@ -87,14 +91,119 @@ static void pushready (lua_State *L, Entry *e, size_t from, size_t to,
 static int flushreaders (lua_State *L, Entry *e, size_t nr, hp_time dl) {
   size_t i;
   for (i = 0; i < nr; i++) {
-    Handle *h = e[i].t.h;
+    Handle *h = e[i].ha.h;
     int err;
     if (e[i].kind != E_HANDLE || h == NULL || h->wlen == 0) continue;
     (void)hpb_deadline(h);  /* a call on h begins: its tries count anew */
-    err = hpb_flushout(L, &e[i].t, dl);
+    err = hpb_flushout(L, &e[i].ha, dl);
     if (err != 0 && err != hp_err_timeout()) return err;
   }
   return 0;
+}
+
+
+/* What one call waits on: n entries, the first nr of them readers. */
+typedef struct Call {
+  Entry *e;
+  hp_pollitem *items;
+  size_t nr, n;
+  int any;              /* some entry is ready */
+  int polling;          /* some process has no waitfd: poll it */
+} Call;
+
+
+/* getfd() of every entry first: the only Lua code the call runs. */
+static void getfds (lua_State *L, Call *c) {
+  size_t i;
+  for (i = 0; i < c->n; i++) {
+    Entry *x = &c->e[i];
+    memset(x, 0, sizeof(*x));
+    x->ha.arg = i < c->nr ? A_READERS : A_WRITERS;
+    x->ha.inarray = 1;
+    x->ha.elem = (lua_Integer)(i < c->nr ? i + 1 : i - c->nr + 1);
+    rawgeti(L, S_OBJS, (lua_Integer)i + 1);
+    x->k = hpb_kindof(L, -1);
+    if (x->k != NULL && x->k->ready != NULL) x->kind = E_PROCESS;
+    else hpb_handlearg_getfd(L, lua_gettop(L), &x->ha);
+    lua_pop(L, 1);
+  }
+}
+
+
+/* Then every entry resolved, with no Lua code: what to poll, what is ready. */
+static void resolve (lua_State *L, Call *c) {
+  size_t i;
+  for (i = 0; i < c->n; i++) {
+    Entry *x = &c->e[i];
+    hp_pollitem *it = &c->items[i];
+    int top;
+    rawgeti(L, S_OBJS, (lua_Integer)i + 1);
+    top = lua_gettop(L);
+    it->h = HP_NOHANDLE;
+    it->events = i < c->nr ? HP_READABLE : HP_WRITABLE;
+    it->revents = 0;
+    if (x->kind == E_PROCESS) {
+      int ended;
+      if (i >= c->nr)
+        hpb_handleargerror(L, &x->ha, "a process cannot be waited on for writing");
+      x->k->ready(L, top, &ended, &it->h);
+      if (ended) x->ready = HP_READABLE;
+      else if (it->h == HP_NOHANDLE) x->polled = c->polling = 1;
+    }
+    else {
+      hpb_handlearg_resolve(L, top, &x->ha);
+      it->h = x->ha.os;
+      /* input already buffered here is ready without asking the OS */
+      if (i < c->nr && hpb_hasahead(L, &x->ha))
+        x->ready = HP_READABLE;
+    }
+    if (x->ready) c->any = 1;
+    lua_pop(L, 1);
+  }
+}
+
+
+/* What one wait found: the OS's events, and the polled processes. */
+static void collectready (lua_State *L, Call *c) {
+  size_t i;
+  for (i = 0; i < c->n; i++) {
+    Entry *x = &c->e[i];
+    x->ready |= c->items[i].revents;
+    if (x->polled) {
+      int ended;
+      hp_os fd;
+      rawgeti(L, S_OBJS, (lua_Integer)i + 1);
+      x->k->ready(L, lua_gettop(L), &ended, &fd);
+      lua_pop(L, 1);
+      if (ended) x->ready = HP_READABLE;
+    }
+    if (x->ready) c->any = 1;
+  }
+}
+
+
+/*
+** Wait until an entry is ready or the deadline passes, looking again
+** with back-off at processes that have nothing to wait on.  0 or an
+** error code.
+*/
+static int waitready (lua_State *L, Call *c, Scratch *scratch, hp_time dl) {
+  hp_time pause = 1;
+  int err, nready;
+  for (;;) {
+    hp_time wake = c->any ? hp_now() : dl;
+    if (c->polling && !c->any) {
+      hp_time next = hp_now() + hp_backoff(&pause, POLLPAUSE);
+      if (wake == HP_NEVER || next < wake) wake = next;
+    }
+    err = hp_poll(c->items, c->n, wake, &nready, hpb_scratchalloc, scratch);
+    hpb_freescratch(scratch);
+    if (err == hp_err_inval())
+      return luaL_error(L, "too many objects for select (%d)", (int)c->n);
+    if (err != 0) return err;
+    collectready(L, c);
+    if (c->any || (dl != HP_NEVER && hp_now() >= dl)) return 0;
+  }
 }
 
 
@@ -105,13 +214,11 @@ static int flushreaders (lua_State *L, Entry *e, size_t nr, hp_time dl) {
 ** process is readable once it has ended.  err is "timeout" when nothing
 ** became ready in time.
 */
-int hpb_select (lua_State *L) {
+static int hpass_select (lua_State *L) {
   Scratch *scratch;
-  Entry *e;
-  hp_pollitem *items;
-  size_t nr, nw, n, i;
-  hp_time dl, pause = 1;
-  int any = 0, polling = 0, err = 0, nready;
+  Call c;
+  hp_time dl;
+  int err;
   hpb_noextra(L, 3);
   lua_settop(L, 3);
   if (!lua_isnil(L, A_READERS)) luaL_checktype(L, A_READERS, LUA_TTABLE);
@@ -120,89 +227,37 @@ int hpb_select (lua_State *L) {
   if (dl != HP_NEVER) dl += hp_now();
   scratch = hpb_newscratch(L);                      /* S_SCRATCH */
   lua_newtable(L);                                  /* S_OBJS */
-  nr = copylist(L, A_READERS, 0);
-  nw = copylist(L, A_WRITERS, nr);
-  n = nr + nw;
-  e = (Entry *)lua_newuserdatauv(L, (n == 0 ? 1 : n) * sizeof(Entry), 0);
-  items = (hp_pollitem *)lua_newuserdatauv(L,
-      (n == 0 ? 1 : n) * sizeof(hp_pollitem), 0);
-  /* getfd() first: the only Lua code the call runs */
-  for (i = 0; i < n; i++) {
-    Entry *x = &e[i];
-    memset(x, 0, sizeof(*x));
-    x->t.arg = i < nr ? A_READERS : A_WRITERS;
-    x->t.inarray = 1;
-    x->t.elem = (lua_Integer)(i < nr ? i + 1 : i - nr + 1);
-    rawgeti(L, S_OBJS, (lua_Integer)i + 1);
-    if (luaL_testudata(L, -1, PROCESS_T) != NULL) x->kind = E_PROCESS;
-    else hpb_handlearg_getfd(L, lua_gettop(L), &x->t);
-    lua_pop(L, 1);
-  }
-  /* then everything else, with no Lua code */
-  for (i = 0; i < n; i++) {
-    Entry *x = &e[i];
-    hp_pollitem *it = &items[i];
-    int top;
-    rawgeti(L, S_OBJS, (lua_Integer)i + 1);
-    top = lua_gettop(L);
-    it->h = HP_NOHANDLE;
-    it->events = i < nr ? HP_READABLE : HP_WRITABLE;
-    it->revents = 0;
-    if (x->kind == E_PROCESS) {
-      int ended;
-      if (i >= nr)
-        hpb_handleargerror(L, &x->t, "a process cannot be waited on for writing");
-      (void)hpb_procready(L, top, &ended, &it->h);
-      if (ended) x->ready = HP_READABLE;
-      else if (it->h == HP_NOHANDLE) x->polled = polling = 1;
-    }
-    else {
-      hpb_handlearg_resolve(L, top, &x->t);
-      it->h = x->t.os;
-      /* input already buffered here is ready without asking the OS */
-      if (i < nr && hpb_hasahead(L, &x->t))
-        x->ready = HP_READABLE;
-    }
-    if (x->ready) any = 1;
-    lua_pop(L, 1);
-  }
-  err = flushreaders(L, e, nr, dl);
-  while (err == 0) {
-    hp_time wake = any ? hp_now() : dl;
-    if (polling && !any) {
-      hp_time next = hp_now() + pause;
-      if (wake == HP_NEVER || next < wake) wake = next;
-      if (pause < 50) pause *= 2;
-    }
-    err = hp_poll(items, n, wake, &nready, hpb_scratchalloc, scratch);
-    hpb_freescratch(scratch);
-    if (err == hp_err_inval())
-      return luaL_error(L, "too many objects for select (%d)", (int)n);
-    if (err != 0) break;
-    for (i = 0; i < n; i++) {
-      e[i].ready |= items[i].revents;
-      if (e[i].polled) {
-        int ended;
-        hp_os fd;
-        rawgeti(L, S_OBJS, (lua_Integer)i + 1);
-        (void)hpb_procready(L, lua_gettop(L), &ended, &fd);
-        lua_pop(L, 1);
-        if (ended) e[i].ready = HP_READABLE;
-      }
-      if (e[i].ready) any = 1;
-    }
-    if (any || (dl != HP_NEVER && hp_now() >= dl)) break;
-  }
-  pushready(L, e, 0, nr, HP_READABLE);
-  pushready(L, e, nr, n, HP_WRITABLE);
+  c.nr = copylist(L, A_READERS, 0);
+  c.n = c.nr + copylist(L, A_WRITERS, c.nr);
+  c.any = c.polling = 0;
+  c.e = (Entry *)lua_newuserdatauv(L, (c.n == 0 ? 1 : c.n) * sizeof(Entry), 0);
+  c.items = (hp_pollitem *)lua_newuserdatauv(L,
+      (c.n == 0 ? 1 : c.n) * sizeof(hp_pollitem), 0);
+  getfds(L, &c);
+  resolve(L, &c);
+  err = flushreaders(L, c.e, c.nr, dl);
+  if (err == 0) err = waitready(L, &c, scratch, dl);
+  pushready(L, c.e, 0, c.nr, HP_READABLE);
+  pushready(L, c.e, c.nr, c.n, HP_WRITABLE);
   if (err != 0) {
     hpb_oserror(L, err, NULL);   /* fail, message, code */
     lua_remove(L, -3);
     return 4;                    /* readable, writable, message, code */
   }
-  if (!any) {
+  if (!c.any) {
     lua_pushliteral(L, "timeout");
     return 3;
   }
   return 2;
+}
+
+
+static const luaL_Reg funcs[] = {
+  {"select", hpass_select},
+  {NULL, NULL}
+};
+
+int hpb_open_select (lua_State *L) {
+  hpb_addfuncs(L, funcs);
+  return 0;
 }

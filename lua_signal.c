@@ -13,7 +13,7 @@
 
 #include <string.h>
 
-#include "lua_hpass.h"
+#include "lua_base.h"
 
 #define SIGNALS_T   "hpass.signals"
 
@@ -143,22 +143,13 @@ static int s_read_signal (lua_State *L) {
 
 
 static int s_settimeout (lua_State *L) {
-  Signals *s = checkopen(L);
-  hp_time ms = hpb_opttimeout(L, 2);
-  hpb_noextra(L, 2);
-  s->timeout = ms;
-  lua_pushboolean(L, 1);
-  return 1;
+  return hpb_settimeout(L, &checkopen(L)->timeout);
 }
 
 
 /* cqueues' polling protocol, and getfd for hpass.select and the like. */
 static int s_timeout (lua_State *L) {
-  Signals *s = checkopen(L);
-  hpb_noextra(L, 1);
-  if (s->timeout == HP_NEVER) lua_pushnil(L);
-  else lua_pushnumber(L, (lua_Number)s->timeout / 1000);
-  return 1;
+  return hpb_pushtimeout(L, checkopen(L)->timeout);
 }
 
 static int pushfd (lua_State *L) {
@@ -239,10 +230,19 @@ static const luaL_Reg signals_meta[] = {
 };
 
 
+/* The Kind's isclosed, for hpass.type: see lua_base.h. */
+static int s_isclosed (lua_State *L, int i) {
+  return ((Signals *)luaL_checkudata(L, i, SIGNALS_T))->s.h == HP_NOHANDLE;
+}
+
+static Kind signals_kind = {"signals", s_isclosed, NULL};
+
+
 /* The metatable, and hpass.signals in the module table on top. */
-void hpb_open_signal (lua_State *L) {
+int hpb_open_signal (lua_State *L) {
   luaL_newmetatable(L, SIGNALS_T);
   luaL_setfuncs(L, signals_meta, 0);
+  hpb_setkind(L, &signals_kind);
   lua_newtable(L);
   luaL_setfuncs(L, signals_methods, 0);
   hpb_setnames(L, -1);  /* argument errors name the methods so */
@@ -252,13 +252,5 @@ void hpb_open_signal (lua_State *L) {
   lua_pop(L, 1);
   lua_pushcfunction(L, hpass_signals);
   lua_setfield(L, -2, "signals");
-}
-
-
-/* Whether the value at i is a signals handle; *closed tells if closed. */
-int hpb_issignals (lua_State *L, int i, int *closed) {
-  Signals *s = (Signals *)luaL_testudata(L, i, SIGNALS_T);
-  if (s == NULL) return 0;
-  *closed = s->s.h == HP_NOHANDLE;
-  return 1;
+  return 0;
 }

@@ -1,28 +1,31 @@
 /*
 ** lua_spawn.c - process objects and hpass.spawn_with_handle.
 **
-** spawn_with_handle reads its arguments with small readers (argv,
-** options, env, handles), each reading its part once and without
-** metamethods, into C state whose Lua objects are anchored on the stack
-** or in tables of the call's own.  The only Lua code the call runs is the
-** getfd() methods of socket-like handles, all of them before any handle
-** is resolved; after that nothing allocates through the collector until
-** the child has started, so no finalizer can close or drop a handle the
-** call is passing.
+** spawn_with_handle reads its arguments with the readers of
+** lua_spawnargs.c, each reading its part once and without metamethods,
+** into C state whose Lua objects are anchored on the stack or in tables
+** of the call's own.  The only Lua code the call runs is the getfd()
+** methods of socket-like handles, all of them before any handle is
+** resolved; after that nothing allocates through the collector until the
+** child has started, so no finalizer can close or drop a handle the call
+** is passing.
 */
 
 #include <limits.h>
 #include <math.h>
 #include <string.h>
 
-#include "lua_hpass.h"
+#include "lua_spawnargs.h"
 
 #define ORPHANS     "hpass.orphans"   /* registry: pid -> true */
 #define RUNNING     "hpass.running"   /* registry: process -> true, weak keys */
 #define REAPER      "hpass.reaper"    /* registry: a Reaper */
-#define PIPES       "hpass.pipes"     /* registry: process -> {stdin = h,
-                                         stdout = h, stderr = h}, weak
-                                         keys (lua/hpass.lua fills it) */
+#define PIPES       "hpass.pipes"     /* registry: process -> its pipes */
+
+/* What the calls on a process object say of its state. */
+#define MSG_ENDED   "process has already ended"
+#define MSG_LOST    "process status was collected elsewhere"
+#define MSG_NEVER   "process was never started"
 
 
 /*
@@ -40,7 +43,7 @@
 enum { P_NONE, P_RUNNING, P_DONE, P_LOST };
 
 typedef struct Process {
-  hp_proc p;
+  hp_proc proc;
   int state;
   int how;           /* HP_EXITED or HP_SIGNALED, once P_DONE */
   long long code;    /* exit status or signal, once P_DONE */
@@ -62,11 +65,11 @@ static Process *checkproc (lua_State *L, int i) {
 static Process *newprocess (lua_State *L) {
   Process *p = (Process *)lua_newuserdatauv(L, sizeof(Process), 0);
   p->state = P_NONE;
-  p->p.pid = -1;
-  p->p.sys = NULL;
-  p->p.group = NULL;
-  p->p.flags = 0;
-  p->p.pgid = 0;
+  p->proc.pid = -1;
+  p->proc.sys = NULL;
+  p->proc.group = NULL;
+  p->proc.flags = 0;
+  p->proc.pgid = 0;
   p->group = 0;
   p->how = HP_EXITED;
   p->code = 0;
@@ -94,11 +97,11 @@ static void dropwaitfd (Process *p) {
 static int collect (Process *p, int block) {
   int done = 0, err;
   if (p->state != P_RUNNING) return 0;
-  err = hp_wait(&p->p, block, &done, &p->how, &p->code);
+  err = hp_wait(&p->proc, block, &done, &p->how, &p->code);
   if (err != 0) {
     p->state = P_LOST;
     p->err = err;
-    (void)hp_release(&p->p);  /* nothing left to collect */
+    (void)hp_release(&p->proc);  /* nothing left to collect */
   }
   else if (done)
     p->state = P_DONE;
@@ -112,7 +115,7 @@ static int getwaitfd (Process *p) {
   int err;
   if (p->waitfd != HP_NOHANDLE) return 0;
   if (p->nowaitfd) return p->nowaitfd;
-  err = hp_procfd(&p->p, &p->waitfd);
+  err = hp_procfd(&p->proc, &p->waitfd);
   if (err != 0) {
     p->waitfd = HP_NOHANDLE;
     p->nowaitfd = err;
@@ -124,9 +127,11 @@ static int getwaitfd (Process *p) {
 /*
 ** Wait until the child has ended or the deadline passes (then it is still
 ** P_RUNNING).  With a waitfd this sleeps in poll; without one it polls
-** with exponential back-off, 1 ms doubling up to 50 ms, as Python's
+** with exponential back-off, 1 ms doubling up to WAITPAUSE, as Python's
 ** wait(timeout) did before pidfds: no busy waiting either way.
 */
+#define WAITPAUSE   64   /* ms: the longest pause between two polls */
+
 static void waitfor (Process *p, hp_time deadline) {
   hp_time pause = 1;
   int n;
@@ -142,25 +147,34 @@ static void waitfor (Process *p, hp_time deadline) {
     return;
   }
   for (;;) {
-    hp_time now = hp_now(), wake = now + pause;
+    hp_time now = hp_now(), wake = now + hp_backoff(&pause, WAITPAUSE);
     if (now >= deadline) return;
     if (wake > deadline) wake = deadline;
     (void)hp_poll(NULL, 0, wake, &n, NULL, NULL);
     (void)collect(p, 0);
     if (p->state != P_RUNNING) return;
-    if (pause < 50) pause *= 2;
   }
 }
 
 
-int hpb_procready (lua_State *L, int i, int *ended, hp_os *fd) {
-  Process *p = (Process *)luaL_testudata(L, i, PROCESS_T);
-  if (p == NULL) return 0;
-  if (p->state == P_NONE) luaL_error(L, "process was never started");
+/* The Kind's ready, for select: see lua_base.h. */
+static void procready (lua_State *L, int i, int *ended, hp_os *fd) {
+  Process *p = checkproc(L, i);
+  if (p->state == P_NONE) luaL_error(L, MSG_NEVER);
   (void)collect(p, 0);
   *ended = p->state != P_RUNNING;
   *fd = (!*ended && getwaitfd(p) == 0) ? p->waitfd : HP_NOHANDLE;
-  return 1;
+}
+
+static Kind process_kind = {"process", NULL, procready};
+
+
+/* MSG_ENDED, with ESRCH: what is left to say of a collected child */
+static int pushended (lua_State *L) {
+  luaL_pushfail(L);
+  lua_pushliteral(L, MSG_ENDED);
+  lua_pushinteger(L, hp_err_srch());
+  return 3;
 }
 
 
@@ -174,9 +188,9 @@ static int pushstatus (lua_State *L, Process *p) {
       lua_pushinteger(L, (lua_Integer)p->code);
       return 3;
     case P_LOST:
-      return hpb_oserror(L, p->err, "process status was collected elsewhere");
+      return hpb_oserror(L, p->err, MSG_LOST);
     default:
-      return luaL_error(L, "process was never started");
+      return luaL_error(L, MSG_NEVER);
   }
 }
 
@@ -216,12 +230,8 @@ static int p_pollfd (lua_State *L) {
   int err;
   hpb_noextra(L, 1);
   (void)collect(p, 0);
-  if (p->state != P_RUNNING && p->waitfd == HP_NOHANDLE) {
-    luaL_pushfail(L);
-    lua_pushliteral(L, "process has already ended");
-    lua_pushinteger(L, hp_err_srch());
-    return 3;
-  }
+  if (p->state != P_RUNNING && p->waitfd == HP_NOHANDLE)
+    return pushended(L);
   if (p->state == P_RUNNING && (err = getwaitfd(p)) != 0)
     return hpb_oserror(L, err, NULL);
   p->fdgiven = 1;
@@ -262,13 +272,6 @@ static int signum (const char *name) {
   return -1;
 }
 
-/* "process has already ended", ESRCH */
-static int pushended (lua_State *L) {
-  luaL_pushfail(L);
-  lua_pushliteral(L, "process has already ended");
-  lua_pushinteger(L, hp_err_srch());
-  return 3;
-}
 
 /*
 ** The group is signalled first, then the leader collected if it has
@@ -279,12 +282,12 @@ static int pushended (lua_State *L) {
 */
 static int killgroup (lua_State *L, Process *p, int sig) {
   int collected = p->state != P_RUNNING;
-  int err = hp_killgroup(&p->p, sig, collected);
+  int err = hp_killgroup(&p->proc, sig, collected);
   (void)collect(p, 0);
   unlist(L, p, 1);
   if (err == 0) return hpb_okresult(L, 0);
   if (p->state == P_LOST)
-    return hpb_oserror(L, p->err, "process status was collected elsewhere");
+    return hpb_oserror(L, p->err, MSG_LOST);
   if (collected && err == hp_err_srch()) return pushended(L);
   return hpb_okresult(L, err);
 }
@@ -319,7 +322,7 @@ static int p_kill (lua_State *L) {
                           "group or session)");
     group = 1;
   }
-  if (p->state == P_NONE) return luaL_error(L, "process was never started");
+  if (p->state == P_NONE) return luaL_error(L, MSG_NEVER);
   if (group) return killgroup(L, p, sig);
   /*
   ** A child that has ended is collected first: once collected, its pid
@@ -329,9 +332,9 @@ static int p_kill (lua_State *L) {
   unlist(L, p, 1);
   switch (p->state) {
     case P_RUNNING:
-      return hpb_okresult(L, hp_kill(&p->p, sig));
+      return hpb_okresult(L, hp_kill(&p->proc, sig));
     case P_LOST:
-      return hpb_oserror(L, p->err, "process status was collected elsewhere");
+      return hpb_oserror(L, p->err, MSG_LOST);
     default:  /* P_DONE */
       return pushended(L);
   }
@@ -353,7 +356,7 @@ static int p_kill (lua_State *L) {
 ** key on top of the stack and says whether it is done with; those leave
 ** the table.  Returns how many are left.
 */
-static lua_Integer reap (lua_State *L, const char *name,
+static lua_Integer pollentries (lua_State *L, const char *name,
                          int (*ended) (lua_State *L)) {
   lua_Integer left = 0;
   lua_getfield(L, LUA_REGISTRYINDEX, name);
@@ -397,7 +400,7 @@ static int running_ended (lua_State *L) {
 }
 
 static void reap_orphans (lua_State *L) {
-  (void)reap(L, ORPHANS, orphan_ended);
+  (void)pollentries(L, ORPHANS, orphan_ended);
 }
 
 
@@ -462,7 +465,7 @@ static void reap_some (lua_State *L) {
   if (hp_anyended()) {
     lua_Integer left;
     reap_orphans(L);
-    left = reap(L, RUNNING, running_ended);
+    left = pollentries(L, RUNNING, running_ended);
     if (r != NULL) r->live = left;
   }
 }
@@ -481,10 +484,10 @@ static int p_gc (lua_State *L) {
   p->fdgiven = 0;
   dropwaitfd(p);
   if (p->state == P_RUNNING) {
-    if (hp_release(&p->p)) {
+    if (hp_release(&p->proc)) {
       lua_getfield(L, LUA_REGISTRYINDEX, ORPHANS);
       if (lua_istable(L, -1)) {
-        lua_pushnumber(L, (lua_Number)p->p.pid);
+        lua_pushnumber(L, (lua_Number)p->proc.pid);
         lua_pushboolean(L, 1);
         lua_rawset(L, -3);
       }
@@ -492,7 +495,7 @@ static int p_gc (lua_State *L) {
     }
     p->state = P_NONE;
   }
-  hp_endgroup(&p->p);
+  hp_endgroup(&p->proc);
   /*
   ** When many objects go at once (a full collection, lua_close) while
   ** their children run, a scan of the orphans per object would be one
@@ -540,14 +543,14 @@ static int p_tostring (lua_State *L) {
   Process *p = checkproc(L, 1);
   switch (p->state) {
     case P_DONE:
-      lua_pushfstring(L, PROCESS_T " (%d, %s %d)", (int)p->p.pid,
+      lua_pushfstring(L, PROCESS_T " (%d, %s %d)", (int)p->proc.pid,
                       p->how == HP_EXITED ? "exit" : "signal", (int)p->code);
       break;
     case P_RUNNING:
-      lua_pushfstring(L, PROCESS_T " (%d)", (int)p->p.pid);
+      lua_pushfstring(L, PROCESS_T " (%d)", (int)p->proc.pid);
       break;
     case P_LOST:
-      lua_pushfstring(L, PROCESS_T " (%d, lost)", (int)p->p.pid);
+      lua_pushfstring(L, PROCESS_T " (%d, lost)", (int)p->proc.pid);
       break;
     default:
       lua_pushliteral(L, PROCESS_T " (none)");
@@ -562,7 +565,7 @@ static int p_index (lua_State *L) {
   const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
   if (k != NULL && strcmp(k, "pid") == 0) {
     if (p->state == P_NONE) lua_pushnil(L);
-    else lua_pushinteger(L, (lua_Integer)p->p.pid);
+    else lua_pushinteger(L, (lua_Integer)p->proc.pid);
     return 1;
   }
   if (k != NULL && (strcmp(k, "stdin") == 0 || strcmp(k, "stdout") == 0 ||
@@ -585,404 +588,72 @@ static int p_index (lua_State *L) {
 
 /*
 ** {======================================================
-** Reading spawn_with_handle's arguments
+** spawn_with_handle
 ** =======================================================
 */
 
-/* Stack slots of the call: its three arguments, then its own objects. */
-enum { A_ARGV = 1, A_HANDLES, A_OPTIONS, S_PROC, S_SCRATCH, S_ANCHOR, S_OBJS };
-
-/* What the readers gather. */
-typedef struct SpawnArgs {
-  hp_spawn_req req;
-  int nanchor;          /* entries in the anchor table */
-  int stdio[3];         /* stack index of each stdio option, 0 if absent */
-  int merge;            /* stderr = "stdout": 2>&1 */
-  Handle *null[3];      /* the null device opened for a stdio option */
-  int listen, names;    /* stack index of listen, listen_names, or 0 */
-  SpawnExtra extra;     /* the options of lua_subprocess.c */
-} SpawnArgs;
-
-
-/* Keep the value on top alive until the call returns; pops it. */
-static void anchor (lua_State *L, SpawnArgs *s) {
-  lua_rawseti(L, S_ANCHOR, ++s->nanchor);
-}
-
-
-/* A block of n bytes that lives until the call returns. */
-static void *anchored (lua_State *L, SpawnArgs *s, size_t n) {
-  void *p = lua_newuserdatauv(L, n == 0 ? 1 : n, 0);
-  anchor(L, s);
-  return p;
-}
-
-
 /*
-** The string (or number) at stack index i, without embedded zeros, for
-** argument arg; what names it in errors.
+** Before the child starts: input read ahead would never reach it, so it
+** is refused before any flush; then what waits in buffers must reach
+** the pipe.  0, or the number of results pushed for a failed flush.
 */
-static const char *checkcstr (lua_State *L, int i, int arg, const char *what) {
-  size_t len;
-  const char *s;
-  int t = lua_type(L, i);
-  if (t == LUA_TSTRING || t == LUA_TNUMBER) {
-    s = lua_tolstring(L, i, &len);
-    if (strlen(s) == len) return s;
-    luaL_argerror(L, arg, lua_pushfstring(L, "%s contains a zero byte", what));
-  }
-  luaL_argerror(L, arg, lua_pushfstring(L, "%s must be a string, got %s", what,
-                                        lua_typename(L, t)));
-  return NULL;
-}
-
-
-/*
-** Push every key and value of the table at t, raw, and return how many
-** pairs.  The traversal itself allocates nothing, so nothing can change
-** the table under it; a table that grew while room was being made (a
-** finalizer ran) is refused rather than half read.
-*/
-static int snapshot (lua_State *L, int t, int arg, const char *what) {
-  int n = 0, k = 0;
-  lua_pushnil(L);
-  while (lua_next(L, t) != 0) {
-    lua_pop(L, 1);
-    if (++n > (INT_MAX - 8) / 2) break;
-  }
-  if (!lua_checkstack(L, 2 * n + 3))
-    luaL_argerror(L, arg, lua_pushfstring(L, "too many entries in %s", what));
-  lua_pushnil(L);
-  while (lua_next(L, t) != 0) {
-    if (++k > n) luaL_error(L, "%s changed while being read", what);
-    lua_pushvalue(L, -2);  /* the key again, for lua_next */
-  }
-  return n;
-}
-
-
-/* argv: its program and arguments, as C strings kept alive. */
-static void readargv (lua_State *L, SpawnArgs *s) {
-  size_t argc = (size_t)lua_rawlen(L, A_ARGV), i;
-  const char **argv;
-  luaL_argcheck(L, argc > 0, A_ARGV, "argv is empty");
-  argv = (const char **)anchored(L, s, (argc + 1) * sizeof(char *));
-  for (i = 0; i < argc; i++) {
-    char what[40];
-    rawgeti(L, A_ARGV, (lua_Integer)i + 1);
-    (void)snprintf(what, sizeof(what), "argv[%lu]", (unsigned long)i + 1);
-    argv[i] = checkcstr(L, -1, A_ARGV, what);
-    anchor(L, s);
-  }
-  argv[argc] = NULL;  /* hp_spawn appends the handles' numbers */
-  s->req.argv = argv;
-}
-
-
-/* The env option: "NAME=value" strings for every pair of the table. */
-static void readenv (lua_State *L, SpawnArgs *s, int e) {
-  int base = lua_gettop(L), n = snapshot(L, e, A_OPTIONS, "option 'env'");
-  int i;
-  const char **envp = (const char **)anchored(L, s,
-                                              ((size_t)n + 1) * sizeof(char *));
-  for (i = 0; i < n; i++) {
-    int k = base + 2 * i + 1;
-    const char *name, *value;
-    if (lua_type(L, k) != LUA_TSTRING)
-      luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
-          "option 'env': names must be strings, got %s", luaL_typename(L, k)));
-    name = checkcstr(L, k, A_OPTIONS, "option 'env': name");
-    if (*name == '\0' || strchr(name, '=') != NULL)
-      luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
-          "option 'env': name '%s' is empty or contains '='", name));
-    value = checkcstr(L, k + 1, A_OPTIONS,
-                      lua_pushfstring(L, "option 'env': value of '%s'", name));
-    lua_pushfstring(L, "%s=%s", name, value);
-    envp[i] = lua_tostring(L, -1);
-    anchor(L, s);
-    lua_pop(L, 1);  /* the name for the message */
-  }
-  envp[n] = NULL;
-  lua_settop(L, base);
-  s->req.envp = envp;
-}
-
-
-/*
-** The options table: one raw traversal, each known option read by its
-** reader; unknown names are refused.  The stdio values stay on the stack
-** (kept alive there) for the handle readers.
-*/
-static void readoptions (lua_State *L, SpawnArgs *s) {
-  static const char *const names[] = {"stdin", "stdout", "stderr", "cwd",
-                                      "env", "group", "session",
-                                      "die_with_parent", "listen",
-                                      "listen_names", NULL};
-  static const unsigned flags[] = {HP_SPAWN_GROUP, HP_SPAWN_SESSION,
-                                   HP_SPAWN_DIEWITHPARENT};
-  int base = lua_gettop(L), n, i;
-  if (lua_isnil(L, A_OPTIONS)) return;
-  n = snapshot(L, A_OPTIONS, A_OPTIONS, "options");
-  for (i = 0; i < n; i++) {
-    int k = base + 2 * i + 1, v = k + 1, which;
-    size_t len;
-    const char *name;
-    if (lua_type(L, k) != LUA_TSTRING)
-      luaL_argerror(L, A_OPTIONS, "option names must be strings");
-    name = lua_tolstring(L, k, &len);
-    for (which = 0; names[which] != NULL; which++)
-      if (strcmp(name, names[which]) == 0 && strlen(name) == len) break;
-    switch (which) {
-      case 0: case 1: case 2:
-        s->stdio[which] = v;
-        break;
-      case 3:
-        if (lua_type(L, v) != LUA_TSTRING)
-          luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
-              "option 'cwd' must be a string, got %s", luaL_typename(L, v)));
-        s->req.cwd = checkcstr(L, v, A_OPTIONS, "option 'cwd'");
-        break;
-      case 4:
-        if (!lua_istable(L, v))
-          luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
-              "option 'env' must be a table, got %s", luaL_typename(L, v)));
-        readenv(L, s, v);
-        break;
-      case 5: case 6: case 7:
-        if (which == 5 && lua_type(L, v) == LUA_TNUMBER) {
-          s->extra.v[X_JOIN] = v;  /* a group to join */
-          break;
-        }
-        if (lua_type(L, v) != LUA_TBOOLEAN)
-          luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
-              "option '%s' must be a boolean%s, got %s", name,
-              which == 5 && HP_SPAWN_IDS ? " or a process group id" : "",
-              luaL_typename(L, v)));
-        if (lua_toboolean(L, v)) s->req.flags |= flags[which - 5];
-        break;
-      case 8:
-        s->listen = v;
-        break;
-      case 9:
-        s->names = v;
-        break;
-      default:
-        if (hpb_extra_option(&s->extra, name, len, v)) break;
-        luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
-            strlen(name) == len ? "unknown option '%s'"
-                                : "unknown option '%s...' (with a zero byte)",
-            name));
+static int handover (lua_State *L, SpawnArgs *s, HandleArg *ha, size_t nh) {
+  size_t i;
+  int err;
+  for (i = 0; i < nh + 3; i++)
+    if (ha[i].h != NULL) hpb_checkahead(L, &ha[i]);
+  for (i = 0; i < nh + 3; i++) {
+    if ((err = hpb_flushout(L, &ha[i], hpb_deadline(ha[i].h))) != 0) {
+      s->req.failed = i < nh ? HP_FAIL_HANDLE : HP_FAIL_STDIO;
+      s->req.failed_index = i < nh ? i : i - nh;
+      if (err == hp_err_timeout())  /* as settimeout promises */
+        return hpb_ioerror(L, err, NULL);
+      return hpb_oserror(L, err, hps_culprit(L, s, nh));
     }
   }
-  /* the pairs stay on the stack: they anchor the values read */
+  for (i = 0; i < nh + 3; i++) hpb_checkahead(L, &ha[i]);
+  return 0;
 }
 
 
 /*
-** Standard streams given by name: "null" opens the null device (a handle
-** of the call's own, closed when the call returns), and stderr "stdout"
-** goes where the child's standard output goes.  Returns 0 or an OS error,
-** with *which the stream it concerns.
+** The OS handles of the request, from the resolved arguments; stderr
+** "stdout" (2>&1) goes where stdout goes, redirected or inherited.  0 or
+** an error code.
 */
-static int readnames (lua_State *L, SpawnArgs *s, int *which) {
-  static const char *const names[] = {"stdin", "stdout", "stderr"};
-  int i;
-  for (i = 0; i < 3; i++) {
-    int v = s->stdio[i], err;
-    const char *name;
-    size_t len;
-    if (v == 0 || lua_type(L, v) != LUA_TSTRING) continue;
-    name = lua_tolstring(L, v, &len);
-    if (i == 2 && strcmp(name, "stdout") == 0 && len == 6) {
-      s->merge = 1;
-      s->stdio[2] = 0;
+static int fillreq (SpawnArgs *s, const HandleArg *ha, size_t nh) {
+  size_t i;
+  int err;
+  for (i = 0; i < nh; i++) s->handles[i] = ha[i].os;
+  for (i = 0; i < 3; i++) s->req.stdio[i] = ha[nh + i].os;
+  s->req.handles = s->handles;
+  s->req.nhandles = nh;
+  if (s->merge) {
+    s->req.stdio[2] = s->req.stdio[1];
+    if (s->req.stdio[2] == HP_NOHANDLE &&
+        (err = hp_stdio(1, &s->req.stdio[2])) != 0) {
+      s->req.failed = HP_FAIL_STDIO;
+      s->req.failed_index = 2;
+      return err;
     }
-    else if (strcmp(name, "null") == 0 && len == 4) {
-      Handle *h = hpb_newhandle(L);
-      lua_replace(L, v);  /* the handle stands for the name now */
-      if ((err = hp_opennull(&h->os)) != 0) {
-        h->os = HP_NOHANDLE;
-        *which = i;
-        return err;
-      }
-      s->null[i] = h;
-    }
-    else
-      luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
-          "option '%s': '%s' names no stream (\"null\"%s)", names[i], name,
-          i == 2 ? " or \"stdout\"" : ""));
   }
   return 0;
 }
 
 
-/* Close what readnames opened, now that the child has its own copies. */
-static void closenames (SpawnArgs *s) {
-  int i;
-  for (i = 0; i < 3; i++)
-    if (s->null[i] != NULL && !isclosed(s->null[i])) {
-      (void)hp_close(s->null[i]->os);
-      s->null[i]->os = HP_NOHANDLE;
-    }
-}
-
-
-/*
-** The handles argument: one handle, or an array of them, copied into the
-** call's own table S_OBJS (base+1 .. base+n, after the listen option's)
-** so that Lua code run later cannot drop one.  Returns n.
-*/
-static size_t readhandles (lua_State *L, int single, size_t base) {
-  lua_Integer n = 0, max = 0, i;
-  if (single) {
-    lua_pushvalue(L, A_HANDLES);
-    rawseti(L, S_OBJS, (lua_Integer)base + 1);
-    return 1;
-  }
-  /* an array: its keys are 1 .. n, nothing else */
-  lua_pushnil(L);
-  while (lua_next(L, A_HANDLES) != 0) {
-    lua_Number k = lua_type(L, -2) == LUA_TNUMBER ? lua_tonumber(L, -2) : 0;
-    lua_pop(L, 1);
-    if (!iswhole(k, 1)) {
-      const char *msg = lua_type(L, -1) == LUA_TSTRING
-          ? lua_pushfstring(L, "handles must be an array, found key '%s'",
-                            lua_tostring(L, -1))
-          : lua_pushfstring(L, "handles must be an array, found a %s key",
-                            luaL_typename(L, -1));
-      luaL_argerror(L, A_HANDLES, msg);
-    }
-    n++;
-    if ((lua_Integer)k > max) max = (lua_Integer)k;
-  }
-  if (max != n)
-    luaL_argerror(L, A_HANDLES,
-                  "handles must be an array, with no holes");
-  luaL_argcheck(L, n <= INT_MAX - 3 - (lua_Integer)base, A_HANDLES,
-                "too many handles");
-  for (i = 1; i <= n; i++) {
-    rawgeti(L, A_HANDLES, i);
-    rawseti(L, S_OBJS, (lua_Integer)base + i);
-  }
-  return (size_t)n;
-}
-
-
-/*
-** The listen option: an array of handles passed as systemd passes
-** sockets, copied into S_OBJS (1 .. n) ahead of the handles; with
-** listen_names, LISTEN_FDNAMES's value is anchored.  Returns n.
-*/
-static size_t readlisten (lua_State *L, SpawnArgs *s) {
-  size_t n, k;
-  if (s->listen == 0) {
-    if (s->names != 0)
-      luaL_argerror(L, A_OPTIONS, "option 'listen_names' without 'listen'");
-    return 0;
-  }
-  if (!HP_LISTEN_PROTOCOL)
-    luaL_argerror(L, A_OPTIONS, "option 'listen' is not supported on this "
-                  "system (pass listening sockets with handles)");
-  if (!lua_istable(L, s->listen) || hpb_issingle(L, s->listen))
-    luaL_argerror(L, A_OPTIONS, lua_pushfstring(L, "option 'listen' must be "
-                  "an array of handles, got %s", luaL_typename(L, s->listen)));
-  /* its keys are 1 .. n, nothing else, as for handles */
-  n = k = 0;
-  lua_pushnil(L);
-  while (lua_next(L, s->listen) != 0) {
-    lua_Number key = lua_type(L, -2) == LUA_TNUMBER ? lua_tonumber(L, -2) : 0;
-    lua_pop(L, 1);
-    if (!iswhole(key, 1) || key > INT_MAX - 3)
-      luaL_argerror(L, A_OPTIONS, "option 'listen' must be an array of "
-                    "handles, with no holes");
-    n++;
-    if ((size_t)key > k) k = (size_t)key;
-  }
-  luaL_argcheck(L, n > 0, A_OPTIONS,
-                "option 'listen' must hold 1 or more handles");
-  luaL_argcheck(L, k == n, A_OPTIONS, "option 'listen' must be an array of "
-                "handles, with no holes");
-  for (k = 1; k <= n; k++) {
-    rawgeti(L, s->listen, (lua_Integer)k);
-    rawseti(L, S_OBJS, (lua_Integer)k);
-  }
-  if (s->names != 0) {
-    hpb_listennames(L, A_OPTIONS, s->names, n);
-    s->req.listen_names = lua_tostring(L, -1);
-    anchor(L, s);
-  }
-  return n;
-}
-
-
-/*
-** Every handle of the call as a HandleArg: t[0 .. nl-1] the listen
-** option's, t[nl .. nh-1] the handles, then the three standard streams
-** (os HP_NOHANDLE when not redirected).  getfd() runs for all first;
-** then they are resolved with no Lua code.
-*/
-static void resolve_all (lua_State *L, SpawnArgs *s, HandleArg *t, size_t nh,
-                         int single) {
-  static const char *const names[] = {"stdin", "stdout", "stderr"};
-  size_t i, nl = s->req.nlisten;
-  int pass;
-  for (i = 0; i < nh + 3; i++) {
-    t[i].arg = i >= nl && i < nh ? A_HANDLES : A_OPTIONS;
-    t[i].inarray = i >= nl && i < nh && !single;
-    t[i].elem = (lua_Integer)(i - nl) + 1;
-    t[i].opt = i < nh ? NULL : names[i - nh];
-    if (i < nl) {  /* "option 'listen[2]': ..." */
-      t[i].opt = lua_pushfstring(L, "listen[%d]", (int)i + 1);
-      anchor(L, s);
-    }
-    t[i].os = HP_NOHANDLE;
-    t[i].h = NULL;
-    t[i].f = NULL;
-    t[i].getfd = 0;
-  }
-  for (pass = 0; pass < 2; pass++) {
-    for (i = 0; i < nh + 3; i++) {
-      int idx;
-      if (i < nh) {
-        rawgeti(L, S_OBJS, (lua_Integer)i + 1);
-        idx = lua_gettop(L);
-      }
-      else if ((idx = s->stdio[i - nh]) == 0)
-        continue;
-      if (pass == 0) hpb_handlearg_getfd(L, idx, &t[i]);
-      else hpb_handlearg_resolve(L, idx, &t[i]);
-      if (i < nh) lua_pop(L, 1);
-    }
-  }
-}
-
-/* }====================================================== */
-
-
-/* What a failed start is blamed on, for the message. */
-static const char *culprit (lua_State *L, const SpawnArgs *s, size_t nh) {
-  static const char *const names[] = {"stdin", "stdout", "stderr"};
-  const hp_spawn_req *r = &s->req;
-  if (r->failed == HP_FAIL_HANDLE && r->failed_index < r->nlisten)
-    return lua_pushfstring(L, "option 'listen[%d]'", (int)r->failed_index + 1);
-  if (r->failed == HP_FAIL_HANDLE) {  /* handles come after listen's */
-    nh -= r->nlisten;
-    if (nh == 1) return "handle";
-    return lua_pushfstring(L, "handle %d",
-                           (int)(r->failed_index - r->nlisten) + 1);
-  }
-  switch (r->failed) {
-    case HP_FAIL_CWD:
-      return lua_pushfstring(L, "cwd '%s'", r->cwd);
-    case HP_FAIL_STDIO:
-      return r->failed_index < 3 ? names[r->failed_index] : "stdio";
-    case HP_FAIL_EXEC:
-      return r->executable != NULL ? r->executable : r->argv[0];
-    case HP_FAIL_FLAGS:
-      return "option 'die_with_parent'";
-    default:
-      return hpb_extra_culprit(r) != NULL ? hpb_extra_culprit(r) : "spawn";
-  }
+/* The child has started: its object runs, and is listed for the reapers. */
+static void started (lua_State *L, Process *p, const SpawnArgs *s) {
+  Reaper *r = getreaper(L);
+  p->state = P_RUNNING;
+  p->group = (s->req.flags & (HP_SPAWN_GROUP | HP_SPAWN_SESSION |
+                               HP_SPAWN_JOIN)) != 0;
+  if (r != NULL) r->live++;
+  p->listed = 1;
+  lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
+  lua_pushvalue(L, S_PROC);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
 }
 
 
@@ -991,14 +662,13 @@ static const char *culprit (lua_State *L, const SpawnArgs *s, size_t nh) {
 ** The child inherits exactly the given handles, and finds their numbers
 ** (as it sees them) appended to its command line.
 */
-int hpb_spawn (lua_State *L) {
+static int spawn_with_handle (lua_State *L) {
   SpawnArgs s;
   Process *proc;
   Scratch *scratch;
-  HandleArg *t;
-  hp_os *handles;
-  size_t nh, i;
-  int err, single, which = 0;
+  HandleArg *ha;
+  size_t nh = 0, i;
+  int err, n;
   luaL_checktype(L, A_ARGV, LUA_TTABLE);
   luaL_argcheck(L, !lua_isnoneornil(L, A_HANDLES), A_HANDLES,
                 "handle expected, got no value");
@@ -1014,69 +684,21 @@ int hpb_spawn (lua_State *L) {
   scratch = hpb_newscratch(L);          /* S_SCRATCH */
   lua_newtable(L);                      /* S_ANCHOR */
   lua_newtable(L);                      /* S_OBJS: listen, then handles */
-  readargv(L, &s);
-  readoptions(L, &s);
-  if ((err = hpb_extra_read(L, A_OPTIONS, &s.extra, &s.req)) != 0)
-    return hpb_oserror(L, err, culprit(L, &s, 0));
-  if ((err = readnames(L, &s, &which)) != 0) {
-    s.req.failed = HP_FAIL_STDIO;
-    s.req.failed_index = (size_t)which;
-    return hpb_oserror(L, err, culprit(L, &s, 0));
-  }
-  s.req.nlisten = readlisten(L, &s);
-  single = hpb_issingle(L, A_HANDLES);
-  nh = s.req.nlisten + readhandles(L, single, s.req.nlisten);
-  t = (HandleArg *)anchored(L, &s, (nh + 3) * sizeof(HandleArg));
-  handles = (hp_os *)anchored(L, &s, (nh + 1) * sizeof(hp_os));
-  /* from here on the only Lua code is getfd(), in resolve_all's first pass */
-  resolve_all(L, &s, t, nh, single);
-  /* input read ahead would never reach the child: refused before any
-     flush, then what waits in buffers must reach the pipe before the
-     child starts */
-  for (i = 0; i < nh + 3; i++)
-    if (t[i].h != NULL) hpb_checkahead(L, &t[i]);
-  for (i = 0; i < nh + 3; i++) {
-    if ((err = hpb_flushout(L, &t[i], deadline(t[i].h))) != 0) {
-      s.req.failed = i < nh ? HP_FAIL_HANDLE : HP_FAIL_STDIO;
-      s.req.failed_index = i < nh ? i : i - nh;
-      if (err == hp_err_timeout())  /* as settimeout promises */
-        return hpb_ioerror(L, err, NULL);
-      return hpb_oserror(L, err, culprit(L, &s, nh));
-    }
-  }
-  for (i = 0; i < nh + 3; i++) hpb_checkahead(L, &t[i]);
-  for (i = 0; i < nh; i++) handles[i] = t[i].os;
-  for (i = 0; i < 3; i++) s.req.stdio[i] = t[nh + i].os;
-  if (s.merge) {  /* 2>&1: where stdout goes, redirected or inherited */
-    s.req.stdio[2] = s.req.stdio[1];
-    if (s.req.stdio[2] == HP_NOHANDLE && (err = hp_stdio(1, &s.req.stdio[2])) != 0) {
-      s.req.failed = HP_FAIL_STDIO;
-      s.req.failed_index = 2;
-      return hpb_oserror(L, err, culprit(L, &s, nh));
-    }
-  }
-  s.req.handles = handles;
-  s.req.nhandles = nh;
-  err = hp_spawn(&s.req, &proc->p, hpb_scratchalloc, scratch);
+  if ((err = hps_read(L, &s, &ha, &nh)) != 0)
+    return hpb_oserror(L, err, hps_culprit(L, &s, 0));
+  if ((n = handover(L, &s, ha, nh)) != 0) return n;
+  if ((err = fillreq(&s, ha, nh)) != 0)
+    return hpb_oserror(L, err, hps_culprit(L, &s, nh));
+  err = hp_spawn(&s.req, &proc->proc, hpb_scratchalloc, scratch);
   hpb_freescratch(scratch);
-  closenames(&s);
-  if (err != 0) return hpb_oserror(L, err, culprit(L, &s, nh));
-  proc->state = P_RUNNING;
-  proc->group = (s.req.flags & (HP_SPAWN_GROUP | HP_SPAWN_SESSION |
-                                HP_SPAWN_JOIN)) != 0;
-  {
-    Reaper *r = getreaper(L);
-    if (r != NULL) r->live++;
-    proc->listed = 1;
-  }
-  lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
-  lua_pushvalue(L, S_PROC);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
+  hps_closenames(&s);
+  if (err != 0) return hpb_oserror(L, err, hps_culprit(L, &s, nh));
+  started(L, proc, &s);
   lua_pushvalue(L, S_PROC);
   return 1;
 }
+
+/* }====================================================== */
 
 
 /*
@@ -1136,10 +758,35 @@ static const luaL_Reg process_meta[] = {
 };
 
 
-/* The process metatable and the registry tables reaping uses. */
-void hpb_open_spawn (lua_State *L) {
+/* The registry's table name, with weak keys, pushed (made when missing). */
+static void weaktable (lua_State *L, const char *name) {
+  lua_getfield(L, LUA_REGISTRYINDEX, name);
+  if (lua_istable(L, -1)) return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_newtable(L);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, name);
+}
+
+
+static const luaL_Reg funcs[] = {
+  {"spawn_with_handle", spawn_with_handle},
+  {NULL, NULL}
+};
+
+/*
+** spawn_with_handle and environ; the process metatable and the registry
+** tables reaping uses.
+*/
+int hpb_open_spawn (lua_State *L) {
+  hpb_addfuncs(L, funcs);
   luaL_newmetatable(L, PROCESS_T);
   luaL_setfuncs(L, process_meta, 0);
+  hpb_setkind(L, &process_kind);
   lua_newtable(L);
   luaL_setfuncs(L, process_methods, 0);
   hpb_setnames(L, -1);
@@ -1153,20 +800,6 @@ void hpb_open_spawn (lua_State *L) {
   /* the module table is below: environ joins it here */
   lua_pushcfunction(L, hpass_environ);
   lua_setfield(L, -2, "environ");
-  hpb_open_subprocess(L);
-  /* pipes: a process's stdin, stdout and stderr, set by the Lua layer */
-  lua_getfield(L, LUA_REGISTRYINDEX, PIPES);
-  if (!lua_istable(L, -1)) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_newtable(L);
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, PIPES);
-  }
-  lua_setfield(L, -2, "_pipes");
   /* orphans: pids of collected processes not yet reaped */
   lua_getfield(L, LUA_REGISTRYINDEX, ORPHANS);
   if (!lua_istable(L, -1)) {
@@ -1183,14 +816,13 @@ void hpb_open_spawn (lua_State *L) {
   }
   lua_pop(L, 1);
   /* running: process objects whose child is not collected yet */
-  lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
-  if (!lua_istable(L, -1)) {
-    lua_newtable(L);
-    lua_newtable(L);
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_setfield(L, LUA_REGISTRYINDEX, RUNNING);
-  }
+  weaktable(L, RUNNING);
   lua_pop(L, 1);
+  /*
+  ** pipes: a process's stdin, stdout and stderr (a table of handles),
+  ** weak keys, filled by the Lua layer (spawn_with_handle's "pipe")
+  */
+  weaktable(L, PIPES);
+  lua_setfield(L, -2, "_pipes");
+  return 0;
 }

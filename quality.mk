@@ -10,14 +10,17 @@ HELP += \
   check-asan     'the suite with AddressSanitizer + UBSan' \
   check-valgrind 'the suite under valgrind memcheck' \
   check-restart  'hotrestart.lua under 400 connections, restarted 20 times' \
+  check-stress   'the leak stress at length: 10,000 spawn/write/read/wait cycles' \
   check-stream   'the stream against its model: 10 seeds of 20,000 random steps' \
   check-subprocess 'pipes, communicate, pipeline at full size, and the pipeline benchmark' \
   coverage       'line coverage of the C sources (fails below 95%)' \
   lint           'lint-lua and lint-c' \
   lint-lua       'luacheck over lua/ examples/ tests/ bench/ tools/' \
-  lint-c         'the source lists, cppcheck and clang-tidy' \
+  lint-c         'the source lists, cppcheck, clang-tidy, function and file sizes' \
+  check-docs     'make targets and exports named in the docs, Lua samples run' \
   test-windows   'cross-build for Windows and test under wine' \
   test-fallbacks 'the suite on builds with each platform choice forced' \
+  fallback-NAME  'one build of test-fallbacks (NAME: one of FALLBACKS)' \
   test-oldkernel 'the suite as on Linux < 5.9 (tools/oldkernel)' \
   test-noproc    'the /proc-free specs without /proc, as on an old kernel' \
   test-musl      'Lua 5.4, busted and hpass built with musl-gcc, the suite' \
@@ -49,7 +52,8 @@ SAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=all
 SAN_LUA = $(CURDIR)/build/asan/lua
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1:exitcode=86:strict_string_checks=1 \
-          UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 HPASS_SANITIZER=asan
+          UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 HPASS_SANITIZER=asan \
+          HPASS_STRESS_CYCLES=$(STRESS_CYCLES)
 
 build/asan/lua: tests/peers/sanlua.c
 	@mkdir -p $(dir $@)
@@ -94,6 +98,17 @@ check-valgrind: deps
 	$(RUN_ENV) $(VALGRIND_ENV) \
 	  prove --exec '$(VALGRIND) $(LUA) $(BUSTED) -o TAP --exclude-tags=novalgrind' \
 	  $(if $(filter-out tests/spec/*_spec.lua,$(TESTS)),$(TESTS),$(VALGRIND_TESTS))
+
+# The leak stress of tests/spec/reliability_spec.lua at length: make test
+# runs 1,000 spawn/write/read/wait cycles, this 10,000 (a leak of one
+# descriptor, child or heap block per cycle shows in either; the long
+# form shows slow growth that the short one could miss).
+STRESS_CYCLES = 10000
+.PHONY: check-stress
+check-stress: deps
+	@tools/deps.sh $(TEST_PKGS)
+	@$(MAKE) --no-print-directory all test-helpers
+	$(RUN_ENV) HPASS_STRESS_CYCLES=$(STRESS_CYCLES) $(PROVE) tests/spec/reliability_spec.lua
 
 # examples/hotrestart.lua under the full load (tests/spec/restart_spec.lua
 # runs it smaller in make test): 400 connections at once, 20 restarts.
@@ -162,6 +177,20 @@ coverage: deps
 .PHONY: lint lint-lua lint-c
 lint: lint-lua lint-c
 
+# What a command can find of the docs' drift from the code
+# (tools/check-docs.lua): every make target README.md and docs/*.md name
+# is in `make help`, and every function the module exports is in the
+# manual; then every Lua sample of the README and the manual runs
+# (tests/spec/readme_spec.lua).
+.PHONY: check-docs
+check-docs: deps
+	@tools/deps.sh $(TEST_PKGS)
+	@$(MAKE) --no-print-directory all test-helpers
+	@$(MAKE) --no-print-directory help > $(BUILD)/help.txt
+	$(RUN_ENV) $(LUA) tools/check-docs.lua $(BUILD)/help.txt '$(FALLBACKS)' \
+	  README.md $(wildcard docs/*.md)
+	$(RUN_ENV) $(PROVE) tests/spec/readme_spec.lua
+
 # luacheck over every Lua file (config: .luacheckrc).
 lint-lua:
 	@tools/deps.sh lua-check:luacheck
@@ -170,9 +199,12 @@ lint-lua:
 # cppcheck and clang-tidy (config: .clang-tidy, .cppcheck-suppressions).
 # The rockspec's lists first: every top-level *.c is in the list of each
 # platform it belongs to (tools/sources.lua), so none is left out.
+# Then the measures of the house on every platform's files: no file over
+# 1,000 lines, no function over 70 (tools/check-size.sh, with pmccabe).
 lint-c:
 	$(if $(SRC),,$(NOSRC))@$(HOST_LUA) tools/sources.lua --check $(wildcard *.c)
-	@tools/deps.sh cppcheck:cppcheck clang-tidy:clang-tidy
+	@tools/deps.sh cppcheck:cppcheck clang-tidy:clang-tidy pmccabe:pmccabe
+	tools/check-size.sh $(wildcard *.c)
 	cppcheck --quiet --force --error-exitcode=1 --std=c99 --inline-suppr \
 	  --enable=warning,style,performance,portability \
 	  --suppressions-list=.cppcheck-suppressions -I$(LUA_INCDIR) $(SRC)
@@ -313,7 +345,6 @@ test-fallbacks: deps
 
 FB_apple = -D_GNU_SOURCE -include tools/apple-decls.h \
            -DHPASS_SPAWN=HPASS_SPAWN_APPLE -DHPASS_HAVE_ADDCHDIR_NP=0 $(FB_nocloexec)
-FB_SRC_apple = $(filter-out lua_hpass.c,$(SRC))
 # FreeBSD 13.1 and later, and FreeBSD before 13.1, NetBSD and OpenBSD:
 # their choices of hpass_posix.h, with __linux__ undefined so that the
 # code takes the branches those systems take, compiled (not linked) on
@@ -332,7 +363,7 @@ FB_otherbsd = $(FB_BSD) -DHPASS_SPAWN=HPASS_SPAWN_CHILD -DHPASS_HAVE_ADDCHDIR_NP
 COMPILE_ONLY = apple freebsd otherbsd
 $(addprefix fallback-,$(COMPILE_ONLY)): fallback-%:
 	$(if $(SRC),,$(NOSRC))for c in $(CC) clang; do \
-	  for f in $(or $(FB_SRC_$*),$(SRC)); do \
+	  for f in $(SRC); do \
 	    $$c $(WARN) -fPIC -I$(LUA_INCDIR) -O2 $(FB_$*) -c $$f -o /dev/null || exit 1; \
 	  done; \
 	done

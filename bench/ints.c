@@ -56,7 +56,7 @@ static void die (const char *what) {
 
 static int nosig_ok;  /* the kernel takes RWF_NOSIGNAL (probed in main) */
 
-/* One int written as hpass writes it (see hpass_posix.c). */
+/* One int written as hpass writes it (see hpass_io_posix.c). */
 static ssize_t write_nosig (int fd, const void *buf, size_t n) {
   struct iovec iov;
   sigset_t pipeset, old, pending;
@@ -180,7 +180,7 @@ int main (int argc, char **argv) {
   nosig = strcmp(argv[1], "nosig") == 0 || strcmp(argv[1], "pairs") == 0;
   n = atol(argv[2]);
   rounds = atol(argv[3]);
-  if (nosig) {  /* as hpass_posix.c probes: an empty write with the flag */
+  if (nosig) {  /* as hpass_io_posix.c probes: an empty write with the flag */
     int p[2];
     char c = 0;
     struct iovec iov;

@@ -341,16 +341,24 @@ function hpass.capture(argv, options, ...)
   end
   nopipe("capture", opts, 2)
   local input, timeout, limit = c.input, c.timeout, c.max
-  local outr, outw = assert(core.pipe())
-  local errr, errw, inr, inw
-  if opts.stderr == nil then
-    errr, errw = assert(core.pipe())
-    opts.stderr = errw
+  -- the pipes; one that cannot be made (EMFILE) is an OS failure, returned
+  local p = {}  -- output, error, input: read and write ends
+  local function pipe(i)
+    local r, w, code = core.pipe()
+    if not r then
+      closeall(p[1], p[2], p[3], p[4], p[5], p[6])
+      return nil, w, code
+    end
+    p[i], p[i + 1] = r, w
+    return true
   end
-  if input ~= nil then
-    inr, inw = assert(core.pipe())
-    opts.stdin = inr
-  end
+  local made, pmsg, pcode = pipe(1)
+  if made and opts.stderr == nil then made, pmsg, pcode = pipe(3) end
+  if made and input ~= nil then made, pmsg, pcode = pipe(5) end
+  if not made then return nil, pmsg, pcode end
+  local outr, outw, errr, errw, inr, inw = p[1], p[2], p[3], p[4], p[5], p[6]
+  if errw then opts.stderr = errw end
+  if inr then opts.stdin = inr end
   opts.stdout = outw
   local ok, proc, msg, code = pcall(spawn, argv, c.handles, opts)
   closeall(outw, errw, inr)  -- the child has its own copies

@@ -94,14 +94,13 @@ if [ -n "$qemu" ]; then
   export ZIG_GLOBAL_CACHE_DIR=$root/build/zig/cache
   export ZIG_LOCAL_CACHE_DIR=$root/build/zig/cache
   # One command for make and the scripts: the target, and where its
-  # programs find their loader and C library.  -z nodelete: this Zig
-  # links a shared library's atexit with a null __dso_handle, so glibc
-  # would run hpass's exit handler (lua_hpass.c) after a closing Lua
-  # state has unloaded the module, and crash; gcc's links pass the
-  # library's own, and glibc runs the handler at unload.
+  # programs find their loader and C library.  (This Zig links a shared
+  # library's atexit with a null __dso_handle, so glibc runs hpass's exit
+  # handler only at exit: hpass keeps itself loaded once it has one, see
+  # hp_pinself.)
   cat > "$cc" <<EOS
 #!/bin/sh
-exec "$zig" cc -target $zt "\$@" -Wl,--dynamic-linker=$sys/lib/$ld -Wl,-rpath,$sys/lib -Wl,-z,nodelete
+exec "$zig" cc -target $zt "\$@" -Wl,--dynamic-linker=$sys/lib/$ld -Wl,-rpath,$sys/lib
 EOS
   chmod +x "$cc"
   if [ ! -e /proc/sys/fs/binfmt_misc/qemu-$qemu ]; then

@@ -187,7 +187,7 @@ if [ "$(cat "$out/.lua-stamp" 2>/dev/null)" != "$stamp" ] ||
 fi
 
 # ---------------------------------------------------------------------
-# 4. hpass/core.dll.  hpass_posix.c is listed on purpose: it must compile
+# 4. hpass/core.dll.  The POSIX files are listed on purpose: it must compile
 # to nothing here.  Linking against lua54.dll itself (ld reads a DLL's
 # exports directly) keeps the module tied to the interpreter's DLL, so
 # both share one Lua state implementation and one C runtime.
@@ -212,7 +212,7 @@ if [ $lua_only -eq 0 ]; then
   hpstamp=$( (cd "$root" && cat $srcs $hdrs tests/windows/testaid.c; echo "$warn recipe=2";
               $cc --version; cat "$out/.lua-stamp") | sha256sum)
   # The same two DLLs twice more, each with a C runtime other than
-  # Lua's (which hpass must handle, see "C streams" in hpass_win32.c):
+  # Lua's (which hpass must handle, see hpass_io_win32.c):
   # in ucrt/ on the UCRT for the msvcrt Lua, and in lua-ucrt/ on msvcrt
   # for the UCRT Lua.
   ucrt=$out/ucrt
@@ -238,14 +238,13 @@ if [ $lua_only -eq 0 ]; then
         die "cross-compiling hpass ($variant) failed"
       [ -s "$dest/hpass/core.dll" ] || die "no hpass/core.dll ($variant) was made"
       # A test-only helper module (see the file), never part of hpass; it
-      # links the Windows backend too, to call its stream functions
-      # directly.
+      # links the backend too (the list's hpass_*.c), to call its stream
+      # functions directly.
       # shellcheck disable=SC2086
-      $cc $warn $crtflags -O2 -shared -I"$out/include" -I"$root" \
-        -o "$dest/testaid.dll" "$root/tests/windows/testaid.c" \
-        "$root/hpass_win32.c" "$root/hpass_win32_send.c" \
-        "$root/hpass_poll_win32.c" \
-        -L"$lualib" -llua54 -lshell32 -lws2_32 -ladvapi32 ||
+      (cd "$root" && $cc $warn $crtflags -O2 -shared -I"$out/include" -I. \
+        -o "$dest/testaid.dll" tests/windows/testaid.c \
+        $(printf '%s\n' $srcs | grep '^hpass_') \
+        -L"$lualib" -llua54 -lshell32 -lws2_32 -ladvapi32) ||
         die "cross-compiling tests/windows/testaid.c ($variant) failed"
     done
     # The mismatches must be real: each pair of Lua and hpass on two

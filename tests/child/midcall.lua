@@ -298,6 +298,12 @@ local maxk = tonumber(os.getenv("HPASS_MIDCALL_MAX") or "") or 400
 -- allocation
 if _VERSION == "Lua 5.4" then
   collectgarbage("incremental", 1, 1000)    -- setpause 0 is weaker on 5.4
+elseif pcall(collectgarbage, "param", "pause") then
+  -- Lua 5.5: no "setpause"; a step at every allocation, each a big one
+  collectgarbage("incremental")
+  collectgarbage("param", "pause", 0)
+  collectgarbage("param", "stepmul", 100000)
+  collectgarbage("param", "stepsize", 1)
 else
   collectgarbage("setpause", 0)
   collectgarbage("setstepmul", 1000)

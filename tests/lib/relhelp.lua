@@ -13,6 +13,10 @@ R.relpeer = H.peer("relpeer")
 --- "asan" or "valgrind" when the suite runs under one of them.
 R.sanitizer = os.getenv("HPASS_SANITIZER")
 
+--- true when every instruction costs several: under a sanitizer, or
+-- under qemu-user's emulation of another CPU (make test-aarch64/-mips).
+R.slow = R.sanitizer ~= nil or os.getenv("HPASS_EXPECT_QEMU") ~= nil
+
 --- errno and signal numbers as this system's headers give them (R.EPIPE,
 -- R.SIGUSR1, ...): they differ between CPUs (MIPS's are not x86's).
 for k, v in pairs(R.sig.const) do R[k] = v end

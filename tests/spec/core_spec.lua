@@ -495,7 +495,9 @@ describe("hpass", function()
         local _, z = R.sig.children()
         if z > worst then worst = z end
       end
-      assert.is_true(worst <= 1024 / 256 + 1, "zombies: " .. worst)
+      -- spawn looks once every live/256 calls (here 5): a few more can
+      -- end while a loaded machine runs the next spawns, never 1%
+      assert.is_true(worst < 1024 / 100, "zombies: " .. worst)
       w:close()
       for _, p in ipairs(live) do assert.is_true((p:wait())) end
     end)
@@ -518,6 +520,14 @@ describe("lua/hpass.lua helpers", function()
   it("inherited() fails like hpass.handle and checks its arguments", function()
     local h, msg, code = hpass.inherited(1, {"999"})
     assert.is_nil(h); assert.is_string(msg); assert.equal(EBADF, code)
+    -- those adopted before the one that fails are closed
+    local r, w = hpass.pipe()
+    local n = r:detach()
+    h, msg, code = hpass.inherited(2, {tostring(n), "999"})
+    assert.is_nil(h); assert.is_string(msg); assert.equal(EBADF, code)
+    h, msg, code = hpass.handle(n)
+    assert.is_nil(h); assert.is_string(msg); assert.equal(EBADF, code)
+    w:close()
     assert.matches("only 1 command%-line", H.raises(hpass.inherited, 2, {"3"}))
     assert.matches("bad argument #2 to 'inherited' %(argument 1 is not a handle number%)",
                    H.raises(hpass.inherited, 1, {"x"}))

@@ -17,12 +17,13 @@ local now = socket.gettime
 -- (shorter: a flood fills memory as fast as it can be copied).
 local T, TF = 0.1, 0.1
 -- The manual's bound past a deadline (capture adds the copy of what it
--- gathered), and what a busy 2-core host or a sanitizer adds to it.
+-- gathered), and what a busy 2-core host, a sanitizer or an emulated CPU
+-- adds to it.
 local BOUND = 0.05
-local SLACK = R.sanitizer and 1.5 or 0.4
+local SLACK = R.slow and 1.5 or 0.4
 -- CPU a call may use while it only waits, in seconds: a call that polled
 -- in a loop for T would use about T.
-local IDLE = R.sanitizer and 0.1 or 0.03
+local IDLE = R.slow and 0.1 or 0.03
 
 -- The largest overshoot seen, by kind of call, reported at the end: calls
 -- that only waited, calls that moved bytes to the end (a flood, a peer that

@@ -41,7 +41,7 @@ describe("Buffering", function()
     r:close()
   end)
 
-  for _, how in ipairs({"exit", "end", "gc"}) do
+  for _, how in ipairs({"exit", "end", "gc", "close"}) do
     it("buffered output goes out when the process exits, by " .. how, function()
       local r, w = hpass.pipe()
       local proc = assert(hpass.spawn_with_handle({H.lua, H.child("bufexit"), how, "10000"}, w))
@@ -53,6 +53,22 @@ describe("Buffering", function()
       r:close()
     end)
   end
+
+  it("a closing state that unloads hpass leaves its exit handler callable: the module stays loaded",
+     function()
+    -- glibc's loader says when it unmaps a library (LD_DEBUG=files);
+    -- other C libraries say nothing, and then the exit status alone speaks
+    local env = hpass.environ()
+    env.LD_DEBUG = "files"
+    local out, err, ok, how, code = hpass.capture(
+      {H.lua, H.child("bufexit"), "close", "10", "1"}, {env = env, timeout = 30})
+    assert.is_true(ok, tostring(how) .. " " .. tostring(code) .. "\n" .. err)
+    assert.equal(40, #out)
+    if err:find("generating link map", 1, true) then
+      assert.matches("hpass/core%.so[^\n]*as NODELETE", err)
+      assert.is_nil(err:find("hpass/core%.so[^\n]*destroying link map"))
+    end
+  end)
 
   it("buffered output goes out before the handle is passed to spawn_with_handle", function()
     local r, w = hpass.pipe()

@@ -31,6 +31,38 @@ local function midcall(cases)
   return counts
 end
 
+describe("Conventions: results and errors", function()
+  after_each(H.cleanup)
+
+  -- ASan reserves more address space than any such limit, and qemu-user
+  -- needs its own: the limit cannot be set there
+  local nolimit = R.sanitizer == "asan" or os.getenv("HPASS_EXPECT_QEMU")
+  if nolimit then
+    pending("running out of memory raises Lua's own memory error (no address-space "
+            .. "limit under ASan or qemu-user)")
+  else
+    it("running out of memory raises Lua's own memory error, also for a handle's "
+       .. "buffers, which live outside the collector", function()
+      -- a memory error calls no message handler: its message comes as it is
+      local script = H.tmpname()
+      local f = assert(io.open(script, "w"))
+      f:write([[
+local hpass = require "hpass"
+local r, w = hpass.pipe()
+local ok, msg = xpcall(function() return w:setvbuf("full", 2^30) end,
+                       function(m) return "handler: " .. tostring(m) end)
+io.write(tostring(ok), "|", tostring(msg), "|", tostring(w:setvbuf("full", 4096)))
+r:close(); w:close()
+]])
+      f:close()
+      local out, ok, how, code = H.capture({"sh", "-c", 'ulimit -v 400000 && exec "$0" "$1"',
+                                            H.lua, script})
+      assert.same({true, "exit", 0}, {ok, how, code}, out)
+      assert.equal("false|not enough memory|true", out)
+    end)
+  end
+end)
+
 describe("Conventions: Lua code in the middle of a call", function()
   after_each(H.cleanup)
 

@@ -6,6 +6,27 @@ local H = require "helpers"
 local R = require "relhelp"
 
 describe("Integers: write_ints and read_ints", function()
+  it("write_ints returns true, or nil, msg, errno, written: how many integers went out " ..
+     "before the failure", function()
+    local r, w = hpass.pipe()
+    -- a reader that takes 1,000 integers (4,000 bytes, perhaps a little
+    -- more in one read) and goes
+    local proc = assert(hpass.spawn_with_handle({"head", "-c", "4000"}, {},
+                                                {stdin = r, stdout = "null"}))
+    r:close()
+    local t = {}
+    for i = 1, 1000000 do t[i] = i end
+    local ok, msg, code, written = w:write_ints(t)
+    assert.is_nil(ok)
+    assert.is_string(msg)
+    assert.equal(R.EPIPE, code)
+    assert.equal("number", type(written))
+    assert.is_true(written % 1 == 0 and written >= 1000 and written < 1000000,
+                   tostring(written))
+    assert.is_true((proc:wait()))
+    w:close()
+  end)
+
   it("write_ints writes t[i..j], by default all of t; read_ints gives an array of up " ..
      "to count integers, nil at a clean end with nothing read", function()
     local r, w = hpass.pipe()

@@ -482,7 +482,7 @@ static int ta_cputime (lua_State *L) {
 
 
 /*
-** hpass's own stream functions, linked in here (from hpass_win32.c) so
+** hpass's own stream functions, linked in here (from hpass_io_win32.c) so
 ** that a test can see what the binding will see: readahead(f) the bytes
 ** Lua's C runtime has read ahead of f's handle, take(f, n) up to n of them.
 */

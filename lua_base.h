@@ -1,12 +1,22 @@
 /*
-** lua_hpass.h - what the files of the Lua binding share.
+** lua_base.h - the base of the Lua binding: what its files share.
 **
-** The binding is lua_hpass.c (the entry point, handle objects and the
-** integer protocol), lua_bytes.c (read, write, lines), lua_capture.c
-** (hpass.capture), lua_spawn.c (process objects and spawn_with_handle),
-** lua_passing.c (send_handle, recv_handle), lua_select.c (hpass.select),
-** lua_signal.c (hpass.signals) and lua_listen.c (hpass.listen_fds).  All
-** of them reach the operating system only through hpass_sys.h.
+** The binding has three floors.  lua_hpass.c, the entry point, makes
+** the module and calls each concern to register its functions.  The
+** concerns -- lua_handle.c (handle objects), lua_ints.c (the integer
+** protocol), lua_bytes.c (read, write, lines), lua_spawn.c (process
+** objects and spawn_with_handle, its arguments read by lua_spawnargs.c),
+** lua_capture.c (hpass.capture's pump), lua_select.c, lua_passing.c
+** (send_handle, recv_handle), lua_signal.c (hpass.signals) and
+** lua_listen.c (hpass.listen_fds) -- call only down: to this base and
+** to the OS interface, hpass_sys.h, never to each other.  The base is
+** declared here and lives in lua_base_compat.c (Lua versions, argument
+** errors), lua_base_result.c (results, scratch memory, deadlines, kinds
+** of objects), lua_base_handle.c (handle objects, their buffers, the
+** exit list) and lua_base_arg.c (handle arguments, the transfers
+** through them).  Names: hpb_ for the base's functions and the
+** concerns' open functions, hpc_ for the replacements of lauxlib's
+** checks (below).
 **
 ** One rule runs through all of them: a call reads each of its arguments
 ** once, without metamethods, into C state whose Lua objects stay anchored
@@ -14,8 +24,8 @@
 ** a finalizer started by an allocation) can change the arguments, never
 ** what the call is working with.
 */
-#ifndef LUA_HPASS_H
-#define LUA_HPASS_H
+#ifndef LUA_BASE_H
+#define LUA_BASE_H
 
 #include <stdio.h>
 
@@ -25,6 +35,7 @@
 #include "hpass_sys.h"
 
 #define HANDLE_T    "hpass.handle"
+#define PROCESS_T   "hpass.process"
 
 /* The largest integer a double holds exactly (2^53). */
 #define MAXEXACT    9007199254740992.0
@@ -34,7 +45,6 @@
 ** an integer type is defined and exact (false for NaN and +inf).
 */
 #define iswhole(d,lo)  ((d) >= (lo) && (d) <= MAXEXACT && (d) == floor(d))
-#define PROCESS_T   "hpass.process"
 
 
 /*
@@ -123,6 +133,9 @@ HP_INTERNAL const char *hpc_optlstring (lua_State *L, int arg,
 HP_INTERNAL int hpc_checkoption (lua_State *L, int arg, const char *def,
                                  const char *const lst[]);
 
+/* The registry's table name, pushed (made when missing). */
+HP_INTERNAL void hpb_regtable (lua_State *L, const char *name);
+
 /* The public name of each function (table function -> name) in the registry. */
 HP_INTERNAL void hpb_setnames (lua_State *L, int t);
 
@@ -164,6 +177,11 @@ HP_INTERNAL int hpb_oserror (lua_State *L, int code, const char *what);
 HP_INTERNAL int hpb_okresult (lua_State *L, int code);
 /* Raises "bad argument #arg (no value expected)" past n arguments. */
 HP_INTERNAL void hpb_noextra (lua_State *L, int n);
+/*
+** Raises Lua's memory error for memory outside the collector (size bytes
+** the raw allocator refused): status LUA_ERRMEM where memory is short.
+*/
+HP_INTERNAL int hpb_nomem (lua_State *L, size_t size);
 
 /*
 ** Scratch memory for the OS layer, pushed as a userdata.  Its blocks come
@@ -175,6 +193,31 @@ typedef struct Scratch Scratch;
 HP_INTERNAL Scratch *hpb_newscratch (lua_State *L);
 HP_INTERNAL void *hpb_scratchalloc (void *ud, size_t size);
 HP_INTERNAL void hpb_freescratch (Scratch *s);
+/* A metatable named tname with __gc gc, in the registry. */
+HP_INTERNAL void hpb_gcmetatable (lua_State *L, const char *tname,
+                                  lua_CFunction gc);
+/* The metatable of scratch memory, made once when the module loads. */
+HP_INTERNAL void hpb_open_scratch (lua_State *L);
+
+/*
+** Objects of a concern's own that other calls must know (hpass.type,
+** select) without calling that concern: the concern gives its metatable
+** a Kind (hpb_setkind, the metatable on top), and the others ask
+** hpb_kindof for the Kind of a userdata's metatable (NULL: none).
+*/
+typedef struct Kind {
+  const char *name;       /* what hpass.type says: "process", "signals" */
+  /* whether the object at i is closed (NULL: it never is) */
+  int (*closed) (lua_State *L, int i);
+  /*
+  ** For select (NULL: waited on as a handle, through getfd): whether
+  ** the object at i has ended, and if not a handle that becomes readable
+  ** when it does (HP_NOHANDLE where there is none: then select polls).
+  */
+  void (*ready) (lua_State *L, int i, int *ended, hp_os *fd);
+} Kind;
+HP_INTERNAL void hpb_setkind (lua_State *L, Kind *k);
+HP_INTERNAL const Kind *hpb_kindof (lua_State *L, int i);
 
 /* }====================================================== */
 
@@ -212,15 +255,18 @@ typedef struct Handle {
 */
 #define IRUNS       ((size_t)32)
 
+/* Default size of the buffer of a handle in "full" mode. */
+#define DEFBUF      65536
+
 #define isclosed(h)   ((h)->os == HP_NOHANDLE)
-#define unread(h)     ((h)->rlen - (h)->rpos)
+#define nunread(h)    ((h)->rlen - (h)->rpos)   /* bytes held unread */
 
 /*
 ** Input in front of what h holds unread: a cut-short read gives its
 ** bytes back this way, so that the next read sees them first.  The
 ** buffer grows as needed, outside the collector; 0 or hp's ENOMEM.
 */
-HP_INTERNAL int hpb_unread (lua_State *L, Handle *h, const void *b, size_t k);
+HP_INTERNAL int hpb_pushback (lua_State *L, Handle *h, const void *b, size_t k);
 
 /*
 ** Read more input into h's buffer, after what it holds (growing it when
@@ -255,8 +301,6 @@ HP_INTERNAL void hpb_trim (lua_State *L, Handle *h);
 #define LATE  8
 HP_INTERNAL hp_time hpb_deadline (Handle *h);
 HP_INTERNAL int hpb_ready (Handle *h, hp_os os, int events, hp_time dl);
-#define hdeadline(h)  hpb_deadline(h)
-#define deadline(h)   hpb_deadline(h)
 
 /* fail, "timeout", code for a deadline that passed, else hpb_oserror */
 HP_INTERNAL int hpb_ioerror (lua_State *L, int code, const char *what);
@@ -267,11 +311,55 @@ HP_INTERNAL int hpb_ioerror (lua_State *L, int code, const char *what);
 */
 HP_INTERNAL hp_time hpb_opttimeout (lua_State *L, int arg);
 
+/*
+** settimeout and timeout of an object whose timeout is *timeout / is
+** timeout: the one argument read and checked, the result pushed.
+*/
+HP_INTERNAL int hpb_settimeout (lua_State *L, hp_time *timeout);
+HP_INTERNAL int hpb_pushtimeout (lua_State *L, hp_time timeout);
+
 /* The one close of a handle (close, __gc, __close): 0 or an error code. */
 HP_INTERNAL int hpb_close (lua_State *L, Handle *h);
 
 /* A new handle object, pushed, already marked closed. */
 HP_INTERNAL Handle *hpb_newhandle (lua_State *L);
+
+/*
+** Every function of the module has the handle metatable as upvalue 1,
+** so telling a handle apart costs one comparison instead of
+** luaL_testudata's registry lookup by name (a third of a write_int
+** otherwise).  hpb_testhandle: the handle at i, or NULL; hpb_checkhandle:
+** the handle at i, open, or it raises.
+*/
+#define HANDLEMT    lua_upvalueindex(1)
+
+/*
+** Adds the functions of l to the module table on top of the stack, the
+** handle metatable below it as their upvalue 1 (how each concern
+** registers its functions).
+*/
+HP_INTERNAL void hpb_addfuncs (lua_State *L, const luaL_Reg *l);
+HP_INTERNAL Handle *hpb_testhandle (lua_State *L, int i);
+HP_INTERNAL Handle *hpb_checkhandle (lua_State *L, int i);
+
+/*
+** Write all of buf to os (of handle object h, or NULL), looping over
+** short writes and never cutting a unit of `whole` bytes (0: the units
+** of h's write buffer) when the deadline passes; *sent says how much
+** went.  hpb_flushbuf sends what waits in h's write buffer.
+*/
+HP_INTERNAL int hpb_writeall (Handle *h, hp_os os, const unsigned char *buf,
+                              size_t n, hp_time deadline, size_t whole,
+                              size_t *sent);
+HP_INTERNAL int hpb_flushbuf (Handle *h, hp_time deadline);
+
+/*
+** hpb_setbuffer gives an unbuffered h buffers of size bytes and puts it
+** in the list flushed at exit (0, or hp's ENOMEM); hpb_unbuffer takes
+** them back.
+*/
+HP_INTERNAL int hpb_setbuffer (lua_State *L, Handle *h, size_t size);
+HP_INTERNAL void hpb_unbuffer (lua_State *L, Handle *h);
 
 /*
 ** A handle argument, in any accepted form: an hpass handle (h), a Lua
@@ -298,9 +386,9 @@ typedef struct HandleArg {
 ** everything else without running Lua code or allocating.  Both raise
 ** for a value that is no handle or is closed.
 */
-HP_INTERNAL void hpb_handlearg_getfd (lua_State *L, int i, HandleArg *t);
-HP_INTERNAL void hpb_handlearg_resolve (lua_State *L, int i, HandleArg *t);
-HP_INTERNAL void hpb_tohandlearg (lua_State *L, int i, int arg, HandleArg *t);
+HP_INTERNAL void hpb_handlearg_getfd (lua_State *L, int i, HandleArg *ha);
+HP_INTERNAL void hpb_handlearg_resolve (lua_State *L, int i, HandleArg *ha);
+HP_INTERNAL void hpb_tohandlearg (lua_State *L, int i, int arg, HandleArg *ha);
 
 /*
 ** Lua code may run between resolving a handle argument and using it: any
@@ -308,13 +396,24 @@ HP_INTERNAL void hpb_tohandlearg (lua_State *L, int i, int arg, HandleArg *t);
 ** the handle or file (freeing its buffers, or its FILE).  So every use
 ** of a resolved HandleArg -- hpb_send, hpb_recv, hpb_flushout,
 ** hpb_checkahead, hpb_hasahead -- first calls hpb_handlearg_check, which
-** raises "handle (file) was closed during the call" and refreshes t->os.
+** raises "handle (file) was closed during the call" and refreshes ha->os.
 ** Numbers and getfd() objects are plain numbers: nothing to check.
 */
-HP_INTERNAL void hpb_handlearg_check (lua_State *L, HandleArg *t);
+HP_INTERNAL void hpb_handlearg_check (lua_State *L, HandleArg *ha);
 
-/* Raises "bad argument #t->arg (element k: msg)" or its option form. */
-HP_INTERNAL int hpb_handleargerror (lua_State *L, const HandleArg *t,
+/*
+** A number as a descriptor: whole and not negative, else it raises
+** (what: the message for a fraction); the OS layer refuses numbers that
+** are no open handle.
+*/
+HP_INTERNAL hp_os hpb_checkdescriptor (lua_State *L, int i,
+                                       const HandleArg *ha, const char *what);
+
+/* A Lua file's buffered output streamed out before writing around it. */
+HP_INTERNAL int hpb_prepwrite (lua_State *L, HandleArg *ha);
+
+/* Raises "bad argument #ha->arg (element k: msg)" or its option form. */
+HP_INTERNAL int hpb_handleargerror (lua_State *L, const HandleArg *ha,
                                     const char *msg);
 
 /*
@@ -323,25 +422,25 @@ HP_INTERNAL int hpb_handleargerror (lua_State *L, const HandleArg *t,
 ** returns 0 or an error code), and input read ahead of it, which the
 ** other side would never see, is refused (hpb_checkahead raises).  Flush
 ** first: flushing a Lua file on a seekable file gives its read-ahead back
-** to the file.  dl is the flush's deadline (that of a call on t->h).
+** to the file.  dl is the flush's deadline (that of a call on ha->h).
 */
-HP_INTERNAL void hpb_checkahead (lua_State *L, HandleArg *t);
-HP_INTERNAL int hpb_flushout (lua_State *L, HandleArg *t, hp_time dl);
+HP_INTERNAL void hpb_checkahead (lua_State *L, HandleArg *ha);
+HP_INTERNAL int hpb_flushout (lua_State *L, HandleArg *ha, hp_time dl);
 
-/* Whether input was read ahead of t's handle, in its buffer or its file's. */
-HP_INTERNAL int hpb_hasahead (lua_State *L, HandleArg *t);
+/* Whether input was read ahead of ha's handle, in its buffer or its file's. */
+HP_INTERNAL int hpb_hasahead (lua_State *L, HandleArg *ha);
 
 /*
-** Write n bytes through t: into a buffered handle's buffer, else to the
+** Write n bytes through ha: into a buffered handle's buffer, else to the
 ** OS.  whole is the unit a timeout must not tear (4 for integers, 1 for
 ** bytes); *sent says how many went (or were buffered).
 */
-HP_INTERNAL int hpb_send (lua_State *L, HandleArg *t, const unsigned char *b,
+HP_INTERNAL int hpb_send (lua_State *L, HandleArg *ha, const unsigned char *b,
                           size_t n, hp_time deadline, size_t whole,
                           size_t *sent);
 
 /* Read exactly n bytes unless the stream ends: *got says how many. */
-HP_INTERNAL int hpb_recv (lua_State *L, HandleArg *t, unsigned char *b,
+HP_INTERNAL int hpb_recv (lua_State *L, HandleArg *ha, unsigned char *b,
                           size_t n, size_t *got, hp_time deadline);
 
 /* Whether the object at i is one handle (not a table of them). */
@@ -349,52 +448,25 @@ HP_INTERNAL int hpb_issingle (lua_State *L, int i);
 
 /* }====================================================== */
 
-HP_INTERNAL void hpb_open_spawn (lua_State *L);
-HP_INTERNAL void hpb_open_bytes (lua_State *L);
-HP_INTERNAL void hpb_open_capture (lua_State *L);
-HP_INTERNAL void hpb_open_signal (lua_State *L);
-HP_INTERNAL void hpb_open_listen (lua_State *L);
-HP_INTERNAL int hpb_spawn (lua_State *L);
-HP_INTERNAL int hpb_send_handle (lua_State *L);
-HP_INTERNAL int hpb_recv_handle (lua_State *L);
-HP_INTERNAL int hpb_type (lua_State *L);
-HP_INTERNAL int hpb_select (lua_State *L);
-
 /*
-** For hpass.select: whether the process object at i (if it is one) has
-** ended, and if not, a handle that becomes readable when it does (or
-** HP_NOHANDLE where there is none: then select polls).  Returns 0 for a
-** value that is no process object.
+** {======================================================
+** The concerns, registered by lua_hpass.c
+** =======================================================
+**
+** Each adds its functions to the module table on top of the stack, the
+** handle metatable below it (their upvalue 1), and returns 0.
 */
-HP_INTERNAL int hpb_procready (lua_State *L, int i, int *ended, hp_os *fd);
 
-/*
-** The listen_names option at stack index v (for argument arg), checked
-** for n listening handles: pushes LISTEN_FDNAMES's value.
-*/
-HP_INTERNAL void hpb_listennames (lua_State *L, int arg, int v, size_t n);
+HP_INTERNAL int hpb_open_handle (lua_State *L);
+HP_INTERNAL int hpb_open_ints (lua_State *L);
+HP_INTERNAL int hpb_open_bytes (lua_State *L);
+HP_INTERNAL int hpb_open_passing (lua_State *L);
+HP_INTERNAL int hpb_open_select (lua_State *L);
+HP_INTERNAL int hpb_open_spawn (lua_State *L);
+HP_INTERNAL int hpb_open_capture (lua_State *L);
+HP_INTERNAL int hpb_open_signal (lua_State *L);
+HP_INTERNAL int hpb_open_listen (lua_State *L);
 
-/* Whether the value at i is a signals handle; *closed says if closed. */
-HP_INTERNAL int hpb_issignals (lua_State *L, int i, int *closed);
-
-/*
-** The spawn options of lua_subprocess.c: v[X_*] is the stack index of
-** each one's value, 0 when absent.  hpb_extra_option notes an option
-** met in the options table (1 if name is one of them); X_JOIN, group as
-** a number, is noted by the reader of group.  hpb_extra_read checks them
-** all into req, looking names of users and groups up: 0, or an OS error
-** with req->failed set, which hpb_extra_culprit names (NULL for the
-** failures that are not these options').
-*/
-enum { X_EXECUTABLE, X_UMASK, X_UID, X_GID, X_GROUPS, X_JOIN, X_N };
-typedef struct SpawnExtra {
-  int v[X_N];
-} SpawnExtra;
-HP_INTERNAL int hpb_extra_option (SpawnExtra *x, const char *name, size_t len,
-                                  int v);
-HP_INTERNAL int hpb_extra_read (lua_State *L, int arg, const SpawnExtra *x,
-                                hp_spawn_req *req);
-HP_INTERNAL const char *hpb_extra_culprit (const hp_spawn_req *req);
-HP_INTERNAL void hpb_open_subprocess (lua_State *L);
+/* }====================================================== */
 
 #endif

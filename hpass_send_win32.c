@@ -1,5 +1,5 @@
 /*
-** hpass_win32_send.c - hp_sendfds and hp_recvfds on Windows: passing
+** hpass_send_win32.c - hp_sendfds and hp_recvfds on Windows: passing
 ** handles to a process that already runs, through a rendezvous of our
 ** own (Windows has no SCM_RIGHTS).
 **
@@ -454,7 +454,7 @@ static cutmsg *unlink_cut (HANDLE chan) {
   return c;
 }
 
-void hpw_forget_channel (HANDLE chan) {
+static void forget_channel (HANDLE chan) {
   cutmsg *c = unlink_cut(chan);
   if (c != NULL) HeapFree(GetProcessHeap(), 0, c);
 }
@@ -481,6 +481,7 @@ static void keep_cut (HANDLE chan, const unsigned char *msg, size_t got) {
   ends_of(chan, c);
   c->got = got;
   memcpy(c->msg, msg, got);
+  hpw_on_close(forget_channel);
   AcquireSRWLockExclusive(&cut_lock);
   c->next = cuts;
   cuts = c;

@@ -1,5 +1,5 @@
 /*
-** hpass_posix.c - the POSIX implementation of hpass_sys.h.
+** hpass_io_posix.c - the POSIX implementation of hpass_sys.h.
 **
 ** Handles are file descriptors.  Everything hpass creates is close-on-exec
 ** from birth (where the platform cannot do that at once, right after).
@@ -14,6 +14,9 @@
 
 #include "hpass_posix.h"
 
+#if HPASS_HAVE_DLADDR
+#include <dlfcn.h>
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -21,9 +24,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
-#if defined(__linux__) && !defined(__GLIBC__)
-#include <stdio_ext.h>     /* __freadahead (musl) */
-#endif
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -35,11 +35,6 @@
 
 #include "hpass_sys.h"
 
-/*
-** A handle number that an int cannot hold is no descriptor: the cast
-** would turn it into another one (2^32 + 1 into 1), so it is EBADF.
-*/
-#define NOTFD(h)  ((h) < 0 || (h) > 0x7fffffff)
 
 
 /*
@@ -105,23 +100,17 @@ static ssize_t hp_pwritev2 (int fd, const struct iovec *iov, int n,
 #define pwritev2 hp_pwritev2
 #endif
 
-/*
-** A pipe that is close-on-exec; without pipe2 (macOS) the flag comes
-** right after, and a concurrent fork + exec by other code could inherit
-** the pipe in between.  hpass's own children cannot: they close what they
-** are not given.
-*/
-static int hp_pipe_raw (int fd[2]) {
+/* See hpass_posix.h. */
+int hpp_pipe (int fd[2]) {
 #if HPASS_HAVE_PIPE2
   return pipe2(fd, O_CLOEXEC);
 #else
+  int err;
   if (pipe(fd) != 0) return -1;
-  if (fcntl(fd[0], F_SETFD, FD_CLOEXEC) != 0 ||
-      fcntl(fd[1], F_SETFD, FD_CLOEXEC) != 0) {
-    int e = errno;
+  if ((err = hpp_cloexec(fd[0])) != 0 || (err = hpp_cloexec(fd[1])) != 0) {
     close(fd[0]);
     close(fd[1]);
-    errno = e;
+    errno = err;
     return -1;
   }
   return 0;
@@ -161,7 +150,7 @@ static int probe_nosignal (void) {
   int ok;
   char c = 0;
   struct iovec iov;
-  if (hp_pipe_raw(p) != 0) return NOSIG_NO;
+  if (hpp_pipe(p) != 0) return NOSIG_NO;
   iov.iov_base = &c;
   iov.iov_len = 0;
   ok = (pwritev2(p[1], &iov, 1, -1, RWF_NOSIGNAL) == 0);
@@ -184,18 +173,8 @@ int hp_init (void) {
 }
 
 
-/*
-** SIGPIPE blocked in this thread around a call that may write (the
-** portable fallback).  A SIGPIPE the call queued is taken back before the
-** mask is restored; one that was already pending belongs to someone else
-** and stays.
-*/
-typedef struct nosigpipe {
-  sigset_t pipeset, old;
-  int was_pending;
-} nosigpipe;
-
-static void nosigpipe_begin (nosigpipe *s) {
+/* See hpass_posix.h. */
+void hpp_nosigpipe_begin (hpp_nosigpipe *s) {
   sigset_t pending;
   sigemptyset(&s->pipeset);
   sigaddset(&s->pipeset, SIGPIPE);
@@ -204,8 +183,7 @@ static void nosigpipe_begin (nosigpipe *s) {
                     sigismember(&pending, SIGPIPE));
 }
 
-/* epipe: whether the call failed with EPIPE (and so queued the signal). */
-static void nosigpipe_end (nosigpipe *s, int epipe) {
+void hpp_nosigpipe_end (hpp_nosigpipe *s, int epipe) {
   int saved = errno;
   if (epipe && !s->was_pending) {
 #if HPASS_HAVE_SIGTIMEDWAIT
@@ -228,11 +206,11 @@ static void nosigpipe_end (nosigpipe *s, int epipe) {
 }
 
 static ssize_t write_masked (int fd, const void *buf, size_t n) {
-  nosigpipe s;
+  hpp_nosigpipe s;
   ssize_t r;
-  nosigpipe_begin(&s);
+  hpp_nosigpipe_begin(&s);
   r = write(fd, buf, n);
-  nosigpipe_end(&s, r < 0 && errno == EPIPE);
+  hpp_nosigpipe_end(&s, r < 0 && errno == EPIPE);
   return r;
 }
 
@@ -276,12 +254,8 @@ static int waitready (int fd, short events) {
 
 #define WOULDBLOCK(e)   ((e) == EAGAIN || (e) == EWOULDBLOCK)
 
-/*
-** After a read or write that returned r: 0 when it is done, -1 to try
-** again (EINTR, or the descriptor became ready after EAGAIN), else the
-** error.
-*/
-static int settle (ssize_t r, int fd, short events) {
+/* See hpass_posix.h. */
+int hpp_settle (ssize_t r, int fd, short events) {
   int err;
   if (r >= 0) return 0;
   err = errno;
@@ -296,10 +270,10 @@ int hp_write (hp_os h, const void *buf, size_t n, size_t *done) {
   ssize_t r;
   int err;
   *done = 0;
-  if (NOTFD(h)) return EBADF;
+  if (HPP_NOTFD(h)) return EBADF;
   do {
     r = write_nosig((int)h, buf, n);
-  } while ((err = settle(r, (int)h, POLLOUT)) < 0);
+  } while ((err = hpp_settle(r, (int)h, POLLOUT)) < 0);
   if (err != 0) return err;
   *done = (size_t)r;
   return 0;
@@ -310,10 +284,10 @@ int hp_read (hp_os h, void *buf, size_t n, size_t *done) {
   ssize_t r;
   int err;
   *done = 0;
-  if (NOTFD(h)) return EBADF;
+  if (HPP_NOTFD(h)) return EBADF;
   do {
     r = read((int)h, buf, n);
-  } while ((err = settle(r, (int)h, POLLIN)) < 0);
+  } while ((err = hpp_settle(r, (int)h, POLLIN)) < 0);
   if (err != 0) return err;
   *done = (size_t)r;
   return 0;
@@ -330,7 +304,7 @@ int hp_read (hp_os h, void *buf, size_t n, size_t *done) {
 
 int hp_pipe (hp_os p[2]) {
   int fd[2];
-  if (hp_pipe_raw(fd) != 0) return errno;
+  if (hpp_pipe(fd) != 0) return errno;
   p[0] = fd[0];
   p[1] = fd[1];
   return 0;
@@ -386,7 +360,7 @@ int hp_stdio (int i, hp_os *h) {
 
 int hp_setnonblock (hp_os h) {
   int fl;
-  if (NOTFD(h)) return EBADF;
+  if (HPP_NOTFD(h)) return EBADF;
   fl = fcntl((int)h, F_GETFL);
   if (fl == -1 || fcntl((int)h, F_SETFL, fl | O_NONBLOCK) == -1) return errno;
   return 0;
@@ -394,13 +368,13 @@ int hp_setnonblock (hp_os h) {
 
 
 int hp_check (hp_os h) {
-  if (h < 0 || h > 0x7fffffff) return EBADF;
+  if (HPP_NOTFD(h)) return EBADF;
   return fcntl((int)h, F_GETFD) == -1 ? errno : 0;
 }
 
 
-/* Set close-on-exec on fd (0 or an error code). */
-static int cloexec (int fd) {
+/* See hpass_posix.h. */
+int hpp_cloexec (int fd) {
   int flags = fcntl(fd, F_GETFD);
   if (flags == -1) return errno;
   if ((flags & FD_CLOEXEC) == 0 && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) == -1)
@@ -415,7 +389,7 @@ int hp_noinherit (hp_os h) {
   ** io.popen) unless redirected: adopting one must not change that.
   */
   if (h >= 0 && h <= 2) return 0;
-  return NOTFD(h) ? EBADF : cloexec((int)h);
+  return HPP_NOTFD(h) ? EBADF : hpp_cloexec((int)h);
 }
 
 
@@ -436,71 +410,14 @@ void hp_unlock (void) { pthread_mutex_unlock(&lock); }
 int hp_lock_atexit (void) { hp_lock(); return 1; }
 
 
-int hp_fromfile (FILE *f, hp_os *h) {
-  int fd = fileno(f);
-  if (fd < 0) return errno ? errno : EBADF;
-  *h = fd;
-  return 0;
-}
-
-
-int hp_fflush (FILE *f) {
-  nosigpipe s;
-  int r, err;
-  /*
-  ** A stream that holds input has no output to write.  Flushing it seeks
-  ** the descriptor back over that input where it can; where it cannot (a
-  ** pipe), musl drops the input and glibc keeps it.  So it is left alone.
-  */
-  if (hp_freadahead(f) > 0 && lseek(fileno(f), 0, SEEK_CUR) < 0) return 0;
-  nosigpipe_begin(&s);
-  errno = 0;
-  r = fflush(f);
-  err = errno;
-  nosigpipe_end(&s, r != 0 && err == EPIPE);
-  if (r == 0) return 0;
-  return err != 0 ? err : EIO;
-}
-
-
-/*
-** Input a stream holds: stdio has no standard call for it, so each C
-** library is asked in its own terms (musl and the BSDs export one; glibc's
-** FILE is a public struct whose read pointers say it).
-*/
-size_t hp_freadahead (FILE *f) {
-#if defined(__GLIBC__)
-  if (f->_IO_read_ptr == NULL || f->_IO_read_end <= f->_IO_read_ptr)
-    return 0;
-  return (size_t)(f->_IO_read_end - f->_IO_read_ptr);
-#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || \
-      defined(__OpenBSD__) || defined(__DragonFly__)
-  return f->_r > 0 ? (size_t)f->_r : 0;
-#elif defined(__linux__)
-  return __freadahead(f);  /* musl */
-#else
-  (void)f;
-  return 0;
+/* See hpass_sys.h: a second, never closed, reference that is NODELETE. */
+void hp_pinself (void) {
+#if HPASS_HAVE_DLADDR
+  static const char here = 0;   /* an address inside this module */
+  Dl_info info;
+  if (dladdr(&here, &info) != 0 && info.dli_fname != NULL)
+    (void)dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
 #endif
-}
-
-
-size_t hp_ftake (FILE *f, void *buf, size_t n) {
-  size_t k = hp_freadahead(f);
-  if (k > n) k = n;
-  return k == 0 ? 0 : fread(buf, 1, k, f);
-}
-
-
-FILE *hp_tofile (hp_os h, const char *mode, int *err) {
-  FILE *f = fdopen((int)h, mode);
-  if (f == NULL) *err = errno;
-  return f;
-}
-
-
-int hp_fclose (FILE *f) {
-  return fclose(f);
 }
 
 /* }====================================================== */
@@ -626,185 +543,6 @@ const hp_signame hp_signames[] = {
   {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP},
   {"ABRT", SIGABRT}, {"SEGV", SIGSEGV}, {NULL, 0}
 };
-
-/* }====================================================== */
-
-
-/*
-** {======================================================
-** Passing handles to running processes
-** =======================================================
-**
-** A message is one byte, the number of descriptors, with the descriptors
-** attached as SCM_RIGHTS.  The byte is needed (Linux drops control data
-** sent with no payload) and lets the receiver check that what arrived is
-** what was sent: bytes written by anything else carry no descriptors, and
-** a count that does not match means the message was not ours.  The
-** control buffers are sized with CMSG_SPACE, which includes the padding
-** the kernel expects; CMSG_LEN would be short on some ABIs.
-*/
-
-#if !defined(MSG_CMSG_CLOEXEC)
-#define MSG_CMSG_CLOEXEC 0   /* set FD_CLOEXEC after the fact, below */
-#endif
-/*
-** Control messages that carry descriptors besides SCM_RIGHTS, which a
-** receiver must close: Linux attaches SCM_PIDFD to every message once
-** SO_PASSPIDFD is set on the socket (6.5), whether headers know it or not.
-*/
-#if defined(__linux__) && !defined(SCM_PIDFD)
-#define SCM_PIDFD 0x04
-#elif !defined(SCM_PIDFD)
-#define SCM_PIDFD SCM_RIGHTS   /* none: the test above already takes it */
-#endif
-
-/*
-** Room for other control messages next to SCM_RIGHTS (credentials, when
-** SO_PASSCRED is on), so that a full message of descriptors never comes
-** back truncated for want of space.
-*/
-#define CTLSLACK  64
-
-/* Room for the control data of any message, aligned for a cmsghdr. */
-typedef union ctlbuf {
-  struct cmsghdr align;
-  unsigned char b[CMSG_SPACE(HP_MAXFDS * sizeof(int)) + CTLSLACK];
-} ctlbuf;
-
-
-/* sendmsg that never raises SIGPIPE: MSG_NOSIGNAL, else the mask. */
-static ssize_t sendmsg_nosig (int fd, const struct msghdr *msg) {
-#if HPASS_HAVE_MSG_NOSIGNAL
-  return sendmsg(fd, msg, MSG_NOSIGNAL);
-#else
-  nosigpipe s;
-  ssize_t r;
-  nosigpipe_begin(&s);
-  r = sendmsg(fd, msg, 0);
-  nosigpipe_end(&s, r < 0 && errno == EPIPE);
-  return r;
-#endif
-}
-
-
-/* A message of one byte (*count) with room for control data in ctl. */
-static void setmsg (struct msghdr *msg, struct iovec *iov,
-                    unsigned char *count, unsigned char *ctl, size_t space) {
-  memset(msg, 0, sizeof(*msg));
-  iov->iov_base = count;
-  iov->iov_len = 1;
-  msg->msg_iov = iov;
-  msg->msg_iovlen = 1;
-  msg->msg_control = ctl;
-  msg->msg_controllen = space;
-}
-
-
-int hp_sendfds (hp_os chan, const hp_os *h, size_t n) {
-  struct msghdr msg;
-  struct iovec iov;
-  struct cmsghdr *c;
-  unsigned char count = (unsigned char)n;
-  size_t space, i;
-  ctlbuf buf;
-  unsigned char *ctl = buf.b;
-  ssize_t r;
-  int err;
-  if (n == 0 || n > HP_MAXFDS) return EINVAL;
-  if (NOTFD(chan)) return EBADF;
-  space = CMSG_SPACE(n * sizeof(int));
-  memset(ctl, 0, space);
-  setmsg(&msg, &iov, &count, ctl, space);
-  c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(n * sizeof(int));
-  for (i = 0; i < n; i++) {
-    int fd = (int)h[i];
-    if (h[i] < 0 || h[i] > 0x7fffffff) return EBADF;
-    memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
-  }
-  do {
-    r = sendmsg_nosig((int)chan, &msg);
-  } while ((err = settle(r, (int)chan, POLLOUT)) < 0);
-  if (err != 0) return err;
-  return r == 1 ? 0 : EIO;  /* a 1-byte send is never short, but be sure */
-}
-
-
-/* Close h[0 .. n-1]: the handles of a message that is refused. */
-static void closeall (hp_os *h, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++) {
-    close((int)h[i]);
-    h[i] = HP_NOHANDLE;
-  }
-}
-
-
-/* A message is one byte: once the channel is readable, it is all there. */
-int hp_recvfds (hp_os chan, hp_os *h, size_t max, size_t *n,
-                hp_time deadline) {
-  struct msghdr msg;
-  struct iovec iov;
-  struct cmsghdr *c;
-  unsigned char count = 0;
-  size_t space = sizeof(ctlbuf);
-  size_t got = 0, kept = 0;
-  ctlbuf buf;
-  unsigned char *ctl = buf.b;
-  ssize_t r;
-  int err = 0;
-  *n = 0;
-  if (NOTFD(chan)) return EBADF;
-  if (deadline != HP_NEVER &&
-      (err = hp_ready(chan, HP_READABLE, deadline)) != 0)
-    return err;
-  /* close-on-exec from birth: no window for a concurrent spawn to leak them */
-  do {
-    setmsg(&msg, &iov, &count, ctl, space);
-    r = recvmsg((int)chan, &msg, MSG_CMSG_CLOEXEC);
-  } while ((err = settle(r, (int)chan, POLLIN)) < 0);
-  if (err != 0) return err;
-  /*
-  ** Take every descriptor that arrived, whatever else is wrong with the
-  ** message, so that none stays open unowned: up to max into h, the rest
-  ** closed at once.
-  */
-  for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-    size_t k, i;
-    if (c->cmsg_level != SOL_SOCKET ||
-        (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD))
-      continue;
-    k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (i = 0; i < k; i++) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      /* a pidfd (SO_PASSPIDFD on the channel) is no handle of the message */
-      if (c->cmsg_type != SCM_RIGHTS) {
-        close(fd);
-        continue;
-      }
-      got++;
-      if (MSG_CMSG_CLOEXEC == 0) (void)cloexec(fd);
-      if (kept < max) h[kept++] = fd;
-      else close(fd);
-    }
-  }
-  if (r == 0 && got == 0) return 0;  /* clean end of stream */
-  if (msg.msg_flags & MSG_CTRUNC)
-    err = EMFILE;  /* the buffer has room for any message: the limit was hit */
-  else if (got == 0 || (msg.msg_flags & MSG_TRUNC) || (size_t)count != got)
-    err = EBADMSG;  /* not a message from hp_sendfds */
-  else if (got > max)
-    err = EMSGSIZE;
-  if (err != 0) {
-    closeall(h, kept);
-    return err;
-  }
-  *n = kept;
-  return 0;
-}
 
 /* }====================================================== */
 
