@@ -28,10 +28,18 @@
 #include "hpass_sys.h"
 
 
-hp_time hp_now (void) {
+/* The monotonic clock in ms; a part of a millisecond counts when up. */
+static hp_time clockms (int up) {
   struct timespec ts;
   (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (hp_time)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return (hp_time)ts.tv_sec * 1000 +
+         (ts.tv_nsec + (up ? 999999 : 0)) / 1000000;
+}
+
+hp_time hp_now (void) { return clockms(0); }
+
+hp_time hp_after (hp_time ms) {
+  return ms == HP_NEVER ? HP_NEVER : clockms(1) + ms;
 }
 
 

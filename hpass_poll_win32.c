@@ -23,8 +23,25 @@
 #include "hpass_win32.h"
 
 
-hp_time hp_now (void) {
-  return (hp_time)GetTickCount64();
+/*
+** The performance counter, in ms; a part of a millisecond counts when up.
+** GetTickCount64 moves in steps of about 16 ms, which would end a wait
+** that long before its deadline.
+*/
+static hp_time clockms (int up) {
+  static LARGE_INTEGER freq;  /* fixed at boot; a race writes the same */
+  LARGE_INTEGER c;
+  if (freq.QuadPart == 0) QueryPerformanceFrequency(&freq);
+  QueryPerformanceCounter(&c);
+  return (hp_time)(c.QuadPart / freq.QuadPart) * 1000 +
+         (hp_time)(((c.QuadPart % freq.QuadPart) * 1000 +
+                    (up ? freq.QuadPart - 1 : 0)) / freq.QuadPart);
+}
+
+hp_time hp_now (void) { return clockms(0); }
+
+hp_time hp_after (hp_time ms) {
+  return ms == HP_NEVER ? HP_NEVER : clockms(1) + ms;
 }
 
 

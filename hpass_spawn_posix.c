@@ -461,8 +461,7 @@ static void putpid (char *p) {
 /*
 ** The numbers 3 .. top-1 (and the spare copies above them) may lie above
 ** the soft descriptor limit, which dup2 enforces, so the child lifts it
-** to the hard limit while it arranges its descriptors, and puts it back
-** before exec: the program gets the parent's limits.  Whether it did.
+** to the hard limit while it arranges its descriptors.  Whether it did.
 */
 static int child_raise (const child *c) {
   struct rlimit up = c->lim;
@@ -528,13 +527,30 @@ static void child_exec (child *c) {
 }
 
 
+/*
+** Before exec the program gets the parent's soft limit back, unless its
+** handles reach past it: then no number below the limit would be free,
+** and the program could not even load its libraries (EMFILE, then exit
+** 127).  It gets as many free numbers above its handles as the soft
+** limit would give, up to the hard limit.
+*/
+static void child_lower (const child *c) {
+  struct rlimit to = c->lim;
+  rlim_t top = (rlim_t)c->pl->top;
+  if (top >= to.rlim_cur)
+    to.rlim_cur = to.rlim_max - top > to.rlim_cur ? top + to.rlim_cur
+                                                  : to.rlim_max;
+  (void)setrlimit(RLIMIT_NOFILE, &to);
+}
+
+
 /* Runs in the child; never returns. */
 static void child_main (child *c) {
   int raised, err, step;
   child_signals();
   raised = child_raise(c);
   child_fds(c);
-  if (raised) (void)setrlimit(RLIMIT_NOFILE, &c->lim);
+  if (raised) child_lower(c);
   if (c->cwd != NULL && chdir(c->cwd) != 0)
     childfail(c, HP_FAIL_CWD, 0, errno);
   if ((err = hpp_setids(&c->ids, &step)) != 0) childfail(c, step, 0, err);

@@ -410,6 +410,13 @@ static inline hp_time hp_backoff (hp_time *pause, hp_time cap) {
 
 HP_INTERNAL hp_time hp_now (void);
 
+/*
+** The deadline ms milliseconds from now (HP_NEVER stays so).  The part
+** of a millisecond that the clock has run counts as a whole one, so a
+** wait that ends when hp_now() reaches the deadline is never early.
+*/
+HP_INTERNAL hp_time hp_after (hp_time ms);
+
 /* The code of a deadline that passed (ETIMEDOUT, ERROR_TIMEOUT). */
 HP_INTERNAL int hp_err_timeout (void);
 

@@ -323,7 +323,7 @@ Handle *hpb_testhandle (lua_State *L, int i) {
 Handle *hpb_checkhandle (lua_State *L, int i) {
   Handle *h = hpb_testhandle(L, i);
   if (h == NULL) h = (Handle *)luaL_checkudata(L, i, HANDLE_T);  /* raises */
-  if (isclosed(h)) luaL_error(L, "attempt to use a closed handle");
+  if (isclosed(h)) luaL_argerror(L, i, "attempt to use a closed handle");
   return h;
 }
 

@@ -75,7 +75,7 @@ int hpb_pushtimeout (lua_State *L, hp_time timeout) {
 hp_time hpb_deadline (Handle *h) {
   if (h == NULL) return HP_NEVER;
   h->tried = h->late = 0;
-  return h->timeout == HP_NEVER ? HP_NEVER : hp_now() + h->timeout;
+  return hp_after(h->timeout);
 }
 
 

@@ -248,7 +248,7 @@ static int capture_pump (lua_State *L) {
     p->inpos = (size_t)done;
   }
   dl = hpb_opttimeout(L, 5);
-  if (dl != HP_NEVER) dl += hp_now();
+  dl = hp_after(dl);
   p->max = optmax(L, 6);
   scratch = hpb_newscratch(L);
   /* making those may have run a finalizer that closed a handle */

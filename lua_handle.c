@@ -238,7 +238,7 @@ static int h_tofile (lua_State *L) {
   if ((err = hpb_flushbuf(h, dl)) != 0) return hpb_ioerror(L, err, NULL);
   if ((u = newfile(L)) == NULL) return 3;  /* fail, message, code */
   /* making the file ran Lua code (a finalizer; io.open before 5.2) */
-  if (isclosed(h)) luaL_error(L, "attempt to use a closed handle");
+  if (isclosed(h)) luaL_argerror(L, 1, "handle was closed during the call");
   if ((err = hpb_flushbuf(h, dl)) != 0) return hpb_ioerror(L, err, NULL);
   f = hp_tofile(h->os, mode, &err);
   if (f == NULL) return hpb_oserror(L, err, NULL);
@@ -342,6 +342,7 @@ static int hpass_type (lua_State *L) {
   Handle *h;
   const Kind *k;
   luaL_checkany(L, 1);
+  hpb_noextra(L, 1);
   if ((h = (Handle *)luaL_testudata(L, 1, HANDLE_T)) != NULL)
     lua_pushstring(L, isclosed(h) ? "closed handle" : "handle");
   else if ((k = hpb_kindof(L, 1)) == NULL)

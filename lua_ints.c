@@ -251,8 +251,8 @@ static int hpass_read_ints (lua_State *L) {
   hpb_noextra(L, 3);
   lua_settop(L, 3);
   chunk = (int *)lua_newuserdatauv(L, CHUNK, 0);
-  if (own)  /* room for up to a million without rehashing; more grows */
-    lua_createtable(L, want < PRESIZE ? (int)want : PRESIZE, 0);
+  if (own)  /* sized once integers come: a wait that times out costs none */
+    lua_newtable(L);
   else
     lua_pushvalue(L, 3);
   tbl = lua_gettop(L);
@@ -264,6 +264,11 @@ static int hpass_read_ints (lua_State *L) {
         ? (size_t)left : CHUNK / sizeof(int);
     /* filling the table may have run a finalizer: hpb_recv checks */
     err = hpb_recv(L, &ha, (unsigned char *)chunk, m * sizeof(int), &got, dl);
+    if (own && have == 0 && got >= sizeof(int)) {
+      /* room for up to a million without rehashing; more grows */
+      lua_createtable(L, want < PRESIZE ? (int)want : PRESIZE, 0);
+      lua_replace(L, tbl);
+    }
     for (k = 0; k < got / sizeof(int); k++) {
       lua_pushinteger(L, chunk[k]);
       rawseti(L, tbl, ++have);

@@ -113,9 +113,16 @@ static int recv_handle (lua_State *L) {
     luaL_pushfail(L);  /* clean end of stream */
     return 1;
   }
+  /*
+  ** The objects are made first, while the box still owns the descriptors:
+  ** making them may run a finalizer that closes the channel, and then the
+  ** call raises as any call does, and the box's __gc closes what came.
+  */
   box->n = n;
+  for (i = 0; i < n; i++) hpb_newhandle(L);
+  hpb_handlearg_check(L, &chan);
   for (i = 0; i < n; i++) {
-    Handle *h = hpb_newhandle(L);
+    Handle *h = (Handle *)lua_touserdata(L, -(int)n + (int)i);
     h->os = box->fds[i];
     box->fds[i] = HP_NOHANDLE;
   }

@@ -208,6 +208,19 @@ static int waitready (lua_State *L, Call *c, Scratch *scratch, hp_time dl) {
 
 
 /*
+** Building the results allocates, and so may the wait's own steps: a
+** finalizer may have closed an argument since resolve took it up.  Its
+** number may already name something else, so nothing about it can be
+** reported: the call raises, as any call does then.
+*/
+static void recheck (lua_State *L, Call *c) {
+  size_t i;
+  for (i = 0; i < c->n; i++)
+    if (c->e[i].kind != E_PROCESS) hpb_handlearg_check(L, &c->e[i].ha);
+}
+
+
+/*
 ** hpass.select(readers, writers [, seconds]): readable, writable, err.
 ** A handle is readable when a read would not block (data, input already
 ** buffered, end of stream, an error), writable when a write would not; a
@@ -224,7 +237,7 @@ static int hpass_select (lua_State *L) {
   if (!lua_isnil(L, A_READERS)) luaL_checktype(L, A_READERS, LUA_TTABLE);
   if (!lua_isnil(L, A_WRITERS)) luaL_checktype(L, A_WRITERS, LUA_TTABLE);
   dl = hpb_opttimeout(L, A_TIMEOUT);
-  if (dl != HP_NEVER) dl += hp_now();
+  dl = hp_after(dl);
   scratch = hpb_newscratch(L);                      /* S_SCRATCH */
   lua_newtable(L);                                  /* S_OBJS */
   c.nr = copylist(L, A_READERS, 0);
@@ -239,6 +252,7 @@ static int hpass_select (lua_State *L) {
   if (err == 0) err = waitready(L, &c, scratch, dl);
   pushready(L, c.e, 0, c.nr, HP_READABLE);
   pushready(L, c.e, c.nr, c.n, HP_WRITABLE);
+  recheck(L, &c);
   if (err != 0) {
     hpb_oserror(L, err, NULL);   /* fail, message, code */
     lua_remove(L, -3);

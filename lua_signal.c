@@ -29,7 +29,7 @@ static Signals *checksignals (lua_State *L) {
 
 static Signals *checkopen (lua_State *L) {
   Signals *s = checksignals(L);
-  if (s->s.h == HP_NOHANDLE) luaL_error(L, "attempt to use a closed handle");
+  if (s->s.h == HP_NOHANDLE) luaL_argerror(L, 1, "attempt to use a closed handle");
   return s;
 }
 
@@ -127,7 +127,7 @@ static int hpass_signals (lua_State *L) {
 */
 static int s_read_signal (lua_State *L) {
   Signals *s = checkopen(L);
-  hp_time dl = s->timeout == HP_NEVER ? HP_NEVER : hp_now() + s->timeout;
+  hp_time dl = hp_after(s->timeout);
   hpb_noextra(L, 1);
   for (;;) {
     int sig, err = hp_sigtake(&s->s, &sig);

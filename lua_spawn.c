@@ -215,7 +215,7 @@ static int p_wait (lua_State *L) {
   Process *p = checkproc(L, 1);
   hp_time ms = hpb_opttimeout(L, 2);
   hpb_noextra(L, 2);
-  waitfor(p, ms == HP_NEVER ? HP_NEVER : hp_now() + ms);
+  waitfor(p, hp_after(ms));
   return waitresult(L, p);
 }
 

@@ -10,7 +10,7 @@ HELP += \
   check-asan     'the suite with AddressSanitizer + UBSan' \
   check-valgrind 'the suite under valgrind memcheck' \
   check-restart  'hotrestart.lua under 400 connections, restarted 20 times' \
-  check-stress   'the leak stress at length: 10,000 spawn/write/read/wait cycles' \
+  check-stress   'the stress at length: 10,000 leak cycles, 1,024 live children' \
   check-stream   'the stream against its model: 10 seeds of 20,000 random steps' \
   check-subprocess 'pipes, communicate, pipeline at full size, and the pipeline benchmark' \
   coverage       'line coverage of the C sources (fails below 95%)' \
@@ -29,7 +29,8 @@ HELP += \
   test-mips      'the same for big-endian MIPS (zig cc), under qemu-user' \
   check-macos    'compile and link for x86-64 and arm64 macOS (zig cc, Apple headers)' \
   bench          'benchmarks against C and the Lua peers (docs/bench-results.md)' \
-  bench-quick    'the benchmarks with small counts (what CI runs)'
+  bench-quick    'the benchmarks with small counts (what CI runs)' \
+  time-test      'time make test and write it to docs/test-time.md'
 
 # {======================================================
 # Reliability: sanitizers, valgrind, coverage
@@ -108,7 +109,8 @@ STRESS_CYCLES = 10000
 check-stress: deps
 	@tools/deps.sh $(TEST_PKGS)
 	@$(MAKE) --no-print-directory all test-helpers
-	$(RUN_ENV) HPASS_STRESS_CYCLES=$(STRESS_CYCLES) $(PROVE) tests/spec/reliability_spec.lua
+	$(RUN_ENV) HPASS_STRESS_CYCLES=$(STRESS_CYCLES) HPASS_STRESS_LIVE=1024 HPASS_ZOMBIE_SPAWNS=1000 \
+	  $(PROVE) tests/spec/reliability_spec.lua tests/spec/core_spec.lua
 
 # examples/hotrestart.lua under the full load (tests/spec/restart_spec.lua
 # runs it smaller in make test): 400 connections at once, 20 restarts.
@@ -444,7 +446,12 @@ check-macos:
 # Benchmarks
 # =======================================================
 
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick time-test
+# How long make test takes, written where the README points.
+time-test: deps
+	@tools/deps.sh $(TEST_PKGS)
+	tools/time-test.sh
+
 # Benchmarks against C and the Lua peers (bench/run.sh; --quick for CI).
 bench: all
 	bench/run.sh

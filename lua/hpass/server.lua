@@ -23,9 +23,16 @@
 local hpass = require "hpass"
 local core = require "hpass.core"
 
-local error, ipairs, pairs, setmetatable, type =
-      error, ipairs, pairs, setmetatable, type
+local error, ipairs, pairs, select, setmetatable, type =
+      error, ipairs, pairs, select, setmetatable, type
 local remove = table.remove
+local unpack = table.unpack or unpack
+
+-- The results of a call as a count and a table, so that a failure can be
+-- handed on exactly as it came, nothing added.
+local function results(...)
+  return select("#", ...), {...}
+end
 
 local server = {}
 
@@ -87,14 +94,15 @@ function Server:listener(name, make, adopt)
   if type(make) ~= "function" then
     error("bad argument #2 to 'listener' (function expected)", 2)
   end
-  local list, obj, err, code = self.inherited[name]
+  local list, n, got = self.inherited[name], 1, nil
   if list and #list > 0 then
     local h = remove(list, 1)
-    if adopt then obj, err, code = adopt(h) else obj = h end
+    if adopt then n, got = results(adopt(h)) else got = {h} end
   else
-    obj, err, code = make()
+    n, got = results(make())
   end
-  if not obj then return nil, err, code end
+  local obj = got[1]
+  if not obj then return unpack(got, 1, n) end
   self.objects[#self.objects + 1] = obj
   self.names[#self.names + 1] = name
   return obj
@@ -247,7 +255,8 @@ end
 function Upgrade:wait()
   while true do
     local ok, why = self:status()
-    if ok ~= false then return ok, why end
+    if ok then return true end
+    if ok == nil then return nil, why end
     hpass.select({self.pipe}, nil, self:remaining())
   end
 end

@@ -482,10 +482,13 @@ describe("hpass", function()
       assert.equal(0, zombies())
     end)
 
-    it("stay under 1% of the live children when thousands live", function()
+    -- 256 live children in make test; make check-stress: 1024
+    local LIVE = R.knob("HPASS_STRESS_LIVE", 256)
+    it("do not pile up when " .. LIVE .. " children live: 200 never waited for leave " ..
+       "fewer than 8 zombies, or 1% of the live ones", function()
       local r, w = hpass.pipe()
       local live = {}
-      for i = 1, 1024 do  -- each waits for its input, which ends with w
+      for i = 1, LIVE do  -- each waits for its input, which ends with w
         live[i] = assert(hpass.spawn_with_handle({"head", "-c", "1"}, {}, {stdin = r}))
       end
       r:close()
@@ -495,9 +498,9 @@ describe("hpass", function()
         local _, z = R.sig.children()
         if z > worst then worst = z end
       end
-      -- spawn looks once every live/256 calls (here 5): a few more can
-      -- end while a loaded machine runs the next spawns, never 1%
-      assert.is_true(worst < 1024 / 100, "zombies: " .. worst)
+      -- spawn looks once every live/256 calls (at 1024, 5): a few more
+      -- can end while a loaded machine runs the next spawns, never 1%
+      assert.is_true(worst < math.max(8, LIVE / 100), "zombies: " .. worst)
       w:close()
       for _, p in ipairs(live) do assert.is_true((p:wait())) end
     end)

@@ -376,10 +376,13 @@ describe("Process control, bad input:", function()
     end
   end)
 
-  it("kill(sig, 'group') raises 'bad argument #3 (process has no group of its own ...)' "
-     .. "without group or session; any third argument but 'group' raises", function()
+  it("kill(sig, 'group') raises 'bad argument #2 (process has no group of its own ...)' "
+     .. "without group or session; any second argument but 'group' raises", function()
     local p = assert(hpass.spawn_with_handle({"sleep", "30"}, {}))
-    local msg = H.raises(p.kill, p, "KILL", "group")
+    local msg = H.raises(function() return p:kill("KILL", "group") end)
+    assert.truthy(msg:find("bad argument #2 to 'kill' (process has no group of its own",
+                           1, true), msg)
+    msg = H.raises(p.kill, p, "KILL", "group")    -- not a method call: self is #1
     assert.truthy(msg:find("process has no group of its own", 1, true), msg)
     assert.truthy(msg:find("bad argument #3", 1, true), msg)
     for _, v in ipairs({"grp", "group\0", "GROUP", ""}) do

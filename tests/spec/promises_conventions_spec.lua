@@ -106,6 +106,35 @@ describe("Conventions: results and errors", function()
     w:close()
   end)
 
+  it("a closed handle is misuse: every function that takes a handle names itself " ..
+     "and the argument; a method call's bad self reads 'calling name on bad self'",
+     function()
+    local r, w = hpass.pipe()
+    r:close()
+    local args = {settimeout = {1}, setvbuf = {"no"}, write = {"x"}, write_int = {1},
+                  write_ints = {{1}}, read = {1}}
+    for _, name in ipairs{"read", "read_int", "read_ints", "lines", "write",
+                          "write_int", "write_ints", "settimeout", "timeout",
+                          "fileno", "flush", "setvbuf", "tofile", "detach", "events",
+                          "pollfd"} do
+      local extra = args[name] or {}
+      assert.matches(H.badarg(1, name) .. " %(attempt to use a closed handle%)",
+                     H.raises(hpass[name], r, (table.unpack or unpack)(extra)), name)
+      if r[name] then
+        assert.matches("calling '" .. name .. "' on bad self %(attempt to use a closed " ..
+                       "handle%)", H.raises((loadstring or load)("local o = ... return o:" .. name .. "()"), r),
+                       name)
+      end
+    end
+    local s = hpass.signals{"USR1"}
+    s:close()
+    for _, name in ipairs{"getfd", "pollfd", "fileno", "read_signal"} do
+      assert.matches(H.badarg(1, name) .. " %(attempt to use a closed handle%)",
+                     H.raises(s[name], s), name)
+    end
+    w:close()
+  end)
+
   it("an OS failure returns nil, message, errno", function()
     local r, w = hpass.pipe()
     r:close()
@@ -123,6 +152,10 @@ describe("Conventions: results and errors", function()
                    H.raises(hpass.read_int, r, 5))
     assert.matches(H.badarg(3, "write_int") .. " %(no value expected%)",
                    H.raises(hpass.write_int, w, 1, 2))
+    assert.matches(H.badarg(2, "type") .. " %(no value expected%)",
+                   H.raises(hpass.type, 1, 2))
+    assert.matches(H.badarg(2, "type") .. " %(no value expected%)",
+                   H.raises(hpass.type, r, "extra"))
     r:close(); w:close()
   end)
 end)

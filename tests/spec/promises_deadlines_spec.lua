@@ -117,6 +117,35 @@ describe("Deadlines and waiting on many:", function()
     r:close(); w:close()
   end)
 
+  it("a call waits until its deadline, never less, to the part of a millisecond: " ..
+     "1e-9 waits 1 ms", function()
+    local r, w = hpass.pipe()
+    local p = assert(hpass.spawn_with_handle({"sleep", "60"}, {}))
+    r:settimeout(0.0015)
+    -- an early end is rare (1 to 2 waits in 100 were, before deadlines
+    -- counted the clock's part of a millisecond): many short waits
+    local cases = {
+      {0.001, function() return p:wait(1e-9) end},
+      {0.001, function() return hpass.select({r}, nil, 1e-9) end},
+      {0.003, function() return hpass.select({r}, nil, 0.0025) end},
+      {0.002, function() return p:wait(0.0015) end},
+      {0.002, function() return hpass.read(r, 1) end},   -- 1.5 ms, rounded up
+    }
+    for k, c in ipairs(cases) do
+      local want, shortest = c[1], math.huge
+      for _ = 1, 150 do
+        local t0 = now()
+        c[2]()
+        shortest = math.min(shortest, now() - t0)
+      end
+      -- 20 us for the wall clock that measures it
+      assert.is_true(shortest >= want - 2e-5,
+                     ("case %d: a wait of %.4f s lasted %.5f s"):format(k, want, shortest))
+    end
+    p:kill("KILL"); p:wait()
+    r:close(); w:close()
+  end)
+
   it("close and garbage collection still flush without a limit", function()
     local data = string.rep("z", 200000)          -- more than the pipe holds
     for _, how in ipairs({"close", "collect"}) do

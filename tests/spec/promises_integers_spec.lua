@@ -172,6 +172,23 @@ describe("Integers: write_ints and read_ints", function()
     assert.is_true(calls >= 1 and calls <= math.ceil(100000 / 4096), out .. " writes")
   end)
 
+  it("read_ints: a count larger than what comes costs no memory up front: a wait that " ..
+     "times out with nothing read leaves the heap as it was", function()
+    local r, w = hpass.pipe()
+    r:settimeout(0)
+    collectgarbage(); collectgarbage("stop")
+    local before = collectgarbage("count")
+    assert.same({nil, "timeout"}, {(function(a, b) return a, b end)(r:read_ints(2^30))})
+    local grew = collectgarbage("count") - before
+    collectgarbage("restart")
+    assert.is_true(grew < 256, ("the heap grew by %.0f KiB"):format(grew))
+    assert(w:write_ints({1, 2, 3}))
+    r:settimeout(nil)
+    w:close()
+    assert.same({1, 2, 3}, r:read_ints(2^30))
+    r:close()
+  end)
+
   it("read_ints: the array is shorter than count only when the stream ends", function()
     local r, w = hpass.pipe()
     -- 20 integers, a byte at a time with pauses: read_ints must wait

@@ -142,6 +142,30 @@ describe("Processes:", function()
     fails({nil, "handle 2: Bad file descriptor", EBADF}, {"true"}, {0, 1000})
   end)
 
+  it("never an exit with 127: handles past the soft descriptor limit leave the program "
+     .. "free numbers to load its libraries; below it the program gets the parent's limit",
+     function()
+    -- a parent whose soft limit is 64 passes 100 handles (slots 3..102),
+    -- then 10; each child prints its own soft limit
+    local code = luachild([[
+      local hpass = require "hpass"
+      local r, w = assert(hpass.pipe())
+      for _, n in ipairs({100, 10}) do
+        local list = {}
+        for i = 1, n do list[i] = w end
+        local out, _, ok, how, code = hpass.capture({"sh", "-c", "ulimit -Sn"},
+                                                    {handles = list})
+        io.write(tostring(out), " ", tostring(ok), " ", tostring(how), " ", tostring(code), "\n")
+      end
+      local p = assert(hpass.spawn_with_handle({"true"}, {w, w, w, w, w, w, w, w, w, w, w,
+        w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w,
+        w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w, w}))
+      print(p:wait())]])
+    local argv = {"sh", "-c", 'ulimit -Sn 64 && exec "$@"', "sh"}
+    for _, a in ipairs(code) do argv[#argv + 1] = a end
+    assert.equal("167\n true exit 0\n64\n true exit 0\ntrue\texit\t0\n", output(argv))
+  end)
+
   it("the child starts with an empty signal mask and SIGPIPE and SIGXFSZ at their "
      .. "defaults, whatever the parent did", function()
     local sig = R.sig

@@ -245,7 +245,7 @@ describe("reliability", function()
     end)
 
     it("a parent that never waits piles up no zombies", function()
-      local n, most = R.knob("HPASS_ZOMBIE_SPAWNS", 1000), 0
+      local n, most = R.knob("HPASS_ZOMBIE_SPAWNS", 300), 0
       local kids0 = sig.children()
       local objects = {}
       for i = 1, n do

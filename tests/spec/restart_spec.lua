@@ -273,6 +273,17 @@ describe("hpass.server", function()
     assert.equal("closed handle", hpass.type(h))
   end)
 
+  it("listener(): what make returns on failure (nil, msg) is returned, no value added",
+     function()
+    local function count(...) return {select("#", ...), ...} end
+    local srv = assert(server.new())
+    assert.same({2, nil, "no"}, count(srv:listener("web", function() return nil, "no" end)))
+    assert.same({3, nil, "no", 5},
+                count(srv:listener("web", function() return nil, "no", 5 end)))
+    assert.same({1, false}, count(srv:listener("web", function() return false end)))
+    srv:stop()
+  end)
+
   it("stop() closes the listeners and the inherited sockets no listener took; drain_left",
      function()
     local a = assert(socket.bind("127.0.0.1", 0))
@@ -357,7 +368,7 @@ c:close()
     local of = assert(io.open(out, "w"))
     local up = assert(srv:upgrade({H.lua, script}, {timeout = 10, stdout = of}))
     of:close()
-    assert.same({true}, {up:wait()})
+    assert.same({1, true}, {select("#", up:wait()), up:wait()})   -- true alone
     -- an hpass handle, and LISTEN_* gone from its environment
     assert.equal("handle nil\n", H.readfile(out))
     assert.is_true(up:status())
@@ -375,6 +386,7 @@ c:close()
     local ok, why = up:wait()
     assert.is_nil(ok)
     assert.matches("ended before it was ready %(exit 7%)", why)
+    assert.equal(2, select("#", up:wait()))                       -- nil, why
     assert.same({nil, why}, {up:status()})
   end)
 

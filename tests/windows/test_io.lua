@@ -129,4 +129,18 @@ test("buffered output is flushed when a child ends", function()
   end
 end)
 
+test("handle(n) takes a HANDLE value: 0, 1 and 2 are not the standard streams "
+     .. "(nil, msg, ERROR_INVALID_HANDLE); kill of an ended child is 128", function()
+  for n = 0, 2 do
+    local h, msg, code = hpass.handle(n)
+    S.eq(h, nil, "handle(" .. n .. ")")
+    S.eq(type(msg), "string")
+    S.eq(code, 6, "handle(" .. n .. ")")
+  end
+  local p = assert(hpass.spawn_with_handle({S.lua, "-e", "os.exit(0)"}, {}))
+  assert(p:wait())
+  local res, msg, code = p:kill()
+  S.eq(res, nil); S.eq(msg, "process has already ended"); S.eq(code, 128)
+end)
+
 return tests
