@@ -317,7 +317,7 @@ static int h_takebuffered (lua_State *L) {
   nout = h->wlen;
   /* room first: the allocation may run a finalizer that closes h */
   b = (unsigned char *)lua_newuserdatauv(L, nin + nout + 1, 0);
-  if (isclosed(h)) return luaL_error(L, "handle was closed during the call");
+  if (isclosed(h)) luaL_argerror(L, 1, "handle was closed during the call");
   /* a finalizer may also have read from it, or flushed it */
   if (nin > nunread(h)) nin = nunread(h);
   /* cppcheck-suppress knownConditionTrueFalse ; see above */
