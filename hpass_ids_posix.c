@@ -136,7 +136,8 @@ int hpp_idsprep (hpp_ids *ids, const hp_spawn_req *req,
 static int setcreds (const hpp_ids *ids, int *failed) {
   if (ids->flags & HP_SPAWN_UMASK) (void)umask(ids->mask);
   *failed = HP_FAIL_GROUPS;
-  if ((ids->flags & HP_SPAWN_GROUPS) && setgroups(ids->ngroups, ids->groups) != 0)
+  if ((ids->flags & HP_SPAWN_GROUPS) &&
+      setgroups(ids->ngroups, ids->groups) != 0)
     return errno;
   *failed = HP_FAIL_GID;
   if ((ids->flags & HP_SPAWN_GID) && setgid(ids->gid) != 0) return errno;

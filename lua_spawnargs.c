@@ -273,10 +273,10 @@ static void readoptions (lua_State *L, SpawnArgs *s) {
 ** =======================================================
 **
 ** Read in two steps: while the options table is traversed, extraoption
-** (above) only notes where each value is on the stack; readextra then checks
-** them and looks up the names of users and groups, before any handle is
-** resolved, so that the lookups (which allocate) run no finalizer in the
-** middle of the spawn.
+** (above) only notes where each value is on the stack; readextra then
+** checks them and looks up the names of users and groups, before any
+** handle is resolved, so that the lookups (which allocate) run no
+** finalizer in the middle of the spawn.
 */
 
 /* Raises "bad argument #3 (option 'name': msg)". */
