@@ -331,6 +331,10 @@ FB_TESTS_nosignal = $(FB_IO_TESTS)
 FB_ENV_nopdeathsig = HPASS_EXPECT_NOPDEATHSIG=1
 FB_GLIBC_glibc2.28 = 2.28
 FB_GLIBC_glibc2.25 = 2.25
+# before glibc 2.34 the module cannot pin itself (no dladdr without libdl):
+# the exit handler runs when the library is unloaded instead
+FB_ENV_glibc2.28 = HPASS_EXPECT_NOPIN=1
+FB_ENV_glibc2.25 = HPASS_EXPECT_NOPIN=1
 
 .PHONY: test-fallbacks test-oldkernel test-noproc test-musl test-m32
 test-fallbacks: deps

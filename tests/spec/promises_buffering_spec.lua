@@ -64,7 +64,11 @@ describe("Buffering", function()
       {H.lua, H.child("bufexit"), "close", "10", "1"}, {env = env, timeout = 30})
     assert.is_true(ok, tostring(how) .. " " .. tostring(code) .. "\n" .. err)
     assert.equal(40, #out)
-    if err:find("generating link map", 1, true) then
+    if err:find("generating link map", 1, true) and os.getenv("HPASS_EXPECT_NOPIN") then
+      -- a build for glibc < 2.34: the handler belongs to the library and
+      -- glibc runs it as the library is unloaded, before the unmap
+      assert.matches("calling fini: [^\n]*hpass/core%.so", err)
+    elseif err:find("generating link map", 1, true) then
       assert.matches("hpass/core%.so[^\n]*as NODELETE", err)
       assert.is_nil(err:find("hpass/core%.so[^\n]*destroying link map"))
     end
