@@ -50,7 +50,8 @@ local function make_plat(plat)
                  "lua_base_compat.c", "lua_base_result.c", "lua_base_handle.c",
                  "lua_base_arg.c",
                  "hpass_io_posix.c", "hpass_file_posix.c", "hpass_spawn_posix.c",
-                 "hpass_send_posix.c", "hpass_poll_posix.c", "hpass_signal_posix.c"},
+                 "hpass_send_posix.c", "hpass_poll_posix.c", "hpass_signal_posix.c",
+                 "hpass_ids_posix.c"},
       defines = {"_GNU_SOURCE"},
     }
   end

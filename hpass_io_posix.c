@@ -475,14 +475,20 @@ int hp_kill (hp_proc *p, int sig) {
 ** taken, so the group's id cannot have been reused: look first without
 ** collecting, and signal only then.
 */
+/*
+** The group is the child's own (its id is the child's pid), or the one
+** it joined: either way, a member not yet collected keeps the group's id
+** from being reused.
+*/
 int hp_killgroup (hp_proc *p, int sig, int collected) {
   siginfo_t si;
+  long long pgid = (p->flags & HP_SPAWN_JOIN) ? p->pgid : p->pid;
   if (collected) return ESRCH;
-  if (p->pid <= 1) return EINVAL;  /* kill(-1) would reach everyone */
+  if (p->pid <= 1 || pgid <= 1) return EINVAL;  /* kill(-1) reaches all */
   si.si_pid = 0;
   if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
     return errno;  /* ECHILD: someone else collected it */
-  return kill(-(pid_t)p->pid, sig) == 0 ? 0 : errno;
+  return kill(-(pid_t)pgid, sig) == 0 ? 0 : errno;
 }
 
 

@@ -829,57 +829,6 @@ int hp_kill (hp_proc *p, int sig) {
 }
 
 
-/* The number of processes in a job; -1 when the system does not say. */
-static long job_members (HANDLE job) {
-  JOBOBJECT_BASIC_ACCOUNTING_INFORMATION ai;
-  if (!QueryInformationJobObject(job, JobObjectBasicAccountingInformation,
-                                 &ai, sizeof(ai), NULL))
-    return -1;
-  return (long)ai.ActiveProcesses;
-}
-
-
-/*
-** The whole job: the child and all it started, also once the child has
-** been collected (a job handle cannot name another job, unlike a pid):
-** an empty job reads as a process that has ended.  sig 0 only checks, as
-** in hp_kill.
-*/
-int hp_killgroup (hp_proc *p, int sig, int collected) {
-  HANDLE job = (HANDLE)p->group;
-  (void)collected;
-  if (job == NULL)
-    return hp_err_srch();
-  if (sig < 0)
-    return hp_err_inval();
-  if (job_members(job) == 0)
-    return hp_err_srch();
-  if (sig == 0)
-    return 0;
-  if (!TerminateJobObject(job, (UINT)sig))
-    return hpw_lasterr();
-  return 0;
-}
-
-
-/*
-** A job that kills on close and still holds a process stays open until
-** this process ends: closing it now would kill processes whose parent
-** lives.  Whether it kills on close is what hp_spawn asked for
-** (die_with_parent), not what QueryInformationJobObject says: wine reports
-** no limits at all.  Any other job is closed (that ends nothing).
-*/
-void hp_endgroup (hp_proc *p) {
-  HANDLE job = (HANDLE)p->group;
-  if (job == NULL)
-    return;
-  p->group = NULL;
-  if ((p->flags & HP_SPAWN_DIEWITHPARENT) && job_members(job) != 0)
-    return;  /* kept on purpose: this process's end closes it */
-  CloseHandle(job);
-}
-
-
 /*
 ** The environment block, in UTF-8.  The block is copied into scratch
 ** memory and freed at once, so that no error path has it to free; it is

@@ -300,6 +300,31 @@ typedef struct hpp_nosigpipe {
 HP_INTERNAL void hpp_nosigpipe_begin (hpp_nosigpipe *s);
 HP_INTERNAL void hpp_nosigpipe_end (hpp_nosigpipe *s, int epipe);
 
+/*
+** Who a child is (hpass_ids_posix.c): the steps between its descriptors
+** and exec that set its umask, groups and user, its process group or
+** session, and its death signal, from what the parent prepared in the
+** system's types (hpp_idsprep: groups in scratch memory from alloc; 0 or
+** an error code).  forks: the child changes its user or groups and must
+** be forked, not vforked.  hpp_setids runs in the child, async-signal-
+** safe: 0, or the errno of the step that failed, with *failed its
+** HP_FAIL_*; a child whose parent has already gone exits there.
+*/
+typedef struct hpp_ids {
+  unsigned flags;       /* HP_SPAWN_* */
+  pid_t parent;         /* the parent's pid, taken before the fork */
+  int forks;
+  mode_t mask;          /* with HP_SPAWN_UMASK */
+  uid_t uid;            /* with HP_SPAWN_UID */
+  gid_t gid;            /* with HP_SPAWN_GID */
+  gid_t *groups;        /* with HP_SPAWN_GROUPS: ngroups of them */
+  int ngroups;
+  pid_t pgroup;         /* with HP_SPAWN_JOIN */
+} hpp_ids;
+HP_INTERNAL int hpp_idsprep (hpp_ids *ids, const hp_spawn_req *req,
+                             hp_alloc alloc, void *ud);
+HP_INTERNAL int hpp_setids (const hpp_ids *ids, int *failed);
+
 /* }====================================================== */
 
 #endif

@@ -9,13 +9,15 @@
 **   child, which shares the parent's memory until it execs, runs only
 **   async-signal-safe code: caught signals back to their defaults, the
 **   dup2s, everything else closed (close_range, else a walk of
-**   /proc/self/fd, else every number up to the limit), chdir, the signal
-**   mask emptied, execve over candidate paths the parent prepared (no
-**   malloc, no getenv in the child).  A failure is sent back as the step
-**   that failed and its errno over a close-on-exec pipe, so the parent
-**   returns it as an error and can say whether the program, the cwd, a
-**   standard stream or which handle was the culprit.  Nothing is copied:
-**   the cost does not grow with the parent's heap, as fork's would.
+**   /proc/self/fd, else every number up to the limit), chdir, who it is
+**   (hpass_ids_posix.c), the signal mask emptied, execve over candidate
+**   paths the parent prepared (no malloc, no getenv in the child).  A
+**   failure is sent back as the step that failed and its errno over a
+**   close-on-exec pipe, so the parent returns it as an error and can say
+**   whether the program, the cwd, a standard stream, an option or which
+**   handle was the culprit.  Nothing is copied: the cost does not grow
+**   with the parent's heap, as fork's would.  A child that changes its
+**   user or groups is forked instead (see hpp_idsprep).
 **
 ** - posix_spawn with addclosefrom_np (glibc >= 2.34, FreeBSD >= 13.1);
 ** - posix_spawn with POSIX_SPAWN_CLOEXEC_DEFAULT (macOS), where every
@@ -49,12 +51,6 @@
 #include <unistd.h>
 
 #include "hpass_sys.h"
-
-#if HPASS_PDEATHSIG == 1
-#include <sys/prctl.h>
-#elif HPASS_PDEATHSIG == 2
-#include <sys/procctl.h>
-#endif
 
 /* The lowest descriptor number handed to a child. */
 #define FIRSTCHILD 3
@@ -255,8 +251,7 @@ typedef struct report {
 
 /*
 ** Everything the child needs, prepared by the parent: the child may not
-** allocate, take locks or read the environment.  flags is for steps a
-** later request may ask for between fork and exec.
+** allocate, take locks or read the environment.
 */
 typedef struct child {
   plan *pl;
@@ -266,8 +261,7 @@ typedef struct child {
   struct rlimit lim;    /* the parent's descriptor limits */
   int maxfd;            /* where closing one by one stops */
   int errfd;            /* write end of the report pipe, or -1 */
-  unsigned flags;       /* HP_SPAWN_* */
-  pid_t parent;         /* our pid, taken before vfork */
+  hpp_ids ids;          /* who it is: user, groups, process group, ... */
   char *pidslot;        /* "LISTEN_PID=", its value written by the child,
                            or NULL */
   volatile report *shared;  /* the report when there is no pipe */
@@ -448,32 +442,6 @@ static int tryon (int err) {
 
 
 /*
-** A group or session of the child's own, and the death signal.  The
-** death signal is tied to the thread that forked (Linux) or to the
-** process (FreeBSD); if the parent has already gone by the time it is
-** set, it will never come, so the child checks and gives up.
-*/
-static void child_flags (child *c) {
-  if ((c->flags & HP_SPAWN_SESSION) && setsid() < 0)
-    childfail(c, HP_FAIL_OTHER, 0, errno);
-  if ((c->flags & HP_SPAWN_GROUP) && !(c->flags & HP_SPAWN_SESSION) &&
-      setpgid(0, 0) != 0)
-    childfail(c, HP_FAIL_OTHER, 0, errno);
-  if (c->flags & HP_SPAWN_DIEWITHPARENT) {
-#if HPASS_PDEATHSIG == 1
-    if (prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0UL, 0UL, 0UL) != 0)
-      childfail(c, HP_FAIL_OTHER, 0, errno);
-#elif HPASS_PDEATHSIG == 2
-    int sig = SIGKILL;
-    if (procctl(P_PID, 0, PROC_PDEATHSIG_CTL, &sig) != 0)
-      childfail(c, HP_FAIL_OTHER, 0, errno);
-#endif
-    if (getppid() != c->parent) _exit(127);  /* orphaned already */
-  }
-}
-
-
-/*
 ** The child's own pid in decimal at p, NUL-terminated (p holds 21 bytes
 ** or more).  snprintf is not async-signal-safe: the digits are made here.
 */
@@ -578,14 +546,14 @@ static void child_lower (const child *c) {
 
 /* Runs in the child; never returns. */
 static void child_main (child *c) {
-  int raised;
+  int raised, err, step;
   child_signals();
   raised = child_raise(c);
   child_fds(c);
   if (raised) child_lower(c);
   if (c->cwd != NULL && chdir(c->cwd) != 0)
     childfail(c, HP_FAIL_CWD, 0, errno);
-  child_flags(c);
+  if ((err = hpp_setids(&c->ids, &step)) != 0) childfail(c, step, 0, err);
   if (c->pidslot != NULL) putpid(c->pidslot + sizeof("LISTEN_PID=") - 1);
   child_exec(c);
 }
@@ -664,6 +632,13 @@ static pid_t startchild (child *c) {
   return pid;
 }
 
+/* The same with fork, for a child that changes its user (hpp_idsprep). */
+static pid_t forkchild (child *c) {
+  pid_t pid = fork();
+  if (pid == 0) child_main(c);
+  return pid;
+}
+
 
 /* Whether e is one of the variables of systemd's protocol. */
 static int islisten (const char *e) {
@@ -732,10 +707,10 @@ static int childprep (child *c, hp_spawn_req *req, plan *pl,
     c->envp = e;
   }
   c->cwd = req->cwd;
-  c->flags = req->flags;
-  c->parent = getpid();
-  if ((c->paths = candidates(req->argv[0], alloc, ud)) == NULL) return ENOMEM;
-  return 0;
+  if ((err = hpp_idsprep(&c->ids, req, alloc, ud)) != 0) return err;
+  c->paths = candidates(req->executable ? req->executable : req->argv[0],
+                        alloc, ud);
+  return c->paths == NULL ? ENOMEM : 0;
 }
 
 
@@ -780,12 +755,13 @@ static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
   ** memory instead, which vfork shares until the child execs or exits.
   */
   if (hpp_pipe(pp) != 0) {
-    if (!VFORK_SHARES || (errno != EMFILE && errno != ENFILE)) return errno;
+    if (!VFORK_SHARES || c.ids.forks || (errno != EMFILE && errno != ENFILE))
+      return errno;
     pp[0] = pp[1] = -1;
   }
   c.errfd = pp[1];
   blockall(&old);
-  pid = startchild(&c);
+  pid = c.ids.forks ? forkchild(&c) : startchild(&c);
   err = errno;
   restoremask(&old);
   if (pp[1] >= 0) close(pp[1]);
@@ -803,6 +779,7 @@ static int spawn_child (hp_spawn_req *req, plan *pl, hp_proc *p,
   p->sys = NULL;
   p->group = NULL;
   p->flags = req->flags;
+  p->pgid = req->pgroup;
   return 0;
 }
 
@@ -842,6 +819,10 @@ static int needchild (const hp_spawn_req *req, const plan *pl) {
   /* the death signal and LISTEN_PID need a step between fork and exec */
   if (req->flags & HP_SPAWN_DIEWITHPARENT) return 1;
   if (req->nlisten > 0) return 1;
+  /* no step for these, and a group not joined would blame the program */
+  if (req->flags & (HP_SPAWN_UMASK | HP_SPAWN_GROUPS | HP_SPAWN_GID |
+                    HP_SPAWN_UID | HP_SPAWN_JOIN))
+    return 1;
 #if !(HPASS_HAVE_SPAWN_SETSID && defined(POSIX_SPAWN_SETSID))
   if (req->flags & HP_SPAWN_SESSION) return 1;
 #endif
@@ -936,12 +917,13 @@ static int spawnattrs (const hp_spawn_req *req, posix_spawnattr_t *attr) {
 static int runspawn (hp_spawn_req *req, const plan *pl, hp_proc *p,
                      posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr) {
   char *const *envp = req->envp ? (char *const *)req->envp : hp_environ();
+  const char *prog = req->executable ? req->executable : pl->argv[0];
   pid_t pid;
   int err;
-  if (strchr(pl->argv[0], '/') != NULL)
-    err = posix_spawn(&pid, pl->argv[0], fa, attr, pl->argv, envp);
+  if (strchr(prog, '/') != NULL)
+    err = posix_spawn(&pid, prog, fa, attr, pl->argv, envp);
   else
-    err = posix_spawnp(&pid, pl->argv[0], fa, attr, pl->argv, envp);
+    err = posix_spawnp(&pid, prog, fa, attr, pl->argv, envp);
   req->failed = blamecwd(req->cwd, err) ? HP_FAIL_CWD : HP_FAIL_EXEC;
   if (err == 0) {
     req->failed = HP_FAIL_NONE;
@@ -949,6 +931,7 @@ static int runspawn (hp_spawn_req *req, const plan *pl, hp_proc *p,
     p->sys = NULL;
     p->group = NULL;
     p->flags = req->flags;
+    p->pgid = 0;
   }
   return err;
 }

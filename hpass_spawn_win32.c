@@ -2,8 +2,10 @@
 ** hpass_spawn_win32.c - starting a child on Windows: hp_spawn of
 ** hpass_sys.h.  The command line as the C runtime splits it, the
 ** environment block, the program found without CreateProcessW's own
-** search, the job object, and CreateProcessW with a list of the handles
-** the child may inherit.  Waiting and killing are in hpass_io_win32.c.
+** search, the job object (made here, and killed and ended here too:
+** hp_killgroup, hp_endgroup), and CreateProcessW with a list of the
+** handles the child may inherit.  Waiting for the child and killing it
+** alone are in hpass_io_win32.c.
 **
 ** The whole file is empty on other platforms, so a build that lists every
 ** source file still works there.
@@ -282,6 +284,12 @@ static int parent_path (spawn_mem *m, hp_alloc alloc, void *ud) {
   return 0;
 }
 
+
+/* The program to find: the executable option's, else argv[0]. */
+static const char *program (const hp_spawn_req *req) {
+  return req->executable != NULL ? req->executable : req->argv[0];
+}
+
 static int spawn_alloc (const hp_spawn_req *req, size_t argc,
                         spawn_mem *m, hp_alloc alloc, void *ud) {
   size_t i, total = 0, nmax = req->nhandles + 6;
@@ -309,7 +317,7 @@ static int spawn_alloc (const hp_spawn_req *req, size_t argc,
     err = parent_path(m, alloc, ud);
   if (err != 0)
     return err;
-  if ((err = walloc(req->argv[0], &m->name, alloc, ud)) != 0 ||
+  if ((err = walloc(program(req), &m->name, alloc, ud)) != 0 ||
       (req->cwd != NULL && (err = walloc(req->cwd, &m->cwd, alloc, ud)) != 0))
     return err;
   /*
@@ -539,6 +547,57 @@ static int join_job (HANDLE job, PROCESS_INFORMATION *pi) {
     WaitForSingleObject(pi->hProcess, INFINITE);
   }
   return err;
+}
+
+
+/* The number of processes in a job; -1 when the system does not say. */
+static long job_members (HANDLE job) {
+  JOBOBJECT_BASIC_ACCOUNTING_INFORMATION ai;
+  if (!QueryInformationJobObject(job, JobObjectBasicAccountingInformation,
+                                 &ai, sizeof(ai), NULL))
+    return -1;
+  return (long)ai.ActiveProcesses;
+}
+
+
+/*
+** The whole job: the child and all it started, also once the child has
+** been collected (a job handle cannot name another job, unlike a pid):
+** an empty job reads as a process that has ended.  sig 0 only checks, as
+** in hp_kill.
+*/
+int hp_killgroup (hp_proc *p, int sig, int collected) {
+  HANDLE job = (HANDLE)p->group;
+  (void)collected;
+  if (job == NULL)
+    return hp_err_srch();
+  if (sig < 0)
+    return hp_err_inval();
+  if (job_members(job) == 0)
+    return hp_err_srch();
+  if (sig == 0)
+    return 0;
+  if (!TerminateJobObject(job, (UINT)sig))
+    return hpw_lasterr();
+  return 0;
+}
+
+
+/*
+** A job that kills on close and still holds a process stays open until
+** this process ends: closing it now would kill processes whose parent
+** lives.  Whether it kills on close is what hp_spawn asked for
+** (die_with_parent), not what QueryInformationJobObject says: wine reports
+** no limits at all.  Any other job is closed (that ends nothing).
+*/
+void hp_endgroup (hp_proc *p) {
+  HANDLE job = (HANDLE)p->group;
+  if (job == NULL)
+    return;
+  p->group = NULL;
+  if ((p->flags & HP_SPAWN_DIEWITHPARENT) && job_members(job) != 0)
+    return;  /* kept on purpose: this process's end closes it */
+  CloseHandle(job);
 }
 
 

@@ -55,6 +55,7 @@ typedef struct hp_proc {
                            die_with_parent), else NULL */
   unsigned flags;       /* the HP_SPAWN_* flags it was started with (set
                            by hp_spawn; 0 before) */
+  long long pgid;       /* with HP_SPAWN_JOIN: the group it joined */
 } hp_proc;
 
 /* How a child ended (see hp_wait). */
@@ -71,7 +72,11 @@ enum {
   HP_FAIL_STDIO,        /* stdio[failed_index] could not be set up */
   HP_FAIL_HANDLE,       /* handles[failed_index] could not be passed */
   HP_FAIL_OTHER,        /* anything else (memory, process limits) */
-  HP_FAIL_FLAGS         /* a flag of req->flags this platform cannot do */
+  HP_FAIL_FLAGS,        /* a flag of req->flags this platform cannot do */
+  HP_FAIL_UID,          /* the uid option: its lookup, or setuid */
+  HP_FAIL_GID,          /* the gid option: its lookup, or setgid */
+  HP_FAIL_GROUPS,       /* the groups option: a lookup, or setgroups */
+  HP_FAIL_JOIN          /* joining the process group req->pgroup */
 };
 
 /*
@@ -86,6 +91,30 @@ enum {
 #define HP_SPAWN_GROUP          1u
 #define HP_SPAWN_SESSION        2u
 #define HP_SPAWN_DIEWITHPARENT  4u
+
+/*
+** Steps in the child that scripts ask for (POSIX only: the binding
+** refuses them on Windows, see HP_SPAWN_IDS).  Each says that the field
+** of hp_spawn_req it names is set.
+**   UMASK   umask(req->umask)
+**   GROUPS  setgroups(req->ngroups, req->groups)
+**   GID     setgid(req->gid)
+**   UID     setuid(req->uid), after the two above: once the user is
+**           changed, the rights to change the groups are gone
+**   JOIN    setpgid(0, req->pgroup): joins that existing process group
+*/
+#define HP_SPAWN_UMASK          8u
+#define HP_SPAWN_GROUPS         16u
+#define HP_SPAWN_GID            32u
+#define HP_SPAWN_UID            64u
+#define HP_SPAWN_JOIN           128u
+
+/* Whether the steps above exist here: POSIX has users, groups and umask. */
+#if defined(_WIN32)
+#define HP_SPAWN_IDS  0
+#else
+#define HP_SPAWN_IDS  1
+#endif
 
 /*
 ** Whether hp_spawn speaks systemd's socket-activation protocol
@@ -113,6 +142,14 @@ typedef struct hp_spawn_req {
   const char *listen_names; /* LISTEN_FDNAMES's value, or NULL */
   hp_os stdio[3];           /* the child's standard input, output, error;
                                HP_NOHANDLE inherits the parent's */
+  const char *executable;   /* the program to run, found as argv[0] would
+                               be; argv[0] is then only what the program
+                               sees as its name.  NULL: argv[0] */
+  int umask;                /* with HP_SPAWN_UMASK */
+  long long uid, gid;       /* with HP_SPAWN_UID, HP_SPAWN_GID */
+  const long long *groups;  /* with HP_SPAWN_GROUPS: ngroups of them */
+  size_t ngroups;
+  long long pgroup;         /* with HP_SPAWN_JOIN: a process group id */
   int failed;               /* out: on an error, HP_FAIL_* */
   size_t failed_index;      /* out: with HP_FAIL_STDIO or HP_FAIL_HANDLE */
 } hp_spawn_req;
@@ -492,6 +529,19 @@ HP_INTERNAL void hp_unlistenvar (const char *name);
 
 /* This process's id. */
 HP_INTERNAL long long hp_getpid (void);
+
+/*
+** The id of the user (hp_userid) or group (hp_groupid) called name, in
+** *id, looked up with buf (size bytes) as the C library's scratch: 0,
+** ERANGE when buf is too small for the entry (try again with more),
+** hp_err_noent() when there is no such name, or another error code.
+** POSIX only (HP_SPAWN_IDS).
+*/
+HP_INTERNAL int hp_userid (const char *name, char *buf, size_t size,
+                           long long *id);
+HP_INTERNAL int hp_groupid (const char *name, char *buf, size_t size,
+                            long long *id);
+HP_INTERNAL int hp_err_noent (void);
 
 /*
 ** The highest descriptor number this process could hold (its hard

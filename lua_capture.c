@@ -214,14 +214,16 @@ static size_t optmax (lua_State *L, int arg) {
 
 
 /*
-** hpass.core._pump(out, err, in, input, seconds, max): out and err (read
-** ends, err may be nil) are read to their end while input is written to
-** in (a write end, closed when all is written or the child stopped
-** reading), within seconds (nil: no limit), until out and err hold max
-** bytes together (nil: no limit).  Returns the output, the error output
-** (nil without err), why it stopped early ("timeout", "max_output", or
-** nil when both streams ended) and the seconds left before the deadline
-** (nil without one); or fail, message, code.
+** hpass.core._pump(out, err, in, input, seconds, max [, done]): out and
+** err (read ends, err may be nil) are read to their end while input is
+** written to in (a write end, closed when all is written or the child
+** stopped reading), within seconds (nil: no limit), until out and err
+** hold max bytes together (nil: no limit).  done bytes of input went in
+** an earlier call (communicate resumes so): the writing starts past them.
+** Returns the output, the error output (nil without err), why it stopped
+** early ("timeout", "max_output", or nil when both streams ended), the
+** seconds left before the deadline (nil without one) and how many bytes
+** of input have gone in all; or fail, message, code.
 */
 static int capture_pump (lua_State *L) {
   Pump *p;
@@ -231,14 +233,20 @@ static int capture_pump (lua_State *L) {
   Handle *hs[3];
   for (i = 0; i < 3; i++) hs[i] = opthandle(L, i + 1);
   luaL_argcheck(L, hs[0] != NULL, 1, "handle expected");
-  lua_settop(L, 6);
+  lua_settop(L, 7);
   p = (Pump *)lua_newuserdatauv(L, sizeof(Pump), 0);
   memset(p, 0, sizeof(*p));
   p->f = lua_getallocf(L, &p->ud);
   p->pause = 1;
   luaL_getmetatable(L, PUMP_T);
   lua_setmetatable(L, -2);
-  if (hs[2] != NULL) p->input = luaL_checklstring(L, 4, &p->inlen);
+  if (hs[2] != NULL) {
+    lua_Integer done = luaL_optinteger(L, 7, 0);
+    p->input = luaL_checklstring(L, 4, &p->inlen);
+    luaL_argcheck(L, done >= 0 && (size_t)done <= p->inlen, 7,
+                  "input position out of range");
+    p->inpos = (size_t)done;
+  }
   dl = hpb_opttimeout(L, 5);
   dl = hp_after(dl);
   p->max = optmax(L, 6);
@@ -268,7 +276,8 @@ static int capture_pump (lua_State *L) {
     hp_time left = dl - hp_now();
     lua_pushnumber(L, left > 0 ? (lua_Number)left / 1000 : 0);
   }
-  return 4;
+  lua_pushinteger(L, (lua_Integer)p->inpos);
+  return 5;
 }
 
 

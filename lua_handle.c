@@ -1,7 +1,8 @@
 /*
 ** lua_handle.c - handle objects: hpass.pipe, socketpair and handle make
 ** them; close, fileno, setvbuf, flush, tofile, detach, settimeout and
-** the polling protocol (pollfd, events, timeout); hpass.type.
+** the polling protocol (pollfd, events, timeout); hpass.type; what a
+** handle holds in its buffers, taken out for communicate (lua/hpass.lua).
 */
 
 #include <limits.h>
@@ -301,6 +302,39 @@ static int h_detach (lua_State *L) {
 
 
 /*
+** hpass.core._takebuffered(h): what hpass handle h holds in its
+** buffers, taken out of them: the input read ahead and not yet read, and
+** the output not yet written.  communicate moves bytes past the buffers,
+** straight to and from the OS, so it takes them first: nothing the
+** script read ahead, or wrote into a buffer, is lost or reordered.
+*/
+static int h_takebuffered (lua_State *L) {
+  Handle *h = hpb_checkhandle(L, 1);
+  size_t nin, nout;
+  unsigned char *b;
+  hpb_noextra(L, 1);
+  nin = nunread(h);
+  nout = h->wlen;
+  /* room first: the allocation may run a finalizer that closes h */
+  b = (unsigned char *)lua_newuserdatauv(L, nin + nout + 1, 0);
+  if (isclosed(h)) luaL_argerror(L, 1, "handle was closed during the call");
+  /* a finalizer may also have read from it, or flushed it */
+  if (nin > nunread(h)) nin = nunread(h);
+  /* cppcheck-suppress knownConditionTrueFalse ; see above */
+  if (nout > h->wlen) nout = h->wlen;
+  if (nin > 0) memcpy(b, h->rbuf + h->rpos, nin);
+  if (nout > 0) memcpy(b + nin, h->wbuf, nout);
+  h->rpos += nin;
+  h->wlen = 0;
+  h->nruns = 0;
+  hpb_trim(L, h);
+  lua_pushlstring(L, (const char *)b, nin);
+  lua_pushlstring(L, (const char *)b + nin, nout);
+  return 2;
+}
+
+
+/*
 ** hpass.type(x): "handle", "closed handle", "process", "signals",
 ** "closed signals" or fail.
 */
@@ -338,6 +372,7 @@ static const luaL_Reg funcs[] = {
   {"pollfd", h_pollfd},
   {"events", h_events},
   {"timeout", h_timeout},
+  {"_takebuffered", h_takebuffered},
   {NULL, NULL}
 };
 

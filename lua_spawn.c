@@ -20,6 +20,7 @@
 #define ORPHANS     "hpass.orphans"   /* registry: pid -> true */
 #define RUNNING     "hpass.running"   /* registry: process -> true, weak keys */
 #define REAPER      "hpass.reaper"    /* registry: a Reaper */
+#define PIPES       "hpass.pipes"     /* registry: process -> its pipes */
 
 /* What the calls on a process object say of its state. */
 #define MSG_ENDED   "process has already ended"
@@ -68,6 +69,7 @@ static Process *newprocess (lua_State *L) {
   p->proc.sys = NULL;
   p->proc.group = NULL;
   p->proc.flags = 0;
+  p->proc.pgid = 0;
   p->group = 0;
   p->how = HP_EXITED;
   p->code = 0;
@@ -510,9 +512,28 @@ static int p_gc (lua_State *L) {
 
 
 #if LUA_VERSION_NUM >= 504
-/* A to-be-closed process is waited for when it goes out of scope. */
+/*
+** A to-be-closed process is waited for when it goes out of scope, its
+** pipes closed first (as Python's Popen does on leaving a with block): a
+** child blocked writing to a pipe nobody reads then ends, with EPIPE or
+** SIGPIPE, rather than keep the wait from returning.
+*/
 static int p_close (lua_State *L) {
-  (void)collect(checkproc(L, 1), 1);
+  Process *p = checkproc(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, PIPES);
+  if (lua_istable(L, -1)) {
+    lua_pushvalue(L, 1);
+    lua_rawget(L, -2);
+    if (lua_istable(L, -1)) {
+      lua_pushnil(L);
+      while (lua_next(L, -2) != 0) {
+        Handle *h = (Handle *)luaL_testudata(L, -1, HANDLE_T);
+        if (h != NULL) (void)hpb_close(L, h);
+        lua_pop(L, 1);
+      }
+    }
+  }
+  (void)collect(p, 1);
   return 0;
 }
 #endif
@@ -538,13 +559,23 @@ static int p_tostring (lua_State *L) {
 }
 
 
-/* proc.pid and the methods */
+/* proc.pid, proc.stdin, proc.stdout, proc.stderr and the methods */
 static int p_index (lua_State *L) {
   Process *p = checkproc(L, 1);
-  const char *k = lua_tostring(L, 2);
+  const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
   if (k != NULL && strcmp(k, "pid") == 0) {
     if (p->state == P_NONE) lua_pushnil(L);
     else lua_pushinteger(L, (lua_Integer)p->proc.pid);
+    return 1;
+  }
+  if (k != NULL && (strcmp(k, "stdin") == 0 || strcmp(k, "stdout") == 0 ||
+                    strcmp(k, "stderr") == 0)) {
+    lua_getfield(L, LUA_REGISTRYINDEX, PIPES);
+    lua_pushvalue(L, 1);
+    lua_rawget(L, -2);
+    if (!lua_istable(L, -1)) return 0;  /* no pipes: nil */
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
     return 1;
   }
   lua_pushvalue(L, 2);
@@ -614,7 +645,8 @@ static int fillreq (SpawnArgs *s, const HandleArg *ha, size_t nh) {
 static void started (lua_State *L, Process *p, const SpawnArgs *s) {
   Reaper *r = getreaper(L);
   p->state = P_RUNNING;
-  p->group = (s->req.flags & (HP_SPAWN_GROUP | HP_SPAWN_SESSION)) != 0;
+  p->group = (s->req.flags & (HP_SPAWN_GROUP | HP_SPAWN_SESSION |
+                               HP_SPAWN_JOIN)) != 0;
   if (r != NULL) r->live++;
   p->listed = 1;
   lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
@@ -726,6 +758,21 @@ static const luaL_Reg process_meta[] = {
 };
 
 
+/* The registry's table name, with weak keys, pushed (made when missing). */
+static void weaktable (lua_State *L, const char *name) {
+  lua_getfield(L, LUA_REGISTRYINDEX, name);
+  if (lua_istable(L, -1)) return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_newtable(L);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, name);
+}
+
+
 static const luaL_Reg funcs[] = {
   {"spawn_with_handle", spawn_with_handle},
   {NULL, NULL}
@@ -743,6 +790,8 @@ int hpb_open_spawn (lua_State *L) {
   lua_newtable(L);
   luaL_setfuncs(L, process_methods, 0);
   hpb_setnames(L, -1);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -4, "_procmethods");  /* the Lua layer adds communicate */
   lua_pushcclosure(L, p_index, 1);
   lua_setfield(L, -2, "__index");
   lua_pushliteral(L, PROCESS_T);
@@ -767,15 +816,13 @@ int hpb_open_spawn (lua_State *L) {
   }
   lua_pop(L, 1);
   /* running: process objects whose child is not collected yet */
-  lua_getfield(L, LUA_REGISTRYINDEX, RUNNING);
-  if (!lua_istable(L, -1)) {
-    lua_newtable(L);
-    lua_newtable(L);
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_setfield(L, LUA_REGISTRYINDEX, RUNNING);
-  }
+  weaktable(L, RUNNING);
   lua_pop(L, 1);
+  /*
+  ** pipes: a process's stdin, stdout and stderr (a table of handles),
+  ** weak keys, filled by the Lua layer (spawn_with_handle's "pipe")
+  */
+  weaktable(L, PIPES);
+  lua_setfield(L, -2, "_pipes");
   return 0;
 }

@@ -3,11 +3,13 @@
 ** lua_spawn.c: argv, the options, the handles.  Each reader reads its
 ** part once and without metamethods, into C state whose Lua objects are
 ** anchored on the stack or in tables of the call's own.  The options are
-** read here (readoptions), carried to the OS layer in hp_spawn_req
+** read here (readoptions; readextra for those that say who the child is
+** and what it runs), carried to the OS layer in hp_spawn_req
 ** (hpass_sys.h) and done by hp_spawn (hpass_spawn_posix.c,
-** hpass_spawn_win32.c).
+** hpass_spawn_win32.c; hpass_ids_posix.c).
 */
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <string.h>
@@ -17,7 +19,21 @@
 /* The longest name LISTEN_FDNAMES may hold (systemd's FDNAME_MAX). */
 #define NAMEMAX     255
 
+/* The largest id a uid_t or gid_t holds: (uid_t)-1 means "no change". */
+#define MAXID       4294967294.0
+/* The largest process group id (a pid_t, an int). */
+#define MAXPGID     2147483647.0
+/* The most supplementary groups the groups option takes. */
+#define MAXGROUPS   65536
+/* How much scratch a user or group entry may take (glibc's is small). */
+#define MAXENTRY    ((size_t)1 << 20)
+
 static const char *const stdionames[] = {"stdin", "stdout", "stderr"};
+
+/* The options of readextra, in the order of the X_ indices. */
+static const char *const extranames[] = {
+  "executable", "umask", "uid", "gid", "groups", NULL
+};
 
 
 /*
@@ -167,6 +183,21 @@ static void readenv (lua_State *L, SpawnArgs *s, int e) {
 
 
 /*
+** If name (len bytes) is one of extranames, note that its value is at v
+** (readextra reads it later): 1 if so.
+*/
+static int extraoption (SpawnArgs *s, const char *name, size_t len, int v) {
+  int i;
+  for (i = 0; extranames[i] != NULL; i++)
+    if (strcmp(name, extranames[i]) == 0 && strlen(name) == len) {
+      s->extra[i] = v;
+      return 1;
+    }
+  return 0;
+}
+
+
+/*
 ** The options table: one raw traversal, each known option read by its
 ** reader; unknown names are refused.  The stdio values stay on the stack
 ** (kept alive there) for the handle readers.
@@ -207,9 +238,14 @@ static void readoptions (lua_State *L, SpawnArgs *s) {
         readenv(L, s, v);
         break;
       case 5: case 6: case 7:
+        if (which == 5 && lua_type(L, v) == LUA_TNUMBER) {
+          s->extra[X_JOIN] = v;  /* a group to join */
+          break;
+        }
         if (lua_type(L, v) != LUA_TBOOLEAN)
           luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
-              "option '%s' must be a boolean, got %s", name,
+              "option '%s' must be a boolean%s, got %s", name,
+              which == 5 && HP_SPAWN_IDS ? " or a process group id" : "",
               luaL_typename(L, v)));
         if (lua_toboolean(L, v)) s->req.flags |= flags[which - 5];
         break;
@@ -220,6 +256,7 @@ static void readoptions (lua_State *L, SpawnArgs *s) {
         s->names = v;
         break;
       default:
+        if (extraoption(s, name, len, v)) break;
         luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
             strlen(name) == len ? "unknown option '%s'"
                                 : "unknown option '%s...' (with a zero byte)",
@@ -228,6 +265,241 @@ static void readoptions (lua_State *L, SpawnArgs *s) {
   }
   /* the pairs stay on the stack: they anchor the values read */
 }
+
+
+/*
+** {======================================================
+** The options that say who the child is and what it runs
+** =======================================================
+**
+** Read in two steps: while the options table is traversed, extraoption
+** (above) only notes where each value is on the stack; readextra then
+** checks them and looks up the names of users and groups, before any
+** handle is resolved, so that the lookups (which allocate) run no
+** finalizer in the middle of the spawn.
+*/
+
+/* Raises "bad argument #3 (option 'name': msg)". */
+static int opterror (lua_State *L, const char *name, const char *msg) {
+  return luaL_argerror(L, A_OPTIONS, lua_pushfstring(L, "option '%s': %s",
+                                                     name, msg));
+}
+
+/* Raises "bad argument #3 (option 'name' must be what)". */
+static int optmust (lua_State *L, const char *name, const char *what) {
+  return luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
+                       "option '%s' must be %s", name, what));
+}
+
+/* Raises "bad argument #3 (option 'name' must be what, got type)". */
+static int opttypeerror (lua_State *L, int v, const char *name,
+                         const char *what) {
+  return luaL_argerror(L, A_OPTIONS, lua_pushfstring(L,
+                       "option '%s' must be %s, got %s", name, what,
+                       luaL_typename(L, v)));
+}
+
+
+/* Whether the number at v is whole and in [lo, hi]; *out gets it. */
+static int wholein (lua_State *L, int v, double lo, double hi,
+                    long long *out) {
+  lua_Number d = lua_tonumber(L, v);
+  if (!iswhole(d, lo) || d > hi) return 0;
+  *out = (long long)d;
+  return 1;
+}
+
+
+/*
+** The id of the user (or group) called name, looked up with a buffer
+** that grows while the C library asks for more: 0, or an error code.
+** A name that names nobody raises.
+*/
+static int lookup (lua_State *L, const char *opt, int user, const char *name,
+                   long long *id) {
+#if HP_SPAWN_IDS
+  size_t size = 1024;
+  int err;
+  for (;;) {
+    char *buf = (char *)lua_newuserdatauv(L, size, 0);
+    err = user ? hp_userid(name, buf, size, id)
+               : hp_groupid(name, buf, size, id);
+    lua_pop(L, 1);
+    if (err != ERANGE || size >= MAXENTRY) break;
+    size *= 2;
+  }
+  if (err == hp_err_noent())
+    opterror(L, opt, lua_pushfstring(L, "no %s named '%s'",
+                                     user ? "user" : "group", name));
+  return err;
+#else
+  (void)L; (void)opt; (void)user; (void)name; (void)id;
+  return hp_err_inval();  /* never called: readextra refuses first */
+#endif
+}
+
+
+/*
+** A user or group id at v: a number, or a name looked up.  what is the
+** option's name ("uid", or "groups[2]" for an element).
+*/
+static int readid (lua_State *L, int v, const char *what, int user,
+                   long long *id) {
+  int t = lua_type(L, v);
+  if (t == LUA_TNUMBER) {
+    if (!wholein(L, v, 0, MAXID, id))
+      optmust(L, what, user ? "a user name or an integer from 0 to "
+                              "4294967294"
+                            : "a group name or an integer from 0 to "
+                              "4294967294");
+    return 0;
+  }
+  if (t == LUA_TSTRING) {
+    size_t len;
+    const char *name = lua_tolstring(L, v, &len);
+    if (strlen(name) != len || len == 0)
+      opterror(L, what, lua_pushfstring(L, "%s name is empty or contains "
+               "a zero byte", user ? "user" : "group"));
+    return lookup(L, what, user, name, id);
+  }
+  return opttypeerror(L, v, what, user ? "a user id or name"
+                                       : "a group id or name");
+}
+
+
+/*
+** The groups option: an array of group ids or names, read into an
+** array of its own that takes the table's place on the stack (which
+** keeps it alive until the call returns).
+*/
+static int readgroups (lua_State *L, int v, hp_spawn_req *req) {
+  lua_Integer n = 0, max = 0, i;
+  long long *g;
+  int err;
+  if (!lua_istable(L, v))
+    opttypeerror(L, v, "groups", "an array of group ids or names");
+  lua_pushnil(L);
+  while (lua_next(L, v) != 0) {
+    lua_Number k = lua_type(L, -2) == LUA_TNUMBER ? lua_tonumber(L, -2) : 0;
+    lua_pop(L, 1);
+    if (!iswhole(k, 1) || k > MAXGROUPS)
+      optmust(L, "groups", "an array of at most 65536 groups, with keys 1 "
+              "to n only");
+    n++;
+    if ((lua_Integer)k > max) max = (lua_Integer)k;
+  }
+  if (max != n) optmust(L, "groups", "an array, with no holes");
+  g = (long long *)lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) *
+                                        sizeof(long long), 0);
+  for (i = 1; i <= n; i++) {
+    int e;
+    rawgeti(L, v, i);
+    e = lua_gettop(L);  /* before the name is pushed */
+    err = readid(L, e, lua_pushfstring(L, "groups[%d]", (int)i), 0, &g[i - 1]);
+    lua_pop(L, 2);  /* the element and its name */
+    if (err != 0) return err;
+  }
+  lua_replace(L, v);  /* the array stands for the table now */
+  req->groups = g;
+  req->ngroups = (size_t)n;
+  req->flags |= HP_SPAWN_GROUPS;
+  return 0;
+}
+
+
+/* executable: a string without zero bytes. */
+static void readexecutable (lua_State *L, int v, hp_spawn_req *req) {
+  size_t len;
+  const char *s;
+  if (lua_type(L, v) != LUA_TSTRING)
+    opttypeerror(L, v, "executable", "a string");
+  s = lua_tolstring(L, v, &len);
+  if (strlen(s) != len) opterror(L, "executable", "contains a zero byte");
+  req->executable = s;
+}
+
+
+/* umask: a mode from 0 to 0777. */
+static void readumask (lua_State *L, int v, hp_spawn_req *req) {
+  long long m = 0;
+  if (lua_type(L, v) != LUA_TNUMBER) opttypeerror(L, v, "umask", "a number");
+  if (!wholein(L, v, 0, 511, &m))
+    optmust(L, "umask", "an integer from 0 to 511 (0777)");
+  req->umask = (int)m;
+  req->flags |= HP_SPAWN_UMASK;
+}
+
+
+/* group = n: an existing process group to join. */
+static void readjoin (lua_State *L, int v, hp_spawn_req *req) {
+  long long g = 0;
+  if (!wholein(L, v, 1, MAXPGID, &g))
+    optmust(L, "group", "a boolean or a process group id (an integer from 1 "
+            "to 2147483647)");
+  if (req->flags & HP_SPAWN_SESSION)
+    luaL_argerror(L, A_OPTIONS, "options 'group' (a process group to join) "
+                  "and 'session' together");
+  req->pgroup = g;
+  req->flags |= HP_SPAWN_JOIN;
+}
+
+
+/*
+** Raises for an option this system has no such thing for (Windows: no
+** umask, no users and groups of POSIX's kind, no process groups to join).
+*/
+static void unsupported (lua_State *L, const SpawnArgs *s) {
+  int i;
+  for (i = X_UMASK; i < X_JOIN; i++)
+    if (s->extra[i] != 0)
+      luaL_argerror(L, A_OPTIONS, lua_pushfstring(L, "option '%s' is not "
+                    "supported on this system", extranames[i]));
+  if (s->extra[X_JOIN] != 0)
+    luaL_argerror(L, A_OPTIONS, "option 'group' must be a boolean on this "
+                  "system (joining a process group is POSIX only)");
+}
+
+
+/* uid or gid (which, X_UID or X_GID) into *id, with its flag: 0 or error. */
+static int readowner (lua_State *L, SpawnArgs *s, int which, long long *id) {
+  int user = which == X_UID, err;
+  if (s->extra[which] == 0) return 0;
+  err = readid(L, s->extra[which], extranames[which], user, id);
+  if (err != 0) {
+    s->req.failed = user ? HP_FAIL_UID : HP_FAIL_GID;
+    return err;
+  }
+  s->req.flags |= user ? HP_SPAWN_UID : HP_SPAWN_GID;
+  return 0;
+}
+
+
+/*
+** Every option extraoption noted, checked into the request, with the
+** names of users and groups looked up: 0, or an OS error of a lookup
+** with s->req.failed set (hps_culprit names the option).
+*/
+static int readextra (lua_State *L, SpawnArgs *s) {
+  hp_spawn_req *req = &s->req;
+  int err;
+  if (s->extra[X_EXECUTABLE] != 0)
+    readexecutable(L, s->extra[X_EXECUTABLE], req);
+  if (!HP_SPAWN_IDS) {
+    unsupported(L, s);
+    return 0;
+  }
+  if (s->extra[X_UMASK] != 0) readumask(L, s->extra[X_UMASK], req);
+  if (s->extra[X_JOIN] != 0) readjoin(L, s->extra[X_JOIN], req);
+  if ((err = readowner(L, s, X_UID, &req->uid)) != 0 ||
+      (err = readowner(L, s, X_GID, &req->gid)) != 0)
+    return err;
+  if (s->extra[X_GROUPS] != 0 &&
+      (err = readgroups(L, s->extra[X_GROUPS], req)) != 0)
+    req->failed = HP_FAIL_GROUPS;
+  return err;
+}
+
+/* }====================================================== */
 
 
 /*
@@ -411,6 +683,7 @@ int hps_read (lua_State *L, SpawnArgs *s, HandleArg **ha, size_t *nh) {
   int err, single, which = 0;
   readargv(L, s);
   readoptions(L, s);
+  if ((err = readextra(L, s)) != 0) return err;
   if ((err = readnames(L, s, &which)) != 0) {
     s->req.failed = HP_FAIL_STDIO;
     s->req.failed_index = (size_t)which;
@@ -443,9 +716,13 @@ const char *hps_culprit (lua_State *L, const SpawnArgs *s, size_t nh) {
     case HP_FAIL_STDIO:
       return r->failed_index < 3 ? stdionames[r->failed_index] : "stdio";
     case HP_FAIL_EXEC:
-      return r->argv[0];
+      return r->executable != NULL ? r->executable : r->argv[0];
     case HP_FAIL_FLAGS:
       return "option 'die_with_parent'";
+    case HP_FAIL_UID: return "option 'uid'";
+    case HP_FAIL_GID: return "option 'gid'";
+    case HP_FAIL_GROUPS: return "option 'groups'";
+    case HP_FAIL_JOIN: return "option 'group'";
     default:
       return "spawn";
   }

@@ -11,6 +11,13 @@
 /* Stack slots of the call: its three arguments, then its own objects. */
 enum { A_ARGV = 1, A_HANDLES, A_OPTIONS, S_PROC, S_SCRATCH, S_ANCHOR, S_OBJS };
 
+/*
+** The options that say who the child is and what it runs, read after
+** the others (readextra, lua_spawnargs.c): the stack index of each one's
+** value, 0 when absent.  X_JOIN is group given as a number.
+*/
+enum { X_EXECUTABLE, X_UMASK, X_UID, X_GID, X_GROUPS, X_JOIN, X_N };
+
 /* What the readers gather. */
 typedef struct SpawnArgs {
   hp_spawn_req req;
@@ -19,6 +26,7 @@ typedef struct SpawnArgs {
   int merge;            /* stderr = "stdout": 2>&1 */
   Handle *null[3];      /* the null device opened for a stdio option */
   int listen, names;    /* stack index of listen, listen_names, or 0 */
+  int extra[X_N];       /* stack index of each X_ option, or 0 */
   hp_os *handles;       /* room for req.handles, filled once resolved */
 } SpawnArgs;
 

@@ -26,7 +26,7 @@ local core = require "hpass.core"
 local error, ipairs, pairs, select, setmetatable, type =
       error, ipairs, pairs, select, setmetatable, type
 local remove = table.remove
-local unpack = table.unpack or unpack
+local unpack = table.unpack or unpack  -- luacheck: compat
 
 -- The results of a call as a count and a table, so that a failure can be
 -- handed on exactly as it came, nothing added.
@@ -94,7 +94,7 @@ function Server:listener(name, make, adopt)
   if type(make) ~= "function" then
     error("bad argument #2 to 'listener' (function expected)", 2)
   end
-  local list, n, got = self.inherited[name], 1, nil
+  local list, n, got = self.inherited[name]
   if list and #list > 0 then
     local h = remove(list, 1)
     if adopt then n, got = results(adopt(h)) else got = {h} end

@@ -184,6 +184,29 @@ cases.capture_stderr = {
     return out == "x\n" and err == nil and ok
   end,
 }
+-- communicate takes the read-ahead of proc.stdout out of it: a pipe
+-- closed before the call counts as ended (out ""), one closed during it
+-- is reported
+cases.communicate = {
+  setup = function()
+    local p = assert(hpass.spawn_with_handle({"sh", "-c", "echo fed"}, {},
+                                             {stdout = "pipe"}))
+    return {victim = p.stdout, p = p}
+  end,
+  call = function(c)
+    local out, _, ok = c.p:communicate(nil, 30)
+    c.p:wait()
+    -- with its pipe closed first, the child may die of SIGPIPE
+    return out == "fed\n" and ok or out == ""
+  end,
+}
+cases.pipeline = {
+  setup = function() return {victim = rfile("fed\n")} end,
+  call = function(c)
+    local out, _, ok = hpass.pipeline({{"cat"}, {"cat"}}, {stdin = c.victim})
+    return out == "fed\n" and ok
+  end,
+}
 cases.send_handle = {
   setup = function()
     local a, b = hpass.socketpair()

@@ -109,6 +109,13 @@ local API = {
    function() local w = writer(); w:settimeout(0); return {w, "x"} end, {1, 2}},
   {"lines", hpass.lines, function() return {eofreader(), "l"} end, {1, 2}},
   {"capture", hpass.capture, function() return {{"true"}, {}} end, {1, 2}},
+  {"pipeline", hpass.pipeline, function() return {{{"true"}}, {}} end, {1, 2, 3}},
+  -- a fresh child with pipes each time: communicate resumes per process
+  {"communicate", proc.communicate, function()
+     local p = assert(hpass.spawn_with_handle({"true"}, {}, {stdin = "pipe",
+                                                             stdout = "pipe"}))
+     return {p, "", 10}
+   end, {1, 2, 3}},
   {"select", hpass.select, function() return {{eofreader()}, {writer()}, 0} end, {1, 2, 3}},
   {"settimeout", hpass.settimeout, function() return {writer(), 1} end, {1, 2}},
   {"pollfd", hpass.pollfd, function() return {writer()} end, {1}},
@@ -161,7 +168,8 @@ describe("bad input", function()
     for name, v in pairs(hpass) do
       if type(v) == "function" then assert.is_true(listed[name], name .. " is not tried") end
     end
-    for _, name in ipairs({"wait", "poll", "kill", "pollfd", "events", "timeout"}) do
+    for _, name in ipairs({"wait", "poll", "kill", "pollfd", "events", "timeout",
+                           "communicate"}) do
       assert.is_function(proc[name])
       assert.is_true(listed[name], name .. " is not tried")
     end

@@ -355,18 +355,25 @@ describe("Process control, environ():", function()
 end)
 
 describe("Process control, bad input:", function()
-  it("group, session and die_with_parent must be booleans", function()
+  it("session and die_with_parent must be booleans, group a boolean or a process "
+     .. "group id", function()
     for _, opt in ipairs({"group", "session", "die_with_parent"}) do
       for _, v in ipairs({1, "yes", {}}) do
-        local msg = H.raises(hpass.spawn_with_handle, {"true"}, {}, {[opt] = v})
-        assert.truthy(msg:find("option '" .. opt .. "' must be a boolean, got "
-                                .. type(v), 1, true), msg)
-        assert.truthy(msg:find("bad argument #3", 1, true), msg)
+        if not (opt == "group" and v == 1) then
+          local msg = H.raises(hpass.spawn_with_handle, {"true"}, {}, {[opt] = v})
+          assert.truthy(msg:find("option '" .. opt .. "' must be a boolean"
+                                  .. (opt == "group" and " or a process group id" or "")
+                                  .. ", got " .. type(v), 1, true), msg)
+          assert.truthy(msg:find("bad argument #3", 1, true), msg)
+        end
       end
     end
-    local msg = H.raises(hpass.capture, {"true"}, {group = 0})
-    assert.truthy(msg:find("option 'group' must be a boolean, got number", 1, true), msg)
-    assert.truthy(msg:find("bad argument #2", 1, true), msg)
+    for _, v in ipairs({0, -1, 1.5, 2 ^ 31, 0 / 0}) do
+      local msg = H.raises(hpass.capture, {"true"}, {group = v})
+      assert.truthy(msg:find("option 'group' must be a boolean or a process group id "
+                             .. "(an integer from 1 to 2147483647)", 1, true), msg)
+      assert.truthy(msg:find("bad argument #2", 1, true), msg)
+    end
   end)
 
   it("kill(sig, 'group') raises 'bad argument #2 (process has no group of its own ...)' "

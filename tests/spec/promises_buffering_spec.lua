@@ -64,7 +64,11 @@ describe("Buffering", function()
       {H.lua, H.child("bufexit"), "close", "10", "1"}, {env = env, timeout = 30})
     assert.is_true(ok, tostring(how) .. " " .. tostring(code) .. "\n" .. err)
     assert.equal(40, #out)
-    if err:find("generating link map", 1, true) then
+    if err:find("generating link map", 1, true) and os.getenv("HPASS_EXPECT_NOPIN") then
+      -- a build for glibc < 2.34: the handler belongs to the library and
+      -- glibc runs it as the library is unloaded, before the unmap
+      assert.matches("calling fini: [^\n]*hpass/core%.so", err)
+    elseif err:find("generating link map", 1, true) then
       assert.matches("hpass/core%.so[^\n]*as NODELETE", err)
       assert.is_nil(err:find("hpass/core%.so[^\n]*destroying link map"))
     end
@@ -231,8 +235,14 @@ describe("Buffering", function()
     local r, w = hpass.pipe()
     assert.is_true(w:setvbuf("full", 65536))
     w:settimeout(0)
-    local ok, _, _, filled = w:write(string.rep("f", 1048576))  -- bypasses the buffer
-    assert.is_nil(ok)
+    -- a write with no time left takes what fits until its deadline, which
+    -- may come before the pipe is full: write until it takes nothing
+    local filled, n = 0
+    repeat
+      local ok, _, _, wrote = w:write(string.rep("f", 1048576))  -- bypasses the buffer
+      assert.is_nil(ok)
+      filled, n = filled + wrote, wrote
+    until n == 0
     assert.equal(4096, #r:read(4096))
     return r, w, filled - 4096
   end

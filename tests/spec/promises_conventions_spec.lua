@@ -5,6 +5,9 @@ local hpass = require "hpass"
 local H = require "helpers"
 local R = require "relhelp"
 
+local unpack = table.unpack or unpack  -- luacheck: compat
+local loadstring = loadstring or load  -- luacheck: compat
+
 local EBADF, EPIPE = 9, 32
 
 -- The cases of tests/child/midcall.lua, each a call that takes a Lua file
@@ -13,7 +16,7 @@ local FILE_READS = {"read_l", "read_L", "read_count", "read_all", "read_formats"
                     "lines", "lines_formats", "read_int", "read_ints"}
 local FILE_OTHERS = {"write_int", "write_ints", "write", "select", "spawn",
                      "spawn_stdio", "capture", "capture_stderr", "send_handle",
-                     "send_channel", "recv_channel"}
+                     "send_channel", "recv_channel", "communicate", "pipeline"}
 local HANDLE_ONLY = {"tofile", "detach", "flush", "setvbuf", "select_handle"}
 
 -- Runs the midcall child on the cases; its counts by case.
@@ -119,11 +122,11 @@ describe("Conventions: results and errors", function()
                           "pollfd"} do
       local extra = args[name] or {}
       assert.matches(H.badarg(1, name) .. " %(attempt to use a closed handle%)",
-                     H.raises(hpass[name], r, (table.unpack or unpack)(extra)), name)
+                     H.raises(hpass[name], r, unpack(extra)), name)
       if r[name] then
+        local method = loadstring("local o = ... return o:" .. name .. "()")
         assert.matches("calling '" .. name .. "' on bad self %(attempt to use a closed " ..
-                       "handle%)", H.raises((loadstring or load)("local o = ... return o:" .. name .. "()"), r),
-                       name)
+                       "handle%)", H.raises(method, r), name)
       end
     end
     local s = hpass.signals{"USR1"}

@@ -9,7 +9,7 @@ local files = {
   "test_io.lua", "test_seed.lua", "test_spawn.lua", "test_lookup.lua",
   "test_pipes.lua", "test_crt.lua", "test_send.lua", "test_deadline.lua",
   "test_capture.lua", "test_process.lua", "test_servers.lua",
-  "test_inherited.lua",
+  "test_inherited.lua", "test_subprocess.lua",
 }
 
 -- HPASS_TEST_FILES="a.lua b.lua" runs only those (the second C runtime)
