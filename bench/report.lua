@@ -107,7 +107,7 @@ local function difference(x, y) return x - y end
 -- (the normal approximation of the binomial): half its width, relative
 -- to the median, says how far another run may land.
 local function spread(d)
-  if not d or d.n < 5 or d.median == 0 then return nil end
+  if not d or d.n < 10 or d.median == 0 then return nil end
   local h = 0.98 * math.sqrt(d.n)
   local lo = d.sorted[math.max(1, math.floor(d.n / 2 - h))]
   local hi = d.sorted[math.min(d.n, math.ceil(d.n / 2 + 1 + h))]

@@ -321,20 +321,26 @@ floor_pairs="hpass_perint,floor_perint"
 mem_impls="hpass_perint"
 [ $have_setvbuf = 1 ] && mem_impls="$mem_impls hpass_buffered"
 
-spawn() {  # impl heaps spawns-per-round
+# spawn impl heaps spawns [sub]: one process spawning at each heap, in
+# sub rounds (default 1) of spawns/sub spawns or MAXSEC/sub seconds each
+spawn() {
+  local sub=${4:-1} n max
+  n=$(( ($3 + sub - 1) / sub ))
+  max=$(awk -v m="$MAXSEC" -v s="$sub" 'BEGIN { printf "%g", m / s }')
+  set -- "$1" "$2" "$n" "$sub" "$max"
   case $1 in
-    c_posix_spawn) run "spawn/$1" "$TMO" "$work/spawn" posix_spawn "$2" "$3" 1 "$MAXSEC" ;;
-    c_fork_exec) run "spawn/$1" "$TMO" "$work/spawn" fork "$2" "$3" 1 "$MAXSEC" ;;
-    luaposix) run "spawn/$1" "$TMO" "$LUA53" "$bench/spawn.lua" "$1" "$2" "$3" 1 "$MAXSEC" ;;
-    hpass_live|hpass_nolive) run "spawn/$1" "$TMO" "$LUA54" "$bench/spawn.lua" "$1" "$2" "$3" 1 "$MAXSEC" ;;
+    c_posix_spawn) run "spawn/$1" "$TMO" "$work/spawn" posix_spawn "$2" "$3" "$4" "$5" ;;
+    c_fork_exec) run "spawn/$1" "$TMO" "$work/spawn" fork "$2" "$3" "$4" "$5" ;;
+    luaposix) run "spawn/$1" "$TMO" "$LUA53" "$bench/spawn.lua" "$@" ;;
+    hpass_live|hpass_nolive) run "spawn/$1" "$TMO" "$LUA54" "$bench/spawn.lua" "$@" ;;
     hpass_closeloop_1024)  # the same build under the usual default limit
       LUA_CPATH_5_4="$work/5.4/?.so;$root/build/bench-hpass_closeloop/?.so;;" \
         run "spawn/$1" "$TMO" bash -c 'ulimit -n 1024 && exec "$@"' - \
-          "$LUA54" "$bench/spawn.lua" "$1" "$2" "$3" 1 "$MAXSEC" ;;
+          "$LUA54" "$bench/spawn.lua" "$@" ;;
     hpass_?*)
       LUA_CPATH_5_4="$work/5.4/?.so;$root/build/bench-$1/?.so;;" \
-        run "spawn/$1" "$TMO" "$LUA54" "$bench/spawn.lua" "$1" "$2" "$3" 1 "$MAXSEC" ;;
-    *) run "spawn/$1" "$TMO" "$LUA54" "$bench/spawn.lua" "$1" "$2" "$3" 1 "$MAXSEC" ;;
+        run "spawn/$1" "$TMO" "$LUA54" "$bench/spawn.lua" "$@" ;;
+    *) run "spawn/$1" "$TMO" "$LUA54" "$bench/spawn.lua" "$@" ;;
   esac
 }
 reverse() { local out="" w; for w in $1; do out="$w $out"; done; echo "$out"; }
@@ -366,21 +372,22 @@ for r in $(seq 1 "$rounds0"); do
 done
 
 # The sweep over heaps: every implementation at every heap in one
-# process a round, so that the ratios of 1b-1e are partners too.
+# process a round, in three short rounds at each heap, so that the ratios
+# of 1b-1e are partners too.
 for r in $(seq 1 "$ROUNDS"); do
   if [ "$HEAPS" != "$heap0" ]; then
     say "round $r/$ROUNDS: spawn ($spawn_impls) at heaps $HEAPS MiB"
     PREFIX=sweep
-    for impl in $(inturn "$spawn_impls" "$r"); do spawn "$impl" "$HEAPS" "$SPAWNS"; done
+    for impl in $(inturn "$spawn_impls" "$r"); do spawn "$impl" "$HEAPS" "$SPAWNS" 3; done
     PREFIX=
   fi
   say "round $r/$ROUNDS: spawn with $LIVE live children and with none (hpass, C)"
   # whole rounds (the start of 2,000 children must not weigh on a short
   # one), each beside a round of the same length with none
-  BENCH_LIVE=$LIVE spawn hpass_live "$heap0" "$SPAWNS"
-  spawn hpass_nolive "$heap0" "$SPAWNS"
-  BENCH_LIVE=$LIVE spawn c_posix_spawn "$heap0" "$SPAWNS"
-  BENCH_LIVE=0 spawn c_posix_spawn "$heap0" "$SPAWNS"
+  BENCH_LIVE=$LIVE spawn hpass_live "$heap0" "$SPAWNS" 3
+  spawn hpass_nolive "$heap0" "$SPAWNS" 3
+  BENCH_LIVE=$LIVE spawn c_posix_spawn "$heap0" "$SPAWNS" 3
+  BENCH_LIVE=0 spawn c_posix_spawn "$heap0" "$SPAWNS" 3
   say "round $r/$ROUNDS: memory of $N-int transfers"
   for impl in $mem_impls; do
     run "mem/$impl" "$TMO" "$LUA54" "$bench/ints_parent.lua" "$impl" "$N" 1 - mem
