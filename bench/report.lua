@@ -175,9 +175,11 @@ local int_impls = {
   {"c_nosig", "C, the same with hpass's calls (pwritev2 RWF_NOSIGNAL)"},
   {"c_batch", string.format("C, %d ints in 64 KiB batches (pipe bandwidth)", n)},
   {"hpass_perint", "Lua 5.4 hpass write_int/read_int, unbuffered"},
-  {"hpass_buffered", "Lua 5.4 hpass write_int/read_int, setvbuf \"full\""},
+  {"hpass_buffered", string.format("Lua 5.4 hpass write_int/read_int, setvbuf \"full\" (%d ints)",
+                                    n)},
   {"luaposix_perint", "Lua 5.3 luaposix write(string.pack) per int, Lua child"},
-  {"popen_buffered", "Lua 5.4 buffered io.popen + string.pack, Lua child"},
+  {"popen_buffered", string.format("Lua 5.4 buffered io.popen + string.pack, Lua child (%d ints)",
+                                   n)},
 }
 local capture_impls = {
   {"capture/hpass_capture", "Lua 5.4 hpass.capture{\"head\", \"-c\", n, \"/dev/zero\"}"},
