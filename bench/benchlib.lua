@@ -56,6 +56,23 @@ function M.build_heap(hold, mib)
   return hold
 end
 
+-- Wait until every process of procs (objects with a pid field) sleeps,
+-- as a child blocked on its input does: state S in /proc/<pid>/stat.  At
+-- least a second, at most a minute; without /proc, the second.
+function M.settle(procs)
+  local t0 = os.time()
+  repeat
+    os.execute("sleep 0.25")
+    local busy = false
+    for _, p in ipairs(procs) do
+      local f = io.open("/proc/" .. p.pid .. "/stat", "r")
+      local state = f and f:read("a"):match("%) (%a)")
+      if f then f:close() end
+      if state and state ~= "S" then busy = true; break end
+    end
+  until (not busy and os.time() - t0 >= 1) or os.time() - t0 > 60
+end
+
 -- The order of partner round r: impls as given in odd rounds, reversed
 -- in even ones (A B, B A, A B, ...), so that a drift of the machine's
 -- speed within a pair weighs on each partner alike.  The report divides

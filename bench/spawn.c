@@ -108,29 +108,62 @@ static char *grow (long mib) {
 
 static int livew = -1;
 
+/* The state letter of process pid (R, S, D, ...), or 0 where /proc has none. */
+static char procstate (pid_t pid) {
+  char path[64], line[512], *p;
+  FILE *f;
+  snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+  if ((f = fopen(path, "r")) == NULL) return 0;
+  p = fgets(line, sizeof line, f);
+  fclose(f);
+  if (p == NULL || (p = strrchr(line, ')')) == NULL || p[1] != ' ') return 0;
+  return p[2];
+}
+
+/*
+** Wait until all n children sleep (blocked on their input): their
+** start-up is not what is measured.  At least a second, at most a minute.
+*/
+static void settle (const pid_t *pids, long n) {
+  double t0 = now_s();
+  for (;;) {
+    long i;
+    int busy = 0;
+    struct timespec q = {0, 250000000};
+    nanosleep(&q, NULL);
+    for (i = 0; i < n && !busy; i++) {
+      char st = procstate(pids[i]);
+      busy = st != 0 && st != 'S';
+    }
+    if ((!busy && now_s() - t0 >= 1) || now_s() - t0 > 60) return;
+  }
+}
+
 /* n children blocked on reading a pipe whose writer is this process. */
 static void startlive (long n) {
   int p[2];
   long i;
   char *hargv[4];
+  pid_t *pids = malloc((size_t)(n > 0 ? n : 1) * sizeof(pid_t));
   hargv[0] = (char *)"/usr/bin/head";
   hargv[1] = (char *)"-c";
   hargv[2] = (char *)"1";
   hargv[3] = NULL;
+  if (pids == NULL) die("malloc", ENOMEM);
   if (pipe2(p, O_CLOEXEC) != 0) die("pipe2", errno);
   for (i = 0; i < n; i++) {
     posix_spawn_file_actions_t fa;
-    pid_t pid;
     int err;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, p[0], 0);
-    err = posix_spawn(&pid, hargv[0], &fa, NULL, hargv, environ);
+    err = posix_spawn(&pids[i], hargv[0], &fa, NULL, hargv, environ);
     posix_spawn_file_actions_destroy(&fa);
     if (err != 0) die("posix_spawn head", err);
   }
   close(p[0]);
   livew = p[1];  /* open until the end: then they read its end and exit */
-  sleep(1);      /* let them all start and block */
+  settle(pids, n);
+  free(pids);
 }
 
 int main (int argc, char **argv) {
