@@ -274,11 +274,14 @@ describe("communicate:", function()
                    H.raises(function() local r = q:communicate("x") return r end))
     assert.matches(H.badarg(1, "communicate") .. " %(string expected, got number%)",
                    H.raises(function() local r = q:communicate(5) return r end))
+    -- "" is no input: taken without a stdin pipe, as after proc.stdin was closed
+    local e = spawn({"echo", "hi"}, {stdout = "pipe"})
+    assert.same({"hi\n", nil, true, "exit", 0}, {e:communicate("")})
     local c = spawn({"cat"}, {stdin = "pipe", stdout = "pipe"})
     c.stdin:close()
     assert.matches(H.badarg(1, "communicate") .. " %(proc.stdin was closed",
                    H.raises(function() local r = c:communicate("lost") return r end))
-    assert.same({"", nil, true, "exit", 0}, {c:communicate()})
+    assert.same({"", nil, true, "exit", 0}, {c:communicate("")})
     for _, t in ipairs({-1, 0 / 0, "1"}) do
       assert.matches(H.badarg(2, "communicate") .. " %(timeout must be a non%-negative",
                      H.raises(function() local r = q:communicate(nil, t) return r end))
