@@ -11,7 +11,7 @@
 
 /* Bytes read at a time by read_ints (as much as a pipe holds). */
 #define CHUNK       65536
-/* Bytes converted at a time by write_ints (on the C stack). */
+/* Bytes write_ints writes per system call (converted on the C stack). */
 #define WCHUNK      16384
 /* read_ints makes room for this many at once; more grow the table. */
 #define PRESIZE     (1 << 20)
@@ -159,16 +159,80 @@ static size_t nextstep (lua_Integer k, lua_Integer j, size_t max, int *last) {
 
 
 /*
+** write_ints checks every element before it writes any.  A range that
+** fits chunk is converted as it is checked, and written from there; a
+** longer one is converted again chunk by chunk as it is written, while
+** the reader is busy with the chunk before.  (Converting all of it once,
+** into memory of its own, saves that second walk but not the time: the
+** second walk overlaps the reader's work, and fresh memory for millions
+** of integers costs page faults that, on some machines, cost more than
+** the walk.)  Returns how many integers chunk holds.
+*/
+static size_t checkall (lua_State *L, lua_Integer i, lua_Integer j, HandleArg *e,
+                        int *chunk) {
+  lua_Integer k;
+  size_t n;
+  int last;
+  if (i > j) return 0;
+  n = nextstep(i, j, WCHUNK / sizeof(int), &last);
+  if (last) {
+    toint32s(L, 2, i, n, chunk, e);
+    return n;
+  }
+  for (k = i;; k += (lua_Integer)n) {
+    n = nextstep(k, j, CHECKSTEP, &last);
+    toint32s(L, 2, k, n, NULL, e);
+    if (last) return 0;  /* k += n could overflow past j */
+  }
+}
+
+
+/* Write the total integers at buf, 4096 a system call. */
+static int sendall (lua_State *L, HandleArg *ha, const int *buf, size_t total,
+                    hp_time dl, lua_Integer *written) {
+  size_t off, m;
+  for (off = 0; off < total; off += m) {
+    size_t sent;
+    int err;
+    m = total - off < WCHUNK / sizeof(int) ? total - off : WCHUNK / sizeof(int);
+    hpb_handlearg_check(L, ha);
+    err = hpb_writeall(ha->h, ha->os, (const unsigned char *)(buf + off),
+                       m * sizeof(int), dl, 4, &sent);
+    *written += (lua_Integer)(sent / sizeof(int));
+    if (err != 0) return err;
+  }
+  return 0;
+}
+
+
+/* Write t[i..j], converted again a chunk at a time (checked before). */
+static int sendchunks (lua_State *L, HandleArg *ha, HandleArg *e, lua_Integer i,
+                       lua_Integer j, int *chunk, hp_time dl, lua_Integer *written) {
+  lua_Integer k;
+  size_t n;
+  int last;
+  for (k = i; k <= j; k += (lua_Integer)n) {
+    int err;
+    n = nextstep(k, j, WCHUNK / sizeof(int), &last);
+    toint32s(L, 2, k, n, chunk, e);
+    if ((err = sendall(L, ha, chunk, n, dl, written)) != 0) return err;
+    if (last) break;
+  }
+  return 0;
+}
+
+
+/*
 ** hpass.write_ints(h, t [, i [, j]]): true, or fail, msg, code and the
 ** number of integers written before the failure (a timeout included:
 ** then the stream holds exactly that many, whole).
 */
 static int hpass_write_ints (lua_State *L) {
   HandleArg ha, e;
-  lua_Integer i, j, k, written = 0;
-  int err, last;
+  lua_Integer i, j, written = 0;
+  int err;
   int chunk[WCHUNK / sizeof(int)];
-  size_t n;
+  size_t head;
   hp_time dl;
   hpb_tohandlearg(L, 1, 1, &ha);
   dl = hpb_deadline(ha.h);  /* the check below counts too: the call has begun */
@@ -179,33 +243,16 @@ static int hpass_write_ints (lua_State *L) {
   e.arg = 2;
   e.inarray = 1;
   e.opt = NULL;
-  /*
-  ** Check everything first: a bad element must not leave half a write.
-  ** Then convert again chunk by chunk, so that the reader is busy with
-  ** the first chunk while the next is made, and memory stays small.
-  */
-  for (k = i; k <= j; k += (lua_Integer)n) {
-    n = nextstep(k, j, CHECKSTEP, &last);
-    toint32s(L, 2, k, n, NULL, &e);
-    if (last) break;  /* k += n could overflow past j */
+  /* a bad element must not leave half a write: everything is checked first */
+  head = checkall(L, i, j, &e, chunk);
+  if ((err = hpb_prepwrite(L, &ha)) == 0 &&
+      (ha.h == NULL || (err = hpb_flushbuf(ha.h, dl)) == 0))
+    err = head > 0 || i > j ? sendall(L, &ha, chunk, head, dl, &written)
+                            : sendchunks(L, &ha, &e, i, j, chunk, dl, &written);
+  if (err == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
   }
-  if ((err = hpb_prepwrite(L, &ha)) != 0 ||
-      (ha.h != NULL && (err = hpb_flushbuf(ha.h, dl)) != 0))
-    goto failed;
-  for (k = i; k <= j; k += (lua_Integer)n) {
-    size_t sent;
-    n = nextstep(k, j, sizeof(chunk) / sizeof(chunk[0]), &last);
-    toint32s(L, 2, k, n, chunk, &e);
-    hpb_handlearg_check(L, &ha);
-    err = hpb_writeall(ha.h, ha.os, (unsigned char *)chunk, n * sizeof(int), dl, 4,
-                   &sent);
-    written += (lua_Integer)(sent / sizeof(int));
-    if (err != 0) goto failed;
-    if (last) break;
-  }
-  lua_pushboolean(L, 1);
-  return 1;
-failed:
   hpb_ioerror(L, err, NULL);
   lua_pushinteger(L, written);
   return 4;

@@ -28,7 +28,7 @@ HELP += \
   test-aarch64   'the same for 64-bit ARM (zig cc), run under qemu-user' \
   test-mips      'the same for big-endian MIPS (zig cc), under qemu-user' \
   check-macos    'compile and link for x86-64 and arm64 macOS (zig cc, Apple headers)' \
-  bench          'benchmarks against C and the Lua peers (docs/bench-results.md)' \
+  bench          'benchmarks against the floors of Lua, C and the Lua peers (docs/bench-results.md)' \
   bench-quick    'the benchmarks with small counts (what CI runs)' \
   time-test      'time make test and write it to docs/test-time.md'
 
@@ -469,7 +469,11 @@ time-test: deps
 	@tools/deps.sh $(TEST_PKGS)
 	tools/time-test.sh
 
-# Benchmarks against C and the Lua peers (bench/run.sh; --quick for CI).
+# Benchmarks against Lua's floor (bench/floor.c and bench/nothing.c, built
+# by bench/run.sh in a folder of its own and never installed), C and the
+# Lua peers.  bench writes docs/bench-results.md; bench-quick, what CI runs,
+# takes about a minute and reports without judging (it fails only when a
+# benchmark program does).
 bench: all
 	bench/run.sh
 

@@ -56,6 +56,18 @@ function M.build_heap(hold, mib)
   return hold
 end
 
+-- The order of partner round r: impls as given in odd rounds, reversed
+-- in even ones (A B, B A, A B, ...), so that a drift of the machine's
+-- speed within a pair weighs on each partner alike.  The report divides
+-- the partners of one round (the k-th result of each) and takes the
+-- median of those ratios.
+function M.order(impls, r)
+  if r % 2 == 1 then return impls end
+  local o = {}
+  for i = #impls, 1, -1 do o[#o + 1] = impls[i] end
+  return o
+end
+
 function M.fail(msg)
   io.stderr:write(arg and arg[0] or "bench", ": ", tostring(msg), "\n")
   os.exit(1)

@@ -18,7 +18,7 @@ if impl == "hpass_capture" then
   local hpass = require "hpass"
   local argv = {"head", "-c", tostring(bytes), "/dev/zero"}
   run = function()
-    local out, err, ok = hpass.capture(argv)
+    local out, err, ok = hpass.capture(argv, {max_output = math.huge})
     if not ok then B.fail("capture: " .. tostring(err)) end
     return #out
   end

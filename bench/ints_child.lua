@@ -7,6 +7,13 @@
 -- (or "done bad <i>") as soon as it holds all N ints; checks that cannot be
 -- done on the fly (bulk) come after "done".  Exit status 0 means every int
 -- arrived once, in order, and nothing followed.
+--
+-- The floors of bulk transfer (floor_bulk, floor_stream) receive nothing:
+-- the child makes a table of N ints, then times a walk of it into a C
+-- buffer and a fill from that buffer into a new table (or into one reused
+-- table, 16384 at a time, as hpass_stream reads), and says "done ok <ns>".
+-- floor_pipe_bulk and floor_pipe_stream receive through the minimal
+-- binding (bench/floor.c): read(2) into a C buffer, then the fill.
 
 local impl, n, fifo, hnum = arg[1], tonumber(arg[2]), arg[3], arg[#arg]
 if not (impl and n and fifo) then
@@ -82,6 +89,82 @@ readers.hpass_buffered = hpass_reader("buffered")
 readers.hpass_bulk = hpass_reader("bulk")
 readers.hpass_stream = hpass_reader("stream")
 
+function readers.floor_perint()
+  local F = require "benchfloor"
+  local u, read_int = F.wrap(tonumber(hnum)), F.read_int
+  return function()
+    for i = 1, n do
+      if read_int(u) ~= i then return i end
+    end
+  end, function()
+    return read_int(u) == nil
+  end
+end
+
+-- A floor of bulk transfer: walk and fill in this process, timed here.
+local function floor_reader(reuse)
+  return function()
+    local F = require "benchfloor"
+    local now = require("benchclock").now
+    local src = {}
+    for i = 1, n do src[i] = i end
+    local buf = F.buffer(n)
+    local walk, fill = F.walk, F.fill
+    collectgarbage()
+    return function()
+      local t0 = now()
+      walk(src, buf)
+      local t
+      if reuse then
+        t = {}
+        for base = 0, n - 1, 16384 do
+          local m = n - base < 16384 and n - base or 16384
+          fill(buf, t, m)
+          if t[1] ~= 1 or t[m] ~= m then return base + 1 end
+        end
+      else
+        t = fill(buf)
+      end
+      local ns = now() - t0
+      if not reuse and (#t ~= n or t[n] ~= n) then return #t + 1 end
+      return nil, nil, ns
+    end, function() return true end
+  end
+end
+readers.floor_bulk = floor_reader(false)
+readers.floor_stream = floor_reader(true)
+
+-- The minimal binding's bulk reader: read(2) into a C buffer, then fill.
+local function floor_pipe_reader(reuse)
+  return function()
+    local F = require "benchfloor"
+    local u = F.wrap(tonumber(hnum))
+    local buf = F.buffer(reuse and 16384 or n)
+    local recv, fill = F.recv, F.fill
+    return function()
+      if not reuse then
+        local got = recv(u, buf, n)
+        local t = fill(buf, nil, got)
+        if got ~= n or t[n] ~= n then return got + 1 end
+        return
+      end
+      local t, base = {}, 0
+      while base < n do
+        local want = n - base < 16384 and n - base or 16384
+        local got = recv(u, buf, want)
+        fill(buf, t, got)
+        if got > 0 and (t[1] ~= base + 1 or t[got] ~= base + got) then return base + 1 end
+        base = base + got
+        if got < want then return base + 1 end
+      end
+    end, function()
+      return recv(u, buf, 1) == 0
+    end
+  end
+end
+readers.floor_pipe_bulk = floor_pipe_reader(false)
+readers.floor_pipe_stream = floor_pipe_reader(true)
+
 function readers.luaposix_perint()
   local P = require "posix"
   local fd = tonumber(hnum)
@@ -122,9 +205,10 @@ local function main()
     ctl:write("ready\n")
     ctl:flush()
   end
-  local bad, got = receive()
+  local bad, got, ns = receive()
   if ctl then
-    ctl:write(bad and ("done bad " .. bad) or "done ok", "\n")
+    ctl:write(bad and ("done bad " .. bad) or "done ok",
+              ns and string.format(" %d", ns) or "", "\n")
     ctl:close()
     ctl = nil
   end

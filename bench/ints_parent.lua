@@ -1,7 +1,7 @@
 -- ints_parent.lua - send N native 4-byte ints to a Lua child.
 --
---   lua ints_parent.lua IMPL N ROUNDS FIFO      timing: R ints/<impl> <ns/int>
---   lua ints_parent.lua IMPL N 1 - mem          memory: R mem/<impl> <VmHWM kB>
+--   lua ints_parent.lua IMPL[,IMPL...] N ROUNDS FIFO   timing: R ints/<impl> <ns/int>
+--   lua ints_parent.lua IMPL N 1 - mem                 memory: R mem/<impl> <VmHWM kB>
 --                                                        R mem/<impl>_growth <kB>
 --
 -- IMPL (the child, bench/ints_child.lua, reads the same way):
@@ -12,19 +12,34 @@
 --                    into one reused table (each chunk's count and ends checked)
 --   luaposix_perint  posix.write(w, string.pack("=i4", i)) per int      (5.3)
 --   popen_buffered   io.popen(child, "w"):write(string.pack("=i4", i))   (5.4)
+-- and Lua's floors (bench/floor.c), the partners of hpass's rounds:
+--   floor_perint     the minimal binding's write_int / read_int per int
+--   floor_bulk       no transfer: the child walks a table of N ints into a C
+--                    buffer and fills a new table from it, and times that
+--   floor_stream     the same, filling one reused table 16384 at a time
+--   floor_pipe_bulk  the minimal binding's bulk transfer: the parent walks the
+--                    table into a C buffer and writes it, the child reads it
+--                    into a C buffer and fills a new table (what any binding
+--                    pays for the pipe between two processes)
+--   floor_pipe_stream  the same, the child filling one reused table 16384 at
+--                    a time
+-- Several IMPLs, comma-separated, take turns: each round runs one of each,
+-- in the order of benchlib's B.order (partner rounds).
 -- The ints are 1..N.  The child opens FIFO (a named pipe made by run.sh),
 -- writes "ready" when it can read and "done ok" once it holds all N ints,
 -- so the time runs from the first int written to the last int received and
--- excludes the child's start-up.  In memory mode there is no FIFO and no
--- clock; the parent prints its peak RSS after the transfer, and how much it
--- grew during the transfer (from just after the module was loaded).
+-- excludes the child's start-up (a floor child, which receives nothing,
+-- says "done ok <ns>" with the time it measured itself).  In memory mode
+-- there is no FIFO and no clock; the parent prints its peak RSS after the
+-- transfer, and how much it grew during the transfer (from just after the
+-- module was loaded).
 
 local B = require "benchlib"
 
-local impl, n, rounds, fifo, mode =
+local impls, n, rounds, fifo, mode =
   arg[1], tonumber(arg[2]), tonumber(arg[3]), arg[4], arg[5]
-if not (impl and n and rounds and fifo) then
-  B.fail("usage: ints_parent.lua IMPL N ROUNDS FIFO|- [mem]")
+if not (impls and n and rounds and fifo) then
+  B.fail("usage: ints_parent.lua IMPL[,IMPL...] N ROUNDS FIFO|- [mem]")
 end
 local mem = mode == "mem"
 if mem then fifo = "-" end
@@ -41,7 +56,7 @@ end
 local starters = {}
 
 local function hpass_starter(kind)
-  return function()
+  return function(impl)
     local hpass = require "hpass"
     local r, w = hpass.pipe()
     if not r then B.fail("hpass.pipe: " .. tostring(w)) end
@@ -49,7 +64,27 @@ local function hpass_starter(kind)
     if not p then B.fail("spawn_with_handle: " .. tostring(msg)) end
     r:close()
     local send
-    if kind == "perint" or kind == "buffered" then
+    if kind == "floor" then  -- the child measures itself
+      send = function() end
+    elseif kind == "floor_pipe" then
+      local F = require "benchfloor"
+      local t = {}
+      for i = 1, n do t[i] = i end
+      local fw, buf, walk, fsend = F.wrap(w:fileno()), F.buffer(n), F.walk, F.send
+      send = function()
+        walk(t, buf)
+        fsend(fw, buf)
+      end
+    elseif kind == "floor_perint" then
+      local F = require "benchfloor"
+      local fw, write_int = F.wrap(w:fileno()), F.write_int
+      send = function()
+        for i = 1, n do
+          local ok, err = write_int(fw, i)
+          if not ok then B.fail("write_int: " .. tostring(err)) end
+        end
+      end
+    elseif kind == "perint" or kind == "buffered" then
       if kind == "buffered" then assert(w:setvbuf("full")) end
       local write_int = hpass.write_int
       send = function()
@@ -84,8 +119,13 @@ starters.hpass_perint = hpass_starter("perint")
 starters.hpass_buffered = hpass_starter("buffered")
 starters.hpass_bulk = hpass_starter("bulk")
 starters.hpass_stream = hpass_starter("bulk")
+starters.floor_perint = hpass_starter("floor_perint")
+starters.floor_bulk = hpass_starter("floor")
+starters.floor_stream = hpass_starter("floor")
+starters.floor_pipe_bulk = hpass_starter("floor_pipe")
+starters.floor_pipe_stream = hpass_starter("floor_pipe")
 
-function starters.luaposix_perint()
+function starters.luaposix_perint(impl)
   local P = require "posix"
   local r, w = P.pipe()
   if not r then B.fail("posix.pipe: " .. tostring(w)) end
@@ -116,7 +156,7 @@ function starters.luaposix_perint()
   return send, finish
 end
 
-function starters.popen_buffered()
+function starters.popen_buffered(impl)
   local cmd = table.concat({"exec", shquote(lua), shquote(child), impl, n,
                             shquote(fifo)}, " ")
   local f = assert(io.popen(cmd, "w"))
@@ -136,32 +176,43 @@ function starters.popen_buffered()
   return send, finish
 end
 
-local start = starters[impl]
-if not start then B.fail("unknown IMPL " .. tostring(impl)) end
+local list = {}
+for impl in impls:gmatch("[^,]+") do
+  if not starters[impl] then B.fail("unknown IMPL " .. impl) end
+  list[#list + 1] = impl
+end
+if mem and #list ~= 1 then B.fail("memory mode takes one IMPL") end
 
-if mem and impl:match("^hpass") then require "hpass" end
-if mem and impl:match("^luaposix") then require "posix" end
+if mem and impls:match("^hpass") then require "hpass" end
+if mem and impls:match("^luaposix") then require "posix" end
 local hwm0 = B.status_kib("VmHWM")
 
-for _ = 1, rounds do
-  local send, finish = start()
+-- One round of impl: R ints/<impl> <ns per int> (or its memory).
+local function round(impl)
+  local send, finish = starters[impl](impl)
   if mem then
     send()
     finish()
     local hwm = B.status_kib("VmHWM")
     B.result("mem/" .. impl, hwm)
     B.result("mem/" .. impl .. "_growth", hwm - hwm0)
-  else
-    local ctl = assert(io.open(fifo, "r"))
-    local line = ctl:read("l")
-    if line ~= "ready" then B.fail("child did not start: " .. tostring(line)) end
-    local t0 = B.now()
-    send()
-    line = ctl:read("l")
-    local t1 = B.now()
-    ctl:close()
-    if line ~= "done ok" then B.fail("child got wrong data: " .. tostring(line)) end
-    finish()
-    B.result("ints/" .. impl, (t1 - t0) / n)
+    return
   end
+  local ctl = assert(io.open(fifo, "r"))
+  local line = ctl:read("l")
+  if line ~= "ready" then B.fail("child did not start: " .. tostring(line)) end
+  collectgarbage()
+  local t0 = B.now()
+  send()
+  line = ctl:read("l")
+  local t1 = B.now()
+  ctl:close()
+  local ok, own = (line or ""):match("^(done ok) ?(%d*)$")
+  if not ok then B.fail("child got wrong data: " .. tostring(line)) end
+  finish()
+  B.result("ints/" .. impl, (own ~= "" and tonumber(own) or t1 - t0) / n)
+end
+
+for r = 1, rounds do
+  for _, impl in ipairs(B.order(list, r)) do round(impl) end
 end

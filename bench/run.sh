@@ -1,28 +1,34 @@
 #!/usr/bin/env bash
-# run.sh - hpass benchmarks against C and the Lua peers.
+# run.sh - hpass benchmarks against Lua's own floor, C and the Lua peers.
 #
-#   bench/run.sh            full run: 1,000,000 ints, heaps 0/256/1024 MiB,
-#                           7 rounds; prints the machine, the tables and every
-#                           target with PASS/FAIL, and writes
-#                           docs/bench-results.md, docs/spawn-vs-heap.dat and
-#                           docs/spawn-vs-heap.png
-#   bench/run.sh --quick    small N, small heaps, 3 rounds (for CI, well under
-#                           a minute); the targets are printed, not judged
+#   bench/run.sh            full run (10 to 20 minutes): prints the machine,
+#                           the tables and every target with PASS/FAIL, and
+#                           writes docs/bench-results.md, docs/spawn-vs-heap.dat
+#                           and docs/spawn-vs-heap.png
+#   bench/run.sh --quick    small counts, few rounds (for CI, about a minute);
+#                           the targets are printed, not judged
 #
 # Exit status: 0, also when a target is missed (the report says PASS or
 # FAIL for each); 1 when a benchmark program failed or could not be built.
 #
-# The rounds of the different implementations are interleaved (round 1 of
-# each, then round 2 of each, ...) so that drift in the machine's speed hits
-# all of them alike; the ratios are ratios of medians from this one run.
-# Spawning at the smallest heap gets 3x the rounds (each 1/3 as long).
+# Every judged ratio comes from partner rounds: a round of hpass and a
+# round of what it is judged against, one right after the other, in
+# alternating order (A B, B A, ...); the report divides each pair and
+# takes the median of those ratios, so that drift in the machine's speed
+# hits both partners alike.  Lua's floors (bench/floor.c, a C module built
+# here for the purpose) are hpass's partners where Lua itself sets the
+# cost: the minimal binding of one int per call, the fill and walk of a
+# table of integers, C's poll, the require of a C module that does nothing.
 #
 # Missing packages (lua5.3, lua-posix, lua-luv, gnuplot-nox, ...) are
 # installed with apt-get when running as root; otherwise that peer is
-# skipped with a printed line.  Overrides: BENCH_N, BENCH_ROUNDS,
-# BENCH_HEAPS (comma-separated MiB, ascending), BENCH_SPAWNS, BENCH_MAXSEC,
-# and HPASS_MODDIR (a folder holding hpass/core.so; by default `make all`
-# is run and build/lua5.4 is used).
+# skipped with a printed line.  Overrides: BENCH_N (ints of a bulk round),
+# BENCH_NI (ints of a per-int round), BENCH_ROUNDS (rounds of the spawn
+# sweep), BENCH_IROUNDS (rounds of the rest), BENCH_PER (partner rounds
+# of each floor per round), BENCH_HEAPS (comma-separated MiB, ascending),
+# BENCH_SPAWNS, BENCH_MAXSEC, HPASS_MODDIR (a folder holding
+# hpass/core.so; by default `make all` is run and build/lua5.4 is used)
+# and BENCH_KEEP (a file to copy the raw results to).
 set -u
 
 usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; }
@@ -39,12 +45,19 @@ done
 bench=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$bench/.." && pwd)
 
+# N: ints of a bulk round and of the memory rounds; NI: ints of a
+# per-int round; ROUNDS: rounds of the spawn sweep over heaps; IROUNDS:
+# rounds of the rest, each with PER partner rounds of every floor; SEL:
+# idle handles of select, CALLS: select calls per round.
 if [ $quick = 1 ]; then
-  mode=quick N=50000 ROUNDS=3 HEAPS=0,64 SPAWNS=10 MAXSEC=0.2 TMO=60 CAPMIB=8 LIVE=200
+  mode=quick N=50000 NI=10000 ROUNDS=2 IROUNDS=3 PER=1 HEAPS=0,64 SPAWNS=10
+  MAXSEC=0.2 TMO=60 CAPMIB=8 LIVE=200 SEL=1000 CALLS=20
 else
-  mode=full N=1000000 ROUNDS=7 HEAPS=0,256,1024 SPAWNS=200 MAXSEC=2 TMO=600 CAPMIB=100 LIVE=2000
+  mode=full N=1000000 NI=100000 ROUNDS=7 IROUNDS=15 PER=3 HEAPS=0,256,1024
+  SPAWNS=200 MAXSEC=2 TMO=600 CAPMIB=100 LIVE=2000 SEL=1000 CALLS=200
 fi
-N=${BENCH_N:-$N} ROUNDS=${BENCH_ROUNDS:-$ROUNDS} HEAPS=${BENCH_HEAPS:-$HEAPS}
+N=${BENCH_N:-$N} NI=${BENCH_NI:-$NI} ROUNDS=${BENCH_ROUNDS:-$ROUNDS}
+IROUNDS=${BENCH_IROUNDS:-$IROUNDS} PER=${BENCH_PER:-$PER} HEAPS=${BENCH_HEAPS:-$HEAPS}
 SPAWNS=${BENCH_SPAWNS:-$SPAWNS} MAXSEC=${BENCH_MAXSEC:-$MAXSEC}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/hpass-bench.XXXXXX") || exit 1
@@ -114,12 +127,16 @@ fi
 # }}}
 
 # {{{ build
-CFLAGS_B=(-O2 -std=c99 -Wall -Wextra -Werror)
+# The benchmarks' own C: built here, in the work folder, never installed.
+CFLAGS_B=(-O2 -std=c99 -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes
+          -Wshadow -Wpointer-arith -Wdeclaration-after-statement)
 gcc "${CFLAGS_B[@]}" -o "$work/spawn" "$bench/spawn.c" || fatal "building spawn.c failed"
 gcc "${CFLAGS_B[@]}" -o "$work/ints" "$bench/ints.c" || fatal "building ints.c failed"
 mkdir -p "$work/5.4" "$work/5.3"
-gcc "${CFLAGS_B[@]}" -fPIC -shared -I/usr/include/lua5.4 -o "$work/5.4/benchclock.so" \
-  "$bench/benchclock.c" || fatal "building benchclock.c for Lua 5.4 failed"
+for m in benchclock:benchclock benchfloor:floor benchnothing:nothing; do
+  gcc "${CFLAGS_B[@]}" -fPIC -shared -I/usr/include/lua5.4 -o "$work/5.4/${m%%:*}.so" \
+    "$bench/${m#*:}.c" || fatal "building ${m#*:}.c for Lua 5.4 failed"
+done
 if [ $have_luaposix = 1 ]; then
   gcc "${CFLAGS_B[@]}" -fPIC -shared -I/usr/include/lua5.3 -o "$work/5.3/benchclock.so" \
     "$bench/benchclock.c" || fatal "building benchclock.c for Lua 5.3 failed"
@@ -196,6 +213,13 @@ if probe "w:write_ints({5}) and w:close() and (function (t) return r:read_ints(1
 else
   skip hpass_stream "hpass.read_ints(h, n, t) not available in this hpass"
 fi
+# hpass.pipeline and its benchmark (bench/pipeline.lua) come together
+have_pipeline=0
+if [ -f "$bench/pipeline.lua" ] && probe "type(hpass.pipeline) == 'function'"; then
+  have_pipeline=1
+else
+  skip pipeline "hpass.pipeline (and bench/pipeline.lua) not in this hpass"
+fi
 # }}}
 
 # {{{ machine
@@ -225,9 +249,9 @@ machine=$work/machine
   done
   echo "descriptor limit: $(ulimit -Sn) soft, $(ulimit -Hn) hard (hpass_closeloop closes up to the soft one, or the hard one when that is at most 65536)"
   echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-min load average before the run)"
-  echo "run: bench/run.sh${1:+ $*} (N=$N, rounds=$ROUNDS, heaps=$HEAPS MiB, <=$SPAWNS spawns or ${MAXSEC}s per round)"
+  echo "run: bench/run.sh${1:+ $*} (N=$N, NI=$NI, rounds=$ROUNDS, irounds=$IROUNDS, per=$PER, heaps=$HEAPS MiB, <=$SPAWNS spawns or ${MAXSEC}s per round)"
 } >"$machine"
-say "$(sed -n 's/^cpu: //p' "$machine"), $(nproc) cores; $mode run: N=$N, $ROUNDS rounds, heaps $HEAPS MiB"
+say "$(sed -n 's/^cpu: //p' "$machine"), $(nproc) cores; $mode run: N=$N, NI=$NI, rounds $ROUNDS and $IROUNDS ($PER partner rounds each), heaps $HEAPS MiB"
 load0=$(cut -d' ' -f1 /proc/loadavg)
 if awk -v l="$load0" 'BEGIN { exit !(l > 1.0) }'; then
   say "WARNING: load average $load0 before the run: other work is running, timings will be noisy"
@@ -235,14 +259,24 @@ fi
 # }}}
 
 # {{{ running
-run() {  # name timeout-seconds command...: append its results, note failures
+# run name timeout-seconds command...: append its results, note failures.
+# With PREFIX set, its result keys get PREFIX/ in front (R spawn/... ->
+# R sweep/spawn/...): the same program measured in another series.
+PREFIX=
+run() {
   local name=$1 tmo=$2 rc
   shift 2
   if timeout -k 10 "$tmo" "$@" >"$work/out" 2>"$work/err"; then
-    cat "$work/out" >>"$results"
+    rc=0
   else
     rc=$?
+  fi
+  if [ -n "$PREFIX" ]; then
+    sed "s#^R #R $PREFIX/#" "$work/out" >>"$results"
+  else
     cat "$work/out" >>"$results"
+  fi
+  if [ $rc != 0 ]; then
     [ $rc = 124 ] && rc="124, timed out after ${tmo}s"
     printf 'FAIL %s exit status %s\n' "$name" "$rc" >>"$results"
     say "FAILED: $name (exit status $rc): $*"
@@ -271,33 +305,58 @@ esac
 [ $have_luv = 1 ] && spawn_impls="$spawn_impls luv"
 spawn_impls="$spawn_impls os_execute"
 
+# per-int and buffered transfer against C and the Lua peers, NI ints a round
 int_impls="c_perint c_nosig c_batch hpass_perint"
 [ $have_setvbuf = 1 ] && int_impls="$int_impls hpass_buffered"
-[ $have_bulk = 1 ] && int_impls="$int_impls hpass_bulk"
-[ $have_stream = 1 ] && int_impls="$int_impls hpass_stream"
 [ $have_luaposix = 1 ] && int_impls="$int_impls luaposix_perint"
 int_impls="$int_impls popen_buffered"
+
+# hpass against Lua's floors, each pair in one parent (ints_parent.lua)
+floor_pairs="hpass_perint,floor_perint"
+# (and, beside each bulk pair, the minimal binding's own two-process
+# transfer: what any binding pays for the pipe)
+[ $have_bulk = 1 ] && floor_pairs="$floor_pairs hpass_bulk,floor_bulk,floor_pipe_bulk"
+[ $have_stream = 1 ] && floor_pairs="$floor_pairs hpass_stream,floor_stream,floor_pipe_stream"
 
 mem_impls="hpass_perint"
 [ $have_setvbuf = 1 ] && mem_impls="$mem_impls hpass_buffered"
 
-spawn() {  # impl heaps spawns-per-round
+# spawn impl heaps spawns [sub]: one process spawning at each heap, in
+# sub rounds (default 1) of spawns/sub spawns or MAXSEC/sub seconds each
+spawn() {
+  local sub=${4:-1} n max
+  n=$(( ($3 + sub - 1) / sub ))
+  max=$(awk -v m="$MAXSEC" -v s="$sub" 'BEGIN { printf "%g", m / s }')
+  set -- "$1" "$2" "$n" "$sub" "$max"
   case $1 in
-    c_posix_spawn) run "spawn/$1" "$TMO" "$work/spawn" posix_spawn "$2" "$3" 1 "$MAXSEC" ;;
-    c_fork_exec) run "spawn/$1" "$TMO" "$work/spawn" fork "$2" "$3" 1 "$MAXSEC" ;;
-    luaposix) run "spawn/$1" "$TMO" "$LUA53" "$bench/spawn.lua" "$1" "$2" "$3" 1 "$MAXSEC" ;;
-    hpass_live|hpass_nolive) run "spawn/$1" "$TMO" "$LUA54" "$bench/spawn.lua" "$1" "$2" "$3" 1 "$MAXSEC" ;;
+    c_posix_spawn) run "spawn/$1" "$TMO" "$work/spawn" posix_spawn "$2" "$3" "$4" "$5" ;;
+    c_fork_exec) run "spawn/$1" "$TMO" "$work/spawn" fork "$2" "$3" "$4" "$5" ;;
+    luaposix) run "spawn/$1" "$TMO" "$LUA53" "$bench/spawn.lua" "$@" ;;
+    hpass_live|hpass_nolive) run "spawn/$1" "$TMO" "$LUA54" "$bench/spawn.lua" "$@" ;;
     hpass_closeloop_1024)  # the same build under the usual default limit
-      ( ulimit -n 1024 &&
-        LUA_CPATH_5_4="$work/5.4/?.so;$root/build/bench-hpass_closeloop/?.so;;" \
-          run "spawn/$1" "$TMO" "$LUA54" "$bench/spawn.lua" "$1" "$2" "$3" 1 "$MAXSEC" ) ;;
+      LUA_CPATH_5_4="$work/5.4/?.so;$root/build/bench-hpass_closeloop/?.so;;" \
+        run "spawn/$1" "$TMO" bash -c 'ulimit -n 1024 && exec "$@"' - \
+          "$LUA54" "$bench/spawn.lua" "$@" ;;
     hpass_?*)
       LUA_CPATH_5_4="$work/5.4/?.so;$root/build/bench-$1/?.so;;" \
-        run "spawn/$1" "$TMO" "$LUA54" "$bench/spawn.lua" "$1" "$2" "$3" 1 "$MAXSEC" ;;
-    *) run "spawn/$1" "$TMO" "$LUA54" "$bench/spawn.lua" "$1" "$2" "$3" 1 "$MAXSEC" ;;
+        run "spawn/$1" "$TMO" "$LUA54" "$bench/spawn.lua" "$@" ;;
+    *) run "spawn/$1" "$TMO" "$LUA54" "$bench/spawn.lua" "$@" ;;
   esac
 }
 reverse() { local out="" w; for w in $1; do out="$w $out"; done; echo "$out"; }
+# the words of $1 as given in odd rounds $2, reversed in even ones
+inturn() { if [ $(($2 % 2)) = 1 ]; then echo "$1"; else reverse "$1"; fi; }
+
+# select needs two descriptors per handle: a soft limit below that is
+# raised (up to the hard one) for select.lua alone
+selneed=$((2 * SEL + 64))
+# shellcheck disable=SC2016
+withfds='l=$(ulimit -Sn)
+  if [ "$l" != unlimited ] && [ "$l" -lt "$1" ]; then
+    ulimit -Sn "$1" 2>/dev/null || ulimit -Sn "$(ulimit -Hn)"
+  fi
+  shift
+  exec "$@"' 
 
 # The smallest heap (normally 0) is where hpass is compared with C
 # posix_spawn to 10 %, and where a round is cheap: it gets nine times the
@@ -305,65 +364,94 @@ reverse() { local out="" w; for w in $1; do out="$w $out"; done; echo "$out"; }
 # This machine's speed drifts by more than 10 % within a minute; short
 # rounds taken in turn put every implementation under the same drift.
 heap0=${HEAPS%%,*}
-sweep=${HEAPS#"$heap0"}
-sweep=${sweep#,}
 spawns0=$(( (SPAWNS + 8) / 9 ))
 rounds0=$(( ROUNDS * 9 ))
 say "spawn at heap $heap0 MiB: $rounds0 rounds of <=$spawns0 spawns ($spawn_impls)"
 for r in $(seq 1 "$rounds0"); do
-  order=$spawn_impls
-  [ $((r % 2)) = 0 ] && order=$(reverse "$spawn_impls")
-  for impl in $order; do spawn "$impl" "$heap0" "$spawns0"; done
+  for impl in $(inturn "$spawn_impls" "$r"); do spawn "$impl" "$heap0" "$spawns0"; done
 done
 
+# The sweep over heaps: every implementation at every heap in one
+# process a round, in three short rounds at each heap, so that the ratios
+# of 1b-1e are partners too.
 for r in $(seq 1 "$ROUNDS"); do
-  if [ -n "$sweep" ]; then
-    say "round $r/$ROUNDS: spawn ($spawn_impls) at heaps $sweep MiB"
-    for impl in $spawn_impls; do spawn "$impl" "$sweep" "$SPAWNS"; done
+  if [ "$HEAPS" != "$heap0" ]; then
+    say "round $r/$ROUNDS: spawn ($spawn_impls) at heaps $HEAPS MiB"
+    PREFIX=sweep
+    for impl in $(inturn "$spawn_impls" "$r"); do spawn "$impl" "$HEAPS" "$SPAWNS" 3; done
+    PREFIX=
   fi
-  say "round $r/$ROUNDS: $N ints ($int_impls)"
-  for impl in $int_impls; do
-    case $impl in
-      c_perint) run "ints/$impl" "$TMO" "$work/ints" perint "$N" 1 ;;
-      c_nosig) run "ints/$impl" "$TMO" "$work/ints" nosig "$N" 1 ;;
-      c_batch) run "ints/$impl" "$TMO" "$work/ints" batch "$N" 1 ;;
-      luaposix_perint) run "ints/$impl" "$TMO" "$LUA53" "$bench/ints_parent.lua" "$impl" "$N" 1 "$fifo" ;;
-      *) run "ints/$impl" "$TMO" "$LUA54" "$bench/ints_parent.lua" "$impl" "$N" 1 "$fifo" ;;
-    esac
-  done
-  say "round $r/$ROUNDS: $N write+read pairs in one process (C, hpass)"
-  run pairs/c "$TMO" "$work/ints" pairs "$N" 1
-  run pairs/hpass "$TMO" "$LUA54" "$bench/pairs.lua" "$N" 1
   say "round $r/$ROUNDS: spawn with $LIVE live children and with none (hpass, C)"
   # whole rounds (the start of 2,000 children must not weigh on a short
   # one), each beside a round of the same length with none
-  BENCH_LIVE=$LIVE spawn hpass_live "$heap0" "$SPAWNS"
-  spawn hpass_nolive "$heap0" "$SPAWNS"
-  BENCH_LIVE=$LIVE spawn c_posix_spawn "$heap0" "$SPAWNS"
-  BENCH_LIVE=0 spawn c_posix_spawn "$heap0" "$SPAWNS"
-  say "round $r/$ROUNDS: capture $CAPMIB MiB (hpass_capture popen_read)"
-  for impl in hpass_capture popen_read; do
-    run "capture/$impl" "$TMO" "$LUA54" "$bench/capture.lua" "$impl" "$CAPMIB"
-  done
-  say "round $r/$ROUNDS: memory"
-  run mem/bare "$TMO" "$LUA54" "$bench/mem.lua" bare
-  run mem/hpass "$TMO" "$LUA54" "$bench/mem.lua" hpass
-  run mem/trivial "$TMO" "$LUA54" "$bench/mem.lua" trivial
+  BENCH_LIVE=$LIVE spawn hpass_live "$heap0" "$SPAWNS" 3
+  spawn hpass_nolive "$heap0" "$SPAWNS" 3
+  BENCH_LIVE=$LIVE spawn c_posix_spawn "$heap0" "$SPAWNS" 3
+  BENCH_LIVE=0 spawn c_posix_spawn "$heap0" "$SPAWNS" 3
+  say "round $r/$ROUNDS: memory of $N-int transfers"
   for impl in $mem_impls; do
     run "mem/$impl" "$TMO" "$LUA54" "$bench/ints_parent.lua" "$impl" "$N" 1 - mem
   done
 done
+
+for r in $(seq 1 "$IROUNDS"); do
+  say "round $r/$IROUNDS: hpass against Lua's floors ($PER partner rounds each)"
+  PREFIX=floor
+  run floor/pairs "$TMO" "$LUA54" "$bench/pairs.lua" "$NI" "$PER"
+  for pair in $(inturn "$floor_pairs" "$r"); do
+    case $pair in
+      *bulk*|*stream*) n=$N ;;
+      *) n=$NI ;;
+    esac
+    run "floor/$pair" "$TMO" "$LUA54" "$bench/ints_parent.lua" "$pair" "$n" "$PER" "$fifo"
+  done
+  run floor/select "$TMO" bash -c "$withfds" - "$selneed" \
+    "$LUA54" "$bench/select.lua" "$SEL" "$CALLS" "$PER"
+  PREFIX=
+  say "round $r/$IROUNDS: $NI ints, C and the Lua peers, $PER rounds ($int_impls)"
+  for k in $(seq 1 "$PER"); do
+    for impl in $(inturn "$int_impls" $((r + k))); do
+      case $impl in
+        c_perint) run "ints/$impl" "$TMO" "$work/ints" perint "$NI" 1 ;;
+        c_nosig) run "ints/$impl" "$TMO" "$work/ints" nosig "$NI" 1 ;;
+        c_batch) run "ints/$impl" "$TMO" "$work/ints" batch "$N" 1 ;;
+        luaposix_perint) run "ints/$impl" "$TMO" "$LUA53" "$bench/ints_parent.lua" "$impl" "$NI" 1 "$fifo" ;;
+        *) run "ints/$impl" "$TMO" "$LUA54" "$bench/ints_parent.lua" "$impl" "$NI" 1 "$fifo" ;;
+      esac
+    done
+  done
+  run pairs/c "$TMO" "$work/ints" pairs "$NI" "$PER"
+  say "round $r/$IROUNDS: capture $CAPMIB MiB, $PER rounds (hpass_capture popen_read)"
+  for k in $(seq 1 "$PER"); do
+    for impl in $(inturn "hpass_capture popen_read" $((r + k))); do
+      run "capture/$impl" "$TMO" "$LUA54" "$bench/capture.lua" "$impl" "$CAPMIB"
+    done
+  done
+  say "round $r/$IROUNDS: memory of require"
+  run mem/bare "$TMO" "$LUA54" "$bench/mem.lua" bare
+  for impl in $(inturn "hpass nothing" "$r"); do
+    run "mem/$impl" "$TMO" "$LUA54" "$bench/mem.lua" "$impl"
+  done
+done
+
+if [ $have_pipeline = 1 ]; then
+  say "pipeline: 3 cats moving $CAPMIB MiB, hpass.pipeline and sh ($IROUNDS rounds)"
+  run pipeline "$TMO" "$LUA54" "$bench/pipeline.lua" "$CAPMIB" "$IROUNDS"
+fi
 # }}}
 
 # {{{ report
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-min load average after the run)" >>"$machine"
-report_args=("$results" "$machine" "$mode" "$HEAPS" "$N" "$ROUNDS" "$CAPMIB")
+report_args=("$results" "$machine" "$mode" "$HEAPS" "$N" "$NI" "$ROUNDS" "$IROUNDS" "$PER"
+             "$CAPMIB" "$SEL")
 write_docs=0
 if [ $mode = full ] && [ $status = 0 ]; then
   write_docs=1
   mkdir -p "$root/docs"
   report_args+=("$root/docs/bench-results.md" "$root/docs/spawn-vs-heap.dat")
 fi
+# BENCH_KEEP=file: a copy of the raw results, for a closer look
+[ -n "${BENCH_KEEP:-}" ] && cp "$results" "$BENCH_KEEP"
 echo
 "$LUA54" "$bench/report.lua" "${report_args[@]}"
 rc=$?

@@ -140,6 +140,20 @@ cases.select = {
     return rd[1] == c.victim
   end,
 }
+-- select over hpass handles alone reads its list in place: the victim
+-- is an hpass handle, ready, and its result lists it
+cases.select_handle = {
+  within = hpass.select,
+  setup = function()
+    local r, w = hpass.pipe()
+    assert(w:write("x"))
+    return {victim = r, w = w}
+  end,
+  call = function(c)
+    local rd = hpass.select({c.victim}, nil, 5)
+    return rd[1] == c.victim
+  end,
+}
 cases.spawn = {
   setup = function() local f, r = wfile(); return {victim = f, r = r} end,
   call = function(c)

@@ -191,6 +191,65 @@ describe("Lua code run in the middle of a call", function()
     r:close(); w:close()
     assert.equal(0, errors)
   end)
+
+  it("select: a handle that a getfd() (and the finalizers it runs) drops from your " ..
+     "list is still the one waited on, and the one reported", function()
+    local r, w = hpass.pipe()
+    assert(w:write("x"))
+    local spare_r, spare_w = hpass.pipe()
+    local readers
+    local sneak = {getfd = function()
+      readers[1] = nil
+      collectgarbage(); collectgarbage()
+      return spare_r:fileno()
+    end}
+    readers = {r, sneak}
+    r = nil  -- luacheck: ignore r (the list holds the only reference)
+    local rd, _, err = hpass.select(readers, nil, 5)
+    assert.is_nil(err)
+    assert.equal(1, #rd)
+    assert.equal("handle", hpass.type(rd[1]))
+    assert.is_true(rd[rd[1]])
+    assert.equal("x", rd[1]:read(1))
+    rd[1]:close(); w:close(); spare_r:close(); spare_w:close()
+  end)
+
+  it("select: finalizers that rewrite the lists while select makes its results change " ..
+     "nothing read: only what was listed and ready is reported", function()
+    local restore = eager_gc()
+    local ready_r, ready_w = hpass.pipe()
+    assert(ready_w:write("x"))
+    local idle = {}
+    for i = 1, 8 do idle[i] = {hpass.pipe()} end
+    local outcomes, idlefd = {}, idle[2][1]:fileno()
+    for _ = 1, 300 do
+      local readers = {}
+      for i = 1, 8 do readers[i] = idle[i][1] end
+      readers[9] = ready_r
+      for _ = 1, 10 do
+        onfinal(function()
+          for i = 1, 9 do readers[i] = idle[1][1] end
+          readers[10] = idlefd
+        end)
+      end
+      local rd, _, err = hpass.select(readers, nil, 0.01)
+      if err then
+        assert.equal("timeout", err)  -- the finalizers ran before select read the list
+        assert.equal(0, #rd)
+        outcomes.timeout = true
+      else
+        assert.equal(1, #rd)
+        assert.equal(ready_r, rd[1])
+        assert.is_true(rd[ready_r])
+        assert.is_nil(rd[idle[1][1]])
+        outcomes.ready = true
+      end
+    end
+    restore()
+    assert.is_true(outcomes.ready)
+    ready_r:close(); ready_w:close()
+    for i = 1, 8 do idle[i][1]:close(); idle[i][2]:close() end
+  end)
 end)
 
 

@@ -17,7 +17,7 @@ local FILE_READS = {"read_l", "read_L", "read_count", "read_all", "read_formats"
 local FILE_OTHERS = {"write_int", "write_ints", "write", "select", "spawn",
                      "spawn_stdio", "capture", "capture_stderr", "send_handle",
                      "send_channel", "recv_channel", "communicate", "pipeline"}
-local HANDLE_ONLY = {"tofile", "detach", "flush", "setvbuf"}
+local HANDLE_ONLY = {"tofile", "detach", "flush", "setvbuf", "select_handle"}
 
 -- Runs the midcall child on the cases; its counts by case.
 local function midcall(cases)

@@ -164,6 +164,38 @@ describe("Integers: write_ints and read_ints", function()
     assert.equal("1000000\t500000500000\n", H.readfile(out))
   end)
 
+  it("write_ints checks every element before anything is written, in ranges of every " ..
+     "length: a bad last element leaves nothing written", function()
+    for _, n in ipairs({1, 4095, 4096, 4097, 300000}) do
+      local r, w = hpass.pipe()
+      local t = {}
+      for i = 1, n do t[i] = i end
+      t[n] = 2 ^ 31
+      assert.matches("element " .. n .. ": integer out of 32%-bit range",
+                     H.raises(w.write_ints, w, t))
+      t[n] = "x"
+      assert.matches("element " .. n .. ": number expected, got string",
+                     H.raises(w.write_ints, w, t, 1))
+      w:close()
+      assert.is_nil(r:read_int(), n)              -- nothing was written
+      r:close()
+    end
+  end)
+
+  it("write_ints writes ranges of every length whole, in order", function()
+    for _, n in ipairs({1, 4095, 4096, 4097, 20000}) do
+      local r, w = hpass.pipe()
+      local proc, out = H.start({H.lua, H.child("sum")}, r)
+      r:close()
+      local t = {}
+      for i = 1, n + 2 do t[i] = i end
+      assert.is_true(w:write_ints(t, 2, n + 1))
+      w:close()
+      assert.is_true((proc:wait()))
+      assert.equal(string.format("%d\t%d\n", n, n * (n + 3) / 2), H.readfile(out), n)
+    end
+  end)
+
   it("write_ints: without a deadline, 4096 integers (16 KiB) per system call",
      function()
     local out, ok = H.capture({H.lua, H.child("writecalls"), "100000"})
