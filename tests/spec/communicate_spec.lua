@@ -6,9 +6,6 @@
 local hpass = require "hpass"
 local H = require "helpers"
 local R = require "relhelp"
-local socket = require "socket"
-
-local now = socket.gettime
 
 -- The deadline of the calls that wait, the manual's bound past it, what a
 -- busy 2-core host or a sanitizer adds, and the CPU a call may use while
@@ -18,13 +15,7 @@ local BOUND = 0.05
 local SLACK = R.sanitizer and 1.5 or 0.4
 local IDLE = R.sanitizer and 0.1 or 0.03
 
-local function timed(f, ...)
-  collectgarbage()
-  collectgarbage()
-  local t0, c0 = now(), os.clock()
-  local res = {f(...)}
-  return res, now() - t0, os.clock() - c0
-end
+local timed = R.timed
 
 local function kept(what, t, secs, cpu)
   assert.is_true(secs >= t - 0.002, what .. " returned early: " .. secs)
