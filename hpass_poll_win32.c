@@ -41,7 +41,8 @@ static hp_time clockms (int up) {
 hp_time hp_now (void) { return clockms(0); }
 
 hp_time hp_after (hp_time ms) {
-  return ms == HP_NEVER ? HP_NEVER : clockms(1) + ms;
+  if (ms == HP_NEVER) return HP_NEVER;
+  return ms == 0 ? clockms(0) : clockms(1) + ms;  /* 0: passed already */
 }
 
 

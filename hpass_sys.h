@@ -413,7 +413,8 @@ HP_INTERNAL hp_time hp_now (void);
 /*
 ** The deadline ms milliseconds from now (HP_NEVER stays so).  The part
 ** of a millisecond that the clock has run counts as a whole one, so a
-** wait that ends when hp_now() reaches the deadline is never early.
+** wait that ends when hp_now() reaches the deadline is never early.  0
+** gives a deadline that has passed already: only what is possible now.
 */
 HP_INTERNAL hp_time hp_after (hp_time ms);
 

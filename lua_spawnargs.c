@@ -422,8 +422,7 @@ static void readexecutable (lua_State *L, int v, hp_spawn_req *req) {
 /* umask: a mode from 0 to 0777. */
 static void readumask (lua_State *L, int v, hp_spawn_req *req) {
   long long m = 0;
-  if (lua_type(L, v) != LUA_TNUMBER) opttypeerror(L, v, "umask", "a number");
-  if (!wholein(L, v, 0, 511, &m))
+  if (lua_type(L, v) != LUA_TNUMBER || !wholein(L, v, 0, 511, &m))
     optmust(L, "umask", "an integer from 0 to 511 (0777)");
   req->umask = (int)m;
   req->flags |= HP_SPAWN_UMASK;

@@ -203,7 +203,7 @@ local function communicate(proc, input, timeout, ...)
     commerror(2, "timeout must be a non-negative number")
   end
   local talk = talks[proc]
-  if input ~= nil and (talk or not ends.stdin) then
+  if input ~= nil and input ~= "" and (talk or not ends.stdin) then
     commerror(1, talk and "input after communication started: only the first call "
                           .. "takes input" or "process has no stdin pipe")
   end

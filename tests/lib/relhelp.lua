@@ -4,8 +4,28 @@ local H = require "helpers"
 
 local R = {}
 
+--- f(...) timed after two full collections, so that the collector's work
+-- on the garbage of earlier calls is no part of it: the results as an
+-- array, the wall seconds and the CPU seconds it took.
+function R.timed(f, ...)
+  local now = require("socket").gettime
+  collectgarbage()
+  collectgarbage()
+  local t0, c0 = now(), os.clock()
+  local res = {f(...)}
+  return res, now() - t0, os.clock() - c0
+end
+
 --- The test-only module for signals and descriptors (tests/peers/sigpeer.c).
 R.sig = require "sigpeer"
+
+-- A suite started under nohup (SIGHUP ignored) or as a background job of
+-- a script (SIGINT and SIGQUIT ignored) would hand that on to every child,
+-- as exec does, and a child told to hang up would not: the specs start
+-- from the defaults, as an interactive shell gives them.
+for _, name in ipairs({"HUP", "INT", "QUIT", "TERM", "USR1", "USR2"}) do
+  if R.sig.disposition(name) == "ignore" then R.sig.default(name) end
+end
 
 --- The misbehaving peer (tests/peers/relpeer.c).
 R.relpeer = H.peer("relpeer")

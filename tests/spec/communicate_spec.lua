@@ -6,9 +6,6 @@
 local hpass = require "hpass"
 local H = require "helpers"
 local R = require "relhelp"
-local socket = require "socket"
-
-local now = socket.gettime
 
 -- The deadline of the calls that wait, the manual's bound past it, what a
 -- busy 2-core host or a sanitizer adds, and the CPU a call may use while
@@ -18,13 +15,7 @@ local BOUND = 0.05
 local SLACK = R.sanitizer and 1.5 or 0.4
 local IDLE = R.sanitizer and 0.1 or 0.03
 
-local function timed(f, ...)
-  collectgarbage()
-  collectgarbage()
-  local t0, c0 = now(), os.clock()
-  local res = {f(...)}
-  return res, now() - t0, os.clock() - c0
-end
+local timed = R.timed
 
 local function kept(what, t, secs, cpu)
   assert.is_true(secs >= t - 0.002, what .. " returned early: " .. secs)
@@ -274,11 +265,14 @@ describe("communicate:", function()
                    H.raises(function() local r = q:communicate("x") return r end))
     assert.matches(H.badarg(1, "communicate") .. " %(string expected, got number%)",
                    H.raises(function() local r = q:communicate(5) return r end))
+    -- "" is no input: taken without a stdin pipe, as after proc.stdin was closed
+    local e = spawn({"echo", "hi"}, {stdout = "pipe"})
+    assert.same({"hi\n", nil, true, "exit", 0}, {e:communicate("")})
     local c = spawn({"cat"}, {stdin = "pipe", stdout = "pipe"})
     c.stdin:close()
     assert.matches(H.badarg(1, "communicate") .. " %(proc.stdin was closed",
                    H.raises(function() local r = c:communicate("lost") return r end))
-    assert.same({"", nil, true, "exit", 0}, {c:communicate()})
+    assert.same({"", nil, true, "exit", 0}, {c:communicate("")})
     for _, t in ipairs({-1, 0 / 0, "1"}) do
       assert.matches(H.badarg(2, "communicate") .. " %(timeout must be a non%-negative",
                      H.raises(function() local r = q:communicate(nil, t) return r end))

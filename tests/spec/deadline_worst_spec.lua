@@ -33,13 +33,7 @@ local worst = {wait = 0, move = 0, capture = 0}
 -- The results of f(...), its wall and CPU time.  The collector runs first:
 -- its work on the garbage of earlier calls (a flood's buffers, tables of
 -- millions of integers) is no part of the call measured.
-local function timed(f, ...)
-  collectgarbage()
-  collectgarbage()
-  local t0, c0 = now(), os.clock()
-  local res = {f(...)}
-  return res, now() - t0, os.clock() - c0
-end
+local timed = R.timed
 
 -- That a call that took secs kept its deadline t; with cpu, that it waited
 -- without spinning.  (Deadlines count in whole milliseconds.)

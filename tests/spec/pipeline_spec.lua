@@ -16,13 +16,7 @@ local IDLE = R.sanitizer and 0.1 or 0.03
 -- how many pipelines the leak test runs (make check-subprocess: 1,000)
 local RUNS = R.knob("HPASS_PIPELINES", R.sanitizer and 100 or 200)
 
-local function timed(f, ...)
-  collectgarbage()
-  collectgarbage()
-  local t0, c0 = now(), os.clock()
-  local res = {f(...)}
-  return res, now() - t0, os.clock() - c0
-end
+local timed = R.timed
 
 local function kept(what, t, secs, cpu)
   assert.is_true(secs >= t - 0.002, what .. " returned early: " .. secs)

@@ -379,7 +379,7 @@ describe("Process control, bad input:", function()
   it("kill(sig, 'group') raises 'bad argument #2 (process has no group of its own ...)' "
      .. "without group or session; any second argument but 'group' raises", function()
     local p = assert(hpass.spawn_with_handle({"sleep", "30"}, {}))
-    local msg = H.raises(function() return p:kill("KILL", "group") end)
+    local msg = H.raises(function() local r = p:kill("KILL", "group"); return r end)
     assert.truthy(msg:find("bad argument #2 to 'kill' (process has no group of its own",
                            1, true), msg)
     msg = H.raises(p.kill, p, "KILL", "group")    -- not a method call: self is #1

@@ -229,7 +229,7 @@ describe("Bytes and lines", function()
 
   it("on an error: nil, msg, errno; on an hpass handle a read that fails takes " ..
      "nothing, and the other forms lose what the call had read before it", function()
-    local ECONNRESET = 104
+    local ECONNRESET = R.ECONNRESET
     local a = reset_after("first\nsecond")
     assert.same({nil, "Connection reset by peer", ECONNRESET}, {a:read("l", "l", "l")})
     assert.equal("first", a:read("l"))                 -- it stayed in the handle

@@ -227,14 +227,15 @@ describe("Processes: the spawn options", function()
     assert.equal("0000\n", (hpass.capture({"sh", "-c", "umask"}, {umask = 0})))
   end)
 
-  it("umask out of range, or not a number, raises naming the option", function()
-    for _, v in ipairs({-1, 512, 1.5, 0 / 0, math.huge}) do
+  it("umask: anything but an integer from 0 to 511 raises 'option umask must be an " ..
+     "integer from 0 to 511 (0777)', whatever its type", function()
+    for _, v in ipairs({-1, 512, 1.5, 0 / 0, math.huge, "022", "18", true, {}}) do
       assert.matches(H.badarg(3, "spawn_with_handle")
-                     .. " %(option 'umask' must be an integer from 0 to 511",
+                     .. " %(option 'umask' must be an integer from 0 to 511 %(0777%)%)",
                      H.raises(hpass.spawn_with_handle, {"true"}, {}, {umask = v}))
     end
-    assert.matches("option 'umask' must be a number, got string",
-                   H.raises(hpass.capture, {"true"}, {umask = "022"}))
+    assert.matches(H.badarg(2, "capture") .. " %(option 'umask' must be an integer from 0 "
+                   .. "to 511 %(0777%)%)", H.raises(hpass.capture, {"true"}, {umask = "022"}))
   end)
 
   it("CPython: uid sets the child's user, as a number or a name looked up before the "
