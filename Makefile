@@ -146,10 +146,12 @@ install: $(MODULE)
 	$(INSTALL) -m 755 $(MODULE) $(DESTDIR)$(LUA_LIBDIR)/hpass/core.so
 	$(INSTALL) -m 644 lua/hpass.lua $(DESTDIR)$(LUA_SHAREDIR)/hpass.lua
 	$(INSTALL) -m 644 lua/hpass/server.lua $(DESTDIR)$(LUA_SHAREDIR)/hpass/server.lua
+	$(INSTALL) -m 644 lua/hpass/pipeline.lua $(DESTDIR)$(LUA_SHAREDIR)/hpass/pipeline.lua
 
 uninstall:
 	rm -f $(DESTDIR)$(LUA_LIBDIR)/hpass/core.so $(DESTDIR)$(LUA_SHAREDIR)/hpass.lua \
-	  $(DESTDIR)$(LUA_SHAREDIR)/hpass/server.lua
+	  $(DESTDIR)$(LUA_SHAREDIR)/hpass/server.lua \
+	  $(DESTDIR)$(LUA_SHAREDIR)/hpass/pipeline.lua
 
 clean:
 	rm -rf build tests/bin *.gcov

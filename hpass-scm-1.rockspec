@@ -30,6 +30,7 @@ local function make_plat(plat)
   local modules = {
     ["hpass"] = "lua/hpass.lua",
     ["hpass.server"] = "lua/hpass/server.lua",
+    ["hpass.pipeline"] = "lua/hpass/pipeline.lua",
   }
   if plat == "win32" or plat == "mingw32" then
     modules["hpass.core"] = {

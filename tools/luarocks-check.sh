@@ -40,6 +40,15 @@ for v in $versions; do
     "@$tree/"*) ;;
     *) fail "hpass loaded from $where, not from the tree" ;;
   esac
+  # pipeline's body is a file of its own, loaded by the first call
+  where=$(cd "$work" && LUA_PATH=$lpath LUA_CPATH=$cpath "$lua" -e \
+    'require("hpass").pipeline({{"true"}})
+     io.write(debug.getinfo(require("hpass.pipeline"), "S").source)') ||
+    fail "hpass.pipeline does not run from the tree for Lua $v"
+  case $where in
+    "@$tree/"*) ;;
+    *) fail "hpass.pipeline loaded from $where, not from the tree" ;;
+  esac
 
   # the example: 8 questions from the parent, 8 answers from the child
   runs="$lua"

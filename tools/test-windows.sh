@@ -268,11 +268,12 @@ if [ $lua_only -eq 0 ]; then
   else
     say "hpass/core.dll is up to date"
   fi
-  # The Lua front module, copied so the build folder holds one complete
-  # install; LUA_PATH below points the tests and their children at it.
+  # The Lua modules (hpass.lua and lua/hpass/), copied so that the build
+  # folder holds one complete install; LUA_PATH below points the tests and
+  # their children at it.
   [ -f "$root/lua/hpass.lua" ] || die "lua/hpass.lua is missing"
   rm -rf "$out/lua"
-  mkdir -p "$out/lua" && cp "$root/lua/hpass.lua" "$out/lua/"
+  mkdir -p "$out/lua" && cp -R "$root/lua/." "$out/lua/"
 fi
 
 # ---------------------------------------------------------------------

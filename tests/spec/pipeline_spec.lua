@@ -260,6 +260,32 @@ describe("pipeline:", function()
     -- and nothing was left running by a command that was refused
     assert.same({0, 0}, {R.sig.children()})
   end)
+
+  it("an error names the line that called pipeline, also one found only when a command "
+     .. "is spawned, on every Lua (5.1 and LuaJIT count a tail call as a level)", function()
+    local loadstring = loadstring or load  -- luacheck: compat
+    local f = assert(loadstring("local hpass = ...\n"
+                                .. "hpass.pipeline({{'true'}, {'true', {}}})\n", "=caller"))
+    local ok, msg = pcall(f, hpass)
+    assert.is_false(ok)
+    assert.matches("^caller:2: " .. H.badarg(1, "pipeline")
+                   .. " %(command 2: argv%[2%] must be a string", msg)
+    f = assert(loadstring("local hpass = ...\n\nhpass.pipeline({})\n", "=caller"))
+    ok, msg = pcall(f, hpass)
+    assert.matches("^caller:3: " .. H.badarg(1, "pipeline") .. " %(no commands%)", msg)
+    assert.is_false(ok)
+  end)
+
+  it("a script that never runs a pipeline does not load its body: require 'hpass' "
+     .. "leaves hpass.pipeline's file unloaded until the first call", function()
+    local out, ok, how, code = H.capture({H.lua, "-e", [[
+      local hpass = require "hpass"
+      io.write(tostring(package.loaded["hpass.pipeline"]), " ")
+      local out = hpass.pipeline({{"echo", "x"}, {"cat"}})
+      io.write(type(package.loaded["hpass.pipeline"]), " ", out)]]})
+    assert.same({true, "exit", 0}, {ok, how, code}, out)
+    assert.equal("nil function x\n", out)
+  end)
 end)
 
 
