@@ -22,10 +22,12 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -292,6 +294,30 @@ int hp_read (hp_os h, void *buf, size_t n, size_t *done) {
   *done = (size_t)r;
   return 0;
 }
+
+/*
+** Linux gives memory that asks for it in huge pages (where THP is
+** "madvise" or "always"): a 100 MiB capture then faults 50 times instead
+** of 25,600, which matters most on a virtual machine, where a fault is
+** dear.  The range named is buf's pages rounded outwards: a large block
+** is a mapping of its own, and naming only part of it would split it in
+** two, which stops realloc from growing it in place (mremap).  A hint on
+** a neighbour's page changes nothing of its data; an old kernel's EINVAL
+** is no matter.
+*/
+void hp_bulkmem (void *buf, size_t n) {
+#if defined(MADV_HUGEPAGE)
+  long page = sysconf(_SC_PAGESIZE);
+  size_t off;
+  if (page <= 1 || n == 0) return;
+  off = (size_t)((uintptr_t)buf % (uintptr_t)page);
+  n = (n + off + (size_t)page - 1) / (size_t)page * (size_t)page;
+  (void)madvise((char *)buf - off, n, MADV_HUGEPAGE);
+#else
+  (void)buf; (void)n;
+#endif
+}
+
 
 /* }====================================================== */
 

@@ -657,6 +657,13 @@ static void nap (hp_time *pause) {
 }
 
 
+/* Windows commits a reader's pages as it faults them: no hint to give. */
+void hp_bulkmem (void *buf, size_t n) {
+  (void)buf;
+  (void)n;
+}
+
+
 /*
 ** The end of a stream: a pipe whose write ends are all closed
 ** (ERROR_BROKEN_PIPE), a named pipe whose other end disconnected

@@ -208,6 +208,14 @@ HP_INTERNAL int hp_read (hp_os h, void *buf, size_t n, size_t *done);
 HP_INTERNAL int hp_write (hp_os h, const void *buf, size_t n, size_t *done);
 
 /*
+** A hint that buf[0 .. n) is about to be filled from a stream, page after
+** page (a captured output): where the system can, its memory comes in
+** large pages, one fault for what takes hundreds of small ones.  Only a
+** hint; it cannot fail.
+*/
+HP_INTERNAL void hp_bulkmem (void *buf, size_t n);
+
+/*
 ** Start a child that inherits exactly req->handles plus the standard
 ** input, output and error, and nothing else.  req->argv holds the program
 ** and its own arguments; hp_spawn appends one decimal argument per handle

@@ -71,6 +71,7 @@ static int room (Pump *p, int i) {
   if (b == NULL) return hp_err_nomem();
   p->buf[i] = b;
   p->cap[i] = cap;
+  hp_bulkmem(b, cap);  /* every page of it is to be filled */
   return 0;
 }
 
