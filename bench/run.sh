@@ -4,7 +4,10 @@
 #   bench/run.sh            full run (10 to 20 minutes): prints the machine,
 #                           the tables and every target with PASS/FAIL, and
 #                           writes docs/bench-results.md, docs/spawn-vs-heap.dat
-#                           and docs/spawn-vs-heap.png
+#                           and docs/spawn-vs-heap.png; bench/compare.lua then
+#                           sets each judged value beside the one of the
+#                           report it replaces (two runs in a row should
+#                           agree within 5%)
 #   bench/run.sh --quick    small counts, few rounds (for CI, about a minute);
 #                           the targets are printed, not judged
 #
@@ -450,6 +453,8 @@ write_docs=0
 if [ $mode = full ] && [ $status = 0 ]; then
   write_docs=1
   mkdir -p "$root/docs"
+  # the report of the run before, which this one is compared with
+  cp "$root/docs/bench-results.md" "$work/before.md" 2>/dev/null || : >"$work/before.md"
   report_args+=("$root/docs/bench-results.md" "$root/docs/spawn-vs-heap.dat")
 fi
 # BENCH_KEEP=file: a copy of the raw results, for a closer look
@@ -458,6 +463,11 @@ echo
 "$LUA54" "$bench/report.lua" "${report_args[@]}"
 rc=$?
 [ $rc = 0 ] || { say "report.lua failed (exit status $rc)"; status=1; }
+if [ $write_docs = 1 ] && [ $rc = 0 ]; then
+  echo
+  "$LUA54" "$bench/compare.lua" "$work/before.md" "$root/docs/bench-results.md" ||
+    { say "compare.lua failed"; status=1; }
+fi
 if [ $write_docs = 1 ]; then
   if [ $have_gnuplot = 1 ]; then
     "$bench/plot.sh" "$root/docs/spawn-vs-heap.dat" "$root/docs/spawn-vs-heap.png" >&2 ||
