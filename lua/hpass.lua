@@ -6,8 +6,8 @@
 
 local core = require "hpass.core"
 
-local error, ipairs, next, pairs, pcall, rawget, select, setmetatable, type =
-  error, ipairs, next, pairs, pcall, rawget, select, setmetatable, type
+local error, ipairs, next, pairs, pcall, rawget, require, select, setmetatable, type =
+  error, ipairs, next, pairs, pcall, rawget, require, select, setmetatable, type
 local unpack = table.unpack or unpack  -- luacheck: compat
 local pack = table.pack or function(...)  -- luacheck: compat
   return {n = select("#", ...), ...}
