@@ -338,7 +338,10 @@ elseif pcall(collectgarbage, "param", "pause") then
   collectgarbage("param", "stepmul", 100000)
   collectgarbage("param", "stepsize", 1)
 else
+  -- 5.1 and LuaJIT: a step at each allocation of a kilobyte or more, and
+  -- so much work per step that it ends the cycle (a read that allocates
+  -- its result in a few big blocks takes only a few steps)
   collectgarbage("setpause", 0)
-  collectgarbage("setstepmul", 1000)
+  collectgarbage("setstepmul", 100000)
 end
 for i = 1, #arg do run(arg[i], maxk) end
