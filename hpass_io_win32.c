@@ -657,10 +657,11 @@ static void nap (hp_time *pause) {
 }
 
 
-/* Windows commits a reader's pages as it faults them: no hint to give. */
-void hp_bulkmem (void *buf, size_t n) {
-  (void)buf;
-  (void)n;
+/* A write to each page of buf: Windows has no call that does it at once. */
+void hp_prefault (void *buf, size_t n) {
+  unsigned char *b = (unsigned char *)buf;
+  size_t i;
+  for (i = 0; i < n; i += 4096) b[i] = 0;
 }
 
 

@@ -208,12 +208,12 @@ HP_INTERNAL int hp_read (hp_os h, void *buf, size_t n, size_t *done);
 HP_INTERNAL int hp_write (hp_os h, const void *buf, size_t n, size_t *done);
 
 /*
-** A hint that buf[0 .. n) is about to be filled from a stream, page after
-** page (a captured output): where the system can, its memory comes in
-** large pages, one fault for what takes hundreds of small ones.  Only a
-** hint; it cannot fail.
+** Makes every page of buf[0 .. n) present and writable before a read
+** fills it (its bytes may change).  A page first touched by the kernel's
+** copy out of a pipe faults while the reader holds the pipe's lock, and
+** the writer spins on that lock meanwhile.
 */
-HP_INTERNAL void hp_bulkmem (void *buf, size_t n);
+HP_INTERNAL void hp_prefault (void *buf, size_t n);
 
 /*
 ** Start a child that inherits exactly req->handles plus the standard

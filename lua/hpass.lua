@@ -425,6 +425,21 @@ local helpers = {core = core, spawn = spawn, WINDOWS = WINDOWS, closeall = close
                  ended = ended, reraise = reraise, unpack = unpack}
 local pipeline
 
+-- pipeline's body, loaded now: the function, or fail, message, errno
+-- when no descriptor is left to read its file with (what capture returns
+-- when it cannot make its pipes).  Any other failure to load it raises,
+-- naming pipeline, at the caller of pipeline.
+local function loadbody()
+  local ok, body = pcall(require, "hpass.pipeline")
+  if ok and type(body) == "function" then return body end
+  local r, w, code = core.pipe()  -- a search finds no file it cannot open
+  if not r then return nil, w, code end
+  r:close()
+  w:close()
+  error("hpass.pipeline: its body (module 'hpass.pipeline', lua/hpass/pipeline.lua) "
+        .. (ok and "is no function" or "cannot be loaded: " .. tostring(body)), 3)
+end
+
 --- Run cmds, an array of argv arrays, with each command's standard output
 -- going to the next one's standard input, as a shell's `a | b | c` does,
 -- no shell involved: `out, err, ok, how, code, statuses`.  out is the
@@ -451,7 +466,11 @@ function hpass.pipeline(cmds, options, ...)
     error("bad argument #2 to 'pipeline' (option 'group' must be true or a process "
           .. "group id, got " .. tostring(group) .. ")", 2)
   end
-  pipeline = pipeline or require "hpass.pipeline"
+  if not pipeline then
+    local body, msg, code = loadbody()
+    if not body then return nil, msg, code end
+    pipeline = body
+  end
   -- not a tail call, so that on every Lua (5.1 counts a tail call as a
   -- level) a bad command's error is raised two levels up from the body
   local r = pack(pipeline(helpers, n, cmds, opts, c))

@@ -276,6 +276,47 @@ describe("pipeline:", function()
     assert.is_false(ok)
   end)
 
+  it("the first call, which loads pipeline's body from its own file, gives nil, msg, "
+     .. "errno (EMFILE) as capture does when no descriptor is left; a body that cannot be "
+     .. "found raises, naming pipeline, at the caller's line", function()
+    local script = H.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      local hpass = require "hpass"
+      local held = {}
+      while true do
+        local r, w = hpass.pipe()
+        if not r then break end
+        held[#held + 1] = r; held[#held + 1] = w
+      end
+      while true do
+        local g = io.open("/dev/null")
+        if not g then break end
+        held[#held + 1] = g
+      end
+      local res = {n = select("#", hpass.pipeline({{"echo", "x"}, {"cat"}})),
+                   hpass.pipeline({{"echo", "x"}, {"cat"}})}
+      for _, h in ipairs(held) do h:close() end
+      io.write(res.n, " ", tostring(res[1]), " ", tostring(res[3]), " ",
+               tostring(package.loaded["hpass.pipeline"]), "\n")
+      package.path = "/nonexistent/?.lua"
+      package.loaded["hpass.pipeline"] = nil
+      local ok, msg = pcall(function()
+        local out = hpass.pipeline({{"true"}})
+        return out
+      end)
+      io.write(tostring(ok), " ", msg:match("^[^\n]*"), "\n")]])
+    f:close()
+    local out, ok, how, code = H.capture({"sh", "-c", 'ulimit -n 64 && exec "$0" "$1"',
+                                          H.lua, script})
+    assert.same({true, "exit", 0}, {ok, how, code}, out)
+    local cold, nobody = out:match("^([^\n]*)\n([^\n]*)\n$")
+    assert.equal("3 nil " .. R.EMFILE .. " nil", cold)
+    assert.matches("^false .-:%d+: hpass.pipeline: its body %(module 'hpass.pipeline', "
+                   .. "lua/hpass/pipeline.lua%) cannot be loaded: module 'hpass.pipeline' "
+                   .. "not found", nobody)
+  end)
+
   it("a script that never runs a pipeline does not load its body: require 'hpass' "
      .. "leaves hpass.pipeline's file unloaded until the first call, which needs no "
      .. "global require", function()
