@@ -332,11 +332,11 @@ HP_INTERNAL int hp_lock_atexit (void);
 
 /*
 ** Keep this module loaded until the process ends.  The binding calls it
-** once it has registered its exit handler: a closing Lua state unloads
-** its C modules, and a C library that runs a library's exit handlers
-** only at exit (or is given no handle of the library to run them at its
-** unload) would then call into unmapped code.  Where the platform cannot
-** pin a module, nothing happens.
+** when the module is opened: a closing Lua state unloads its C modules,
+** and code of the module can still run after that: the exit handler a C
+** library runs only at exit, a signal handler, and on LuaJIT a finalizer
+** that runs after the library's own (and calls hpass) at the close of
+** the state.  Where the platform cannot pin a module, nothing happens.
 */
 HP_INTERNAL void hp_pinself (void);
 

@@ -218,10 +218,9 @@ void hpb_trim (lua_State *L, Handle *h) {
 ** Like C stdio, buffered output must survive a plain exit: os.exit(n)
 ** does not close the Lua state, so no __gc runs.  Handles with a write
 ** buffer are kept in one process-wide list that an atexit handler
-** flushes.  Once the handler is registered the module stays loaded
-** (hp_pinself): a closing Lua state unloads its C modules, and where the
-** C library runs a library's handlers only at exit, it would call into
-** unmapped code.
+** flushes.  The module stays loaded for that (hp_pinself, when it is
+** opened): where the C library runs a library's handlers only at exit,
+** it would otherwise call into unmapped code.
 ** -------------------------------------------------------
 */
 
@@ -238,10 +237,8 @@ static void flush_at_exit (void) {
 
 static void listhandle (Handle *h) {
   hp_lock();
-  if (!atexit_set && atexit(flush_at_exit) == 0) {
+  if (!atexit_set && atexit(flush_at_exit) == 0)
     atexit_set = 1;
-    hp_pinself();
-  }
   h->prev = NULL;
   h->next = buffered;
   if (buffered != NULL) buffered->prev = h;

@@ -68,6 +68,7 @@ HPASS_API int luaopen_hpass_core (lua_State *L) {
 #if LUA_VERSION_NUM >= 502
   luaL_checkversion(L);
 #endif
+  hp_pinself();  /* hpass_sys.h says what runs after a close */
   hpb_open_scratch(L);
   luaL_newmetatable(L, HANDLE_T);
   lua_pushliteral(L, HANDLE_T);

@@ -74,6 +74,32 @@ describe("Buffering", function()
     end
   end)
 
+  it("a finalizer that runs as the state closes, after the loader's own, can still "
+     .. "call hpass: the module stays loaded (LuaJIT ran such a finalizer into unmapped "
+     .. "code)", function()
+    local script = H.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      local hpass = require "hpass"
+      local newproxy = rawget(_G, "newproxy")
+      local function fin()
+        local r, w = hpass.pipe()
+        assert(w:write("late")); w:close()
+        io.stdout:write(r:read("a"), "\n")
+        r:close()
+      end
+      if newproxy then
+        KEEP = newproxy(true)
+        getmetatable(KEEP).__gc = fin
+      else
+        KEEP = setmetatable({}, {__gc = fin})
+      end]])
+    f:close()
+    local out, err, ok, how, code = hpass.capture({H.lua, script}, {timeout = 30})
+    assert.same({true, "exit", 0}, {ok, how, code}, err)
+    assert.equal("late\n", out)
+  end)
+
   it("buffered output goes out before the handle is passed to spawn_with_handle", function()
     local r, w = hpass.pipe()
     w:setvbuf("full")
