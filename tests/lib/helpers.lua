@@ -28,6 +28,17 @@ function H.tmpname()
   return name
 end
 
+--- A temporary file holding the Lua script src: its name (removed by
+-- H.cleanup).  A file, not `lua -e`, which the sanitizers' interpreter
+-- does not take.
+function H.script(src)
+  local name = H.tmpname()
+  local f = assert(io.open(name, "w"))
+  assert(f:write(src))
+  f:close()
+  return name
+end
+
 function H.cleanup()
   for i = #temps, 1, -1 do
     os.remove(temps[i])

@@ -279,9 +279,7 @@ describe("pipeline:", function()
   it("the first call, which loads pipeline's body from its own file, gives nil, msg, "
      .. "errno (EMFILE) as capture does when no descriptor is left; a body that cannot be "
      .. "found raises, naming pipeline, at the caller's line", function()
-    local script = H.tmpname()
-    local f = assert(io.open(script, "w"))
-    f:write([[
+    local script = H.script([[
       local hpass = require "hpass"
       local held = {}
       while true do
@@ -306,7 +304,6 @@ describe("pipeline:", function()
         return out
       end)
       io.write(tostring(ok), " ", msg:match("^[^\n]*"), "\n")]])
-    f:close()
     local out, ok, how, code = H.capture({"sh", "-c", 'ulimit -n 64 && exec "$0" "$1"',
                                           H.lua, script})
     assert.same({true, "exit", 0}, {ok, how, code}, out)
@@ -320,16 +317,12 @@ describe("pipeline:", function()
   it("a script that never runs a pipeline does not load its body: require 'hpass' "
      .. "leaves hpass.pipeline's file unloaded until the first call, which needs no "
      .. "global require", function()
-    -- a script file: the sanitizers' interpreter takes no -e
-    local script = H.tmpname()
-    local f = assert(io.open(script, "w"))
-    f:write([[
+    local script = H.script([[
       local hpass = require "hpass"
       io.write(tostring(package.loaded["hpass.pipeline"]), " ")
       require = nil
       local out = hpass.pipeline({{"echo", "x"}, {"cat"}})
       io.write(type(package.loaded["hpass.pipeline"]), " ", out)]])
-    f:close()
     local out, ok, how, code = H.capture({H.lua, script})
     assert.same({true, "exit", 0}, {ok, how, code}, out)
     assert.equal("nil function x\n", out)

@@ -77,9 +77,7 @@ describe("Buffering", function()
   it("a finalizer that runs as the state closes, after the loader's own, can still "
      .. "call hpass: the module stays loaded (LuaJIT ran such a finalizer into unmapped "
      .. "code)", function()
-    local script = H.tmpname()
-    local f = assert(io.open(script, "w"))
-    f:write([[
+    local script = H.script([[
       local hpass = require "hpass"
       local newproxy = rawget(_G, "newproxy")
       local function fin()
@@ -94,7 +92,6 @@ describe("Buffering", function()
       else
         KEEP = setmetatable({}, {__gc = fin})
       end]])
-    f:close()
     local out, err, ok, how, code = hpass.capture({H.lua, script}, {timeout = 30})
     assert.same({true, "exit", 0}, {ok, how, code}, err)
     assert.equal("late\n", out)
