@@ -245,13 +245,10 @@ describe("Standard streams by name:", function()
   it("stderr 'stdout' goes wherever the child's standard output goes: inherited", function()
     -- a Lua child whose output is captured starts sh with only stderr =
     -- "stdout": sh's error output joins the Lua child's own output
-    local script = H.tmpname()
-    local f = assert(io.open(script, "w"))
-    f:write([[
+    local script = H.script([[
       local hpass = require "hpass"
       io.stdout:setvbuf("no")
       assert(hpass.run({"sh", "-c", "echo a; echo b >&2"}, {}, {stderr = "stdout"}))]])
-    f:close()
     assert.same({"a\nb\n", "", true, "exit", 0}, {hpass.capture({H.lua, script})})
   end)
 

@@ -47,9 +47,7 @@ describe("Conventions: results and errors", function()
     it("running out of memory raises Lua's own memory error, also for a handle's "
        .. "buffers, which live outside the collector", function()
       -- a memory error calls no message handler: its message comes as it is
-      local script = H.tmpname()
-      local f = assert(io.open(script, "w"))
-      f:write([[
+      local script = H.script([[
 local hpass = require "hpass"
 local r, w = hpass.pipe()
 local ok, msg = xpcall(function() return w:setvbuf("full", 2^30) end,
@@ -57,7 +55,6 @@ local ok, msg = xpcall(function() return w:setvbuf("full", 2^30) end,
 io.write(tostring(ok), "|", tostring(msg), "|", tostring(w:setvbuf("full", 4096)))
 r:close(); w:close()
 ]])
-      f:close()
       local out, ok, how, code = H.capture({"sh", "-c", 'ulimit -v 400000 && exec "$0" "$1"',
                                             H.lua, script})
       assert.same({true, "exit", 0}, {ok, how, code}, out)

@@ -302,12 +302,9 @@ describe("Processes: the spawn options", function()
   it("a child that cannot change its user is a spawn error naming the option (not "
      .. "root, or root dropping to nobody and back)", function()
     -- nobody cannot become root: the child of a child that runs as nobody
-    local script = H.tmpname()  -- check-asan's interpreter takes no -e
-    local f = assert(io.open(script, "wb"))
-    f:write([[
+    local script = H.script([[
       local hpass = require "hpass"
       print(hpass.capture({"id", "-u"}, {uid = 0}))]])
-    f:close()
     os.execute("chmod 644 " .. script)
     local argv = {H.lua, script}
     local out
